@@ -1,0 +1,200 @@
+// Session: one attempt on this node, as a lifecycle of small steps:
+// prepare (mirror, worktree) -> artifacts (prompts, runner.sh) -> launch (tmux) ->
+// watch (output upload, exit) -> finish (parse answer, commit, push, result.json) -> report.
+// attempt.json in the attempt directory lets a restarted node resume any step after launch.
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
+import type { OrchConfig } from '../runtime/config/index.js';
+import { logger } from '../runtime/log.js';
+import type { OrchPaths } from '../runtime/paths.js';
+import { redact } from '../runtime/redact.js';
+import { adapterFor } from './agents/index.js';
+import { agentSpec } from './agents/spec.js';
+import { parseAgentAnswer } from './answer.js';
+import { classifyFailure } from './errors.js';
+import { readExit, writeRunnerScript } from './runner.js';
+import { sessionName, type Tmux } from './tmux.js';
+import { OutputUploader, type UploaderOptions } from './uploader.js';
+import { commitAll, ensureMirror, ensureWorktree, pushBranch } from './worktree.js';
+
+const log = logger('session');
+
+export interface SessionDeps {
+  node: string;
+  paths: OrchPaths;
+  config: OrchConfig;
+  tmux: Tmux;
+  uploadOutput: UploaderOptions['send'];
+}
+
+/** What a restarted node needs to pick an attempt up again. */
+export interface SessionRecord {
+  assignment: Assignment;
+  dir: string;
+  worktree: string;
+  session: string;
+  startedAt: number;
+}
+
+function tail(file: string, bytes = 3072): string {
+  if (!existsSync(file)) return '';
+  const b = readFileSync(file);
+  return b.subarray(Math.max(0, b.length - bytes)).toString('utf8');
+}
+
+export class Session {
+  readonly dir: string;
+  readonly worktree: string;
+  readonly name: string;
+  private uploader: OutputUploader | undefined;
+  private killed = false;
+  private startedAt = Date.now();
+
+  constructor(readonly a: Assignment, private readonly deps: SessionDeps) {
+    this.dir = deps.paths.attemptDir(a.project, a.taskId, a.attempt);
+    this.worktree = deps.paths.worktree(a.project, a.branch);
+    this.name = sessionName(a.project, a.taskId);
+  }
+
+  get token(): string { return this.a.token; }
+
+  static recordFile(dir: string): string { return join(dir, 'attempt.json'); }
+
+  /** prepare + artifacts + launch. Throws with a classed message when the attempt cannot start. */
+  async launch(): Promise<void> {
+    const { a, deps } = this;
+    const mirror = deps.paths.mirror(a.project);
+    await ensureMirror(mirror, a.remote);
+    await ensureWorktree({ mirrorDir: mirror, worktreeDir: this.worktree, branch: a.branch, baseBranch: a.baseBranch });
+    mkdirSync(this.dir, { recursive: true });
+    const sys = join(this.dir, 'prompt-sys.md');
+    const msg = join(this.dir, 'prompt-msg.md');
+    writeFileSync(sys, a.systemPrompt);
+    writeFileSync(msg, a.prompt);
+    for (const f of ['exit.txt', 'output.log', 'stderr.txt', 'output.json', 'result.json', 'upload.json']) rmSync(join(this.dir, f), { force: true });
+    const spec = agentSpec(a.agent, deps.config);
+    const adapter = adapterFor(spec.kind);
+    const inv = adapter.invocation(spec, { systemPromptFile: sys, promptFile: msg }, a.model);
+    const traceparent = a.trace.traceparent;
+    const { script, envFifo } = await writeRunnerScript({ attemptDir: this.dir, worktree: this.worktree, invocation: inv, timeoutSeconds: a.timeoutSeconds, traceparent });
+    if (await deps.tmux.hasSession(this.name)) await deps.tmux.killSession(this.name); // a ghost from an older attempt
+    this.startedAt = Date.now();
+    const record: SessionRecord = { assignment: a, dir: this.dir, worktree: this.worktree, session: this.name, startedAt: this.startedAt };
+    writeFileSync(Session.recordFile(this.dir), JSON.stringify(record));
+    await deps.tmux.newSession(this.name, this.worktree, `bash ${JSON.stringify(script)}`, inv.env, envFifo);
+    log.info('session started', { task: a.taskId, attempt: a.attempt, session: this.name, agent: a.agent });
+  }
+
+  /** Follow the running session until it exits (or times out, or is killed), then build the result. */
+  async watch(): Promise<AttemptResult> {
+    const { a, deps } = this;
+    this.uploader = new OutputUploader({
+      file: join(this.dir, 'output.log'), stateFile: join(this.dir, 'upload.json'),
+      taskId: a.taskId, attempt: a.attempt, token: a.token, send: deps.uploadOutput,
+    });
+    this.uploader.start();
+    const deadline = this.startedAt + (a.timeoutSeconds + 30) * 1000;
+    const exitCode = await new Promise<number | null>((resolve) => {
+      let done = false;
+      const finish = (code: number | null) => {
+        if (done) return;
+        done = true;
+        watcher?.close();
+        clearInterval(timer);
+        resolve(code);
+      };
+      const check = async () => {
+        const code = readExit(this.dir);
+        if (code !== undefined) return finish(code);
+        if (this.killed) return finish(null);
+        if (!(await deps.tmux.hasSession(this.name).catch(() => true))) {
+          // The session vanished without writing exit.txt (killed from outside, or the machine rebooted).
+          return finish(readExit(this.dir) ?? null);
+        }
+        if (Date.now() > deadline) {
+          await deps.tmux.killSession(this.name).catch(() => undefined);
+          return finish(124);
+        }
+      };
+      let watcher: ReturnType<typeof watch> | undefined;
+      try {
+        watcher = watch(this.dir, (_e, f) => { if (f === 'exit.txt') void check(); });
+      } catch {
+        watcher = undefined;
+      }
+      const timer = setInterval(() => void check(), 1_000);
+      void check();
+    });
+    await this.uploader.finish();
+    return this.finish(exitCode);
+  }
+
+  private async finish(exitCode: number | null): Promise<AttemptResult> {
+    const { a, deps } = this;
+    const durationMs = Date.now() - this.startedAt;
+    const outputFile = join(this.dir, 'output.log');
+    const stdout = existsSync(outputFile) ? readFileSync(outputFile, 'utf8') : '';
+    const spec = agentSpec(a.agent, deps.config);
+    const run = adapterFor(spec.kind).parseOutput(stdout);
+    writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(run, null, 2)));
+    const base: AttemptResult = {
+      taskId: a.taskId, attempt: a.attempt, token: a.token, node: deps.node, outcome: 'error', answer: undefined,
+      errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs, inputTokens: run.inputTokens,
+      outputTokens: run.outputTokens, costUsd: run.costUsd, commit: '', pushed: false,
+      stderrTail: redact(tail(join(this.dir, 'stderr.txt'), 2048)), dir: this.dir,
+    };
+    let result: AttemptResult;
+    if (this.killed) {
+      result = { ...base, errorClass: 'Killed', errorMessage: 'the session was killed' };
+    } else if (exitCode !== 0 || run.isError) {
+      const c = classifyFailure({ exitCode, timedOut: exitCode === 124, outputTail: redact(tail(outputFile)), stderrTail: base.stderrTail });
+      result = { ...base, errorClass: c.errorClass, errorMessage: run.errorText ? redact(run.errorText).slice(0, 500) : c.message };
+    } else {
+      const { answer } = parseAgentAnswer(run.text);
+      result = { ...base, outcome: 'success', answer: { ...answer, summary: redact(answer.summary) } };
+    }
+    // Whatever the outcome, keep the agent's work: commit and push the branch.
+    try {
+      const c = await commitAll(this.worktree, `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), {
+        name: deps.config.git?.name ?? 'orch[bot]', email: deps.config.git?.email ?? 'orch@localhost',
+      });
+      result.commit = c.sha;
+      await pushBranch(this.worktree, a.remote, a.branch);
+      result.pushed = true;
+    } catch (err) {
+      log.warn('commit/push failed', { task: a.taskId, err });
+      if (result.outcome === 'success') {
+        result = { ...result, outcome: 'error', errorClass: 'PushFailed', errorMessage: redact((err as Error).message).slice(0, 500) };
+      }
+    }
+    writeFileSync(join(this.dir, 'result.json'), JSON.stringify(resultJson(result, a), null, 2));
+    return result;
+  }
+
+  async kill(): Promise<void> {
+    this.killed = true;
+    await this.deps.tmux.killSession(this.name).catch(() => undefined);
+  }
+
+  stopWatching(): void {
+    this.uploader?.stop();
+  }
+}
+
+/** result.json in the Rust orch's shape (plus commit/push facts). */
+function resultJson(r: AttemptResult, a: Assignment): Record<string, unknown> {
+  if (r.outcome === 'success' && r.answer) {
+    return {
+      outcome: 'success', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt,
+      status: r.answer.status, summary: r.answer.summary, input_tokens: r.inputTokens, output_tokens: r.outputTokens,
+      cost_usd: r.costUsd, duration_ms: r.durationMs, files: r.answer.filesChanged, accomplished: r.answer.accomplished,
+      remaining: r.answer.remaining, blockers: r.answer.blockers, learnings: r.answer.learnings, delegations: r.answer.delegations,
+      commit: r.commit, pushed: r.pushed,
+    };
+  }
+  return {
+    outcome: 'error', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt, error_class: r.errorClass,
+    error_message: r.errorMessage, stderr_tail: r.stderrTail, commit: r.commit, pushed: r.pushed, duration_ms: r.durationMs,
+  };
+}

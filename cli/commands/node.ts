@@ -1,0 +1,62 @@
+// `orch node start`: an agent-node as its own process (its own ORCH_HOME), taking
+// assignments from NATS and reporting to the coordinator over gRPC.
+import { hostname } from 'node:os';
+import type { Argv } from 'yargs';
+import { AgentNode } from '../../agent-node/node.js';
+import { NatsBus } from '../../runtime/bus/nats.js';
+import { loadGlobalConfig } from '../../runtime/config/index.js';
+import { logger, setLogLevel, type Level } from '../../runtime/log.js';
+import { orchHome } from '../../runtime/paths.js';
+import { registerSecret } from '../../runtime/redact.js';
+import { CliError } from '../client.js';
+
+const log = logger('node-cmd');
+
+interface NodeArgs {
+  coordinator?: string;
+  nats?: string;
+  token?: string;
+  slots?: number;
+  name?: string;
+  labels?: string;
+}
+
+export function nodeStartCommand(y: Argv): Argv {
+  return y.command('start', 'Run an agent-node on this machine', (a) => a
+    .option('nats', { type: 'string', describe: 'NATS URL (default nats.url in config or ORCH_NATS_URL)' })
+    .option('slots', { type: 'number', describe: 'Attempts this node runs at once (default node.slots or 4)' })
+    .option('name', { type: 'string', describe: 'Node name (default node.name or the hostname)' })
+    .option('labels', { type: 'string', describe: 'Comma-separated node labels' }),
+  async (argv) => {
+    const args = argv as unknown as NodeArgs;
+    const home = orchHome();
+    const { config, warnings } = await loadGlobalConfig(home);
+    setLogLevel((config.log?.level ?? 'info') as Level);
+    for (const w of warnings) log.warn(w);
+    const coordinator = args.coordinator ?? process.env.ORCH_COORDINATOR;
+    if (!coordinator) throw new CliError('orch node start needs --coordinator HOST:PORT (or ORCH_COORDINATOR)');
+    const natsUrl = args.nats ?? process.env.ORCH_NATS_URL ?? config.nats?.url;
+    if (!natsUrl) throw new CliError('orch node start needs --nats URL (or nats.url in config.yml, or ORCH_NATS_URL)');
+    const slots = args.slots ?? config.node?.slots ?? 4;
+    if (!Number.isInteger(slots) || slots < 1) throw new CliError(`--slots must be a positive integer, got ${args.slots}`);
+    const token = args.token ?? process.env.ORCH_TOKEN ?? config.cluster?.token;
+    registerSecret(token);
+    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: `orch-node-${args.name ?? hostname()}` });
+    const node = await AgentNode.start({
+      home, name: args.name ?? config.node?.name ?? hostname(), slots, config, coordinator, token, bus,
+      labels: args.labels ? args.labels.split(',').map((s) => s.trim()).filter(Boolean) : config.node?.labels ?? [],
+    });
+    process.stdout.write(`orch agent-node ${args.name ?? hostname()} running (${slots} slots)\n`);
+    let stopping = false;
+    const shutdown = () => {
+      if (stopping) return;
+      stopping = true;
+      const hard = setTimeout(() => process.exit(1), 15_000);
+      hard.unref();
+      void node.stop().then(() => bus.close()).then(() => process.exit(0));
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+    await new Promise(() => undefined);
+  });
+}

@@ -1,0 +1,52 @@
+// The orch CLI: yargs, one file per command group. User mistakes print one line
+// (`orch: …`) and exit non-zero; only real bugs show a stack (with ORCH_DEBUG=1).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { CliError } from './client.js';
+import { infoCommands, nodeListCommand } from './commands/info.js';
+import { initCommand } from './commands/init.js';
+import { nodeStartCommand } from './commands/node.js';
+import { projectCommands } from './commands/project.js';
+import { serveCommand } from './commands/serve.js';
+import { streamCommand } from './commands/stream.js';
+import { taskCommands } from './commands/task.js';
+import { VERSION } from './version.js';
+
+function fail(msg: string, code = 1): never {
+  process.stderr.write(`orch: ${msg}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const cli = yargs(hideBin(process.argv))
+    .scriptName('orch')
+    .usage('orch <command> [options]\n\nDelegates coding tasks to AI coding agents across a fleet of machines.')
+    .option('coordinator', { type: 'string', describe: 'Coordinator HOST:PORT (default: ORCH_COORDINATOR or the local `orch serve`)', global: true })
+    .option('token', { type: 'string', describe: 'Cluster token (default: ORCH_TOKEN)', global: true })
+    .option('json', { type: 'boolean', describe: 'Machine-readable output', global: true })
+    .command(serveCommand)
+    .command(initCommand)
+    .command('task', 'Manage tasks', taskCommands)
+    .command('project', 'Manage projects', projectCommands)
+    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list'))
+    .command(streamCommand);
+  infoCommands(cli);
+  await cli
+    .version(VERSION)
+    .alias('h', 'help')
+    .demandCommand(1, 'name a command; `orch --help` lists them')
+    .recommendCommands()
+    .strict()
+    .fail((msg, err) => {
+      if (err) throw err;
+      fail(`${msg}\nRun \`orch --help\` for usage.`, 2);
+    })
+    .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof CliError) fail(err.message, err.exitCode);
+  if (err instanceof Error && (err.name === 'ConfigError' || err.name === 'ProjectError')) fail(err.message, 2);
+  if (process.env.ORCH_DEBUG) console.error(err);
+  fail(err instanceof Error ? err.message : String(err));
+});

@@ -1,0 +1,239 @@
+// The coordinator: owns the store, routes, places and dispatches tasks, tracks
+// nodes, keeps output, and serves the gRPC API. `orch serve` builds one of these.
+import { Assignment, NodeInfo, type AttemptResult } from '../proto/gen/orch/v1/types.js';
+import { ActorStoppedError } from '../runtime/actor.js';
+import type { Bus, KeyValue, WorkQueue } from '../runtime/bus/bus.js';
+import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } from '../runtime/bus/subjects.js';
+import { loadProjectConfig, type OrchConfig } from '../runtime/config/index.js';
+import { logger } from '../runtime/log.js';
+import type { OrchPaths } from '../runtime/paths.js';
+import { Dispatcher } from './dispatcher.js';
+import { NodeRegistry, type InFlight } from './node-registry.js';
+import { OutputHub } from './output-hub.js';
+import { route as routeDecision, type RouteDecision } from './router.js';
+import type { Database } from './store/database.js';
+import type { ProjectRow, Store, TaskRow } from './store/store.js';
+import { RefusedError, TaskActor, type TaskContext, type TaskMsg, type TaskSettings } from './task-actor.js';
+
+const log = logger('coordinator');
+
+export interface CoordinatorDeps {
+  paths: OrchPaths;
+  config: OrchConfig;
+  db: Database;
+  store: Store;
+  bus: Bus;
+  /** Heartbeat TTL: a node silent this long is lost. */
+  nodeTtlMs?: number;
+}
+
+/** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
+export function enabledAgents(config: OrchConfig): string[] {
+  const names = Object.entries(config.agents ?? {}).filter(([, a]) => a?.enabled !== false).map(([n]) => n);
+  return names.length ? names : ['claude'];
+}
+
+export class Coordinator {
+  readonly registry: NodeRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly hub: OutputHub;
+  private actors = new Map<number, TaskActor>();
+  private projectConfigs = new Map<string, OrchConfig>();
+  private cursor = 0;
+  private queue!: WorkQueue;
+  private kv!: KeyValue;
+  private stopWatch: (() => void) | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  readonly startedAt = new Date();
+
+  constructor(readonly deps: CoordinatorDeps) {
+    this.taskContext = this.makeTaskContext();
+    this.registry = new NodeRegistry(deps.nodeTtlMs ?? 10_000, (node, attempts) => this.nodeLost(node, attempts));
+    this.hub = new OutputHub(deps.paths);
+    this.dispatcher = new Dispatcher({
+      snapshots: () => this.registry.snapshots(),
+      dispatch: async (taskId, node) => { await this.actor(taskId).ask({ op: 'dispatch', node }); },
+    });
+  }
+
+  get store(): Store { return this.deps.store; }
+  get config(): OrchConfig { return this.deps.config; }
+
+  async start(): Promise<void> {
+    const { bus } = this.deps;
+    this.queue = await bus.workQueue(ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS);
+    this.queue.onExhausted((_subject, data) => this.assignmentExhausted(data));
+    this.kv = await bus.kv(HEARTBEAT_BUCKET, { ttlMs: this.deps.nodeTtlMs ?? 10_000 });
+    this.stopWatch = await this.kv.watch((e) => {
+      if (e.operation !== 'PUT') return;
+      try {
+        const info = NodeInfo.decode(e.value);
+        if (!this.registry.heartbeat(e.key, info, e.updatedAt) && !this.registry.isUp(e.key)) {
+          log.debug('heartbeat from an unregistered node', { node: e.key });
+        }
+        this.dispatcher.pump();
+      } catch (err) {
+        log.warn('malformed heartbeat ignored', { key: e.key, err });
+      }
+    });
+    for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
+    await this.recover();
+    const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
+    this.sweepTimer = setInterval(() => this.registry.sweep(), sweepEvery);
+    this.sweepTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.stopWatch?.();
+    this.dispatcher.stop();
+    for (const a of this.actors.values()) a.stop();
+  }
+
+  /** Re-queue what a previous run left: route new tasks, dispatch routed ones, re-offer assigned attempts. */
+  private async recover(): Promise<void> {
+    const tasks = await this.store.tasksInStatus(['new', 'routed', 'in_progress']);
+    for (const t of tasks) {
+      if (t.status === 'new') this.actor(t.id).tell({ op: 'route' });
+      else if (t.status === 'routed') this.enqueue(t);
+    }
+    for (const a of await this.store.attemptsInState(['assigned', 'running'])) {
+      this.registry.placed(a.node, { taskId: a.taskId, attempt: a.number, token: a.token });
+      this.hub.noteAttempt(a.taskId, a.number);
+      if (a.state === 'assigned') {
+        // The assignment may not have survived (in-process bus); nodes ignore a token they hold.
+        const t = tasks.find((x) => x.id === a.taskId);
+        if (t) await this.publishAssignment(await this.actor(t.id).assignment(t, a)).catch((err) => log.warn('could not re-offer assignment', { task: t.id, err }));
+      }
+    }
+    // Nodes that held attempts get one TTL to come back (register) before their attempts count as lost.
+    const now = Date.now();
+    for (const n of new Set((await this.store.attemptsInState(['assigned', 'running'])).map((a) => a.node))) {
+      this.registry.expect(n, now);
+    }
+    if (tasks.length) log.info('recovered unfinished tasks', { count: tasks.length });
+  }
+
+  actor(taskId: number): TaskActor {
+    let a = this.actors.get(taskId);
+    if (!a || a.isStopped) {
+      a = new TaskActor(taskId, this.taskContext);
+      this.actors.set(taskId, a);
+    }
+    return a;
+  }
+
+  /** Send a message to a task's actor and wait for the resulting task row. */
+  ask(taskId: number, msg: TaskMsg, timeoutMs = 60_000): Promise<TaskRow> {
+    return this.actor(taskId).ask<TaskRow>(msg, timeoutMs).catch((err) => {
+      if (err instanceof ActorStoppedError) throw new RefusedError('the coordinator is shutting down');
+      throw err;
+    });
+  }
+
+  private readonly taskContext: TaskContext;
+
+  private makeTaskContext(): TaskContext {
+    return {
+    store: this.deps.store,
+    route: (task) => this.route(task),
+    settings: (task) => this.settings(task.project),
+    project: async (name) => {
+      const p = await this.store.getProject(name);
+      if (!p) throw new RefusedError(`project ${name} is not registered`);
+      return p;
+    },
+    publishAssignment: (a) => this.publishAssignment(a),
+    killOnNode: (node, taskId, attempt, token) => this.killOnNode(node, taskId, attempt, token),
+    attemptEnded: (node, token) => {
+      const a = this.registry.drop(node, token);
+      if (a) this.hub.finish(a.taskId, a.attempt);
+      this.dispatcher.pump();
+    },
+    changed: (task, event, opts) => this.changed(task, event, opts?.retryDelayMs),
+    };
+  }
+
+  private route(task: TaskRow): RouteDecision {
+    const cfg = this.projectConfig(task.project);
+    const d = routeDecision(
+      { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels },
+      { agents: enabledAgents(cfg), modelMap: cfg.model_map ?? {}, cursor: this.cursor, fallbackAgent: cfg.router?.fallback_executor },
+    );
+    if (d.usedCursor) this.cursor += 1;
+    return d;
+  }
+
+  projectConfig(project: string): OrchConfig {
+    return this.projectConfigs.get(project) ?? this.deps.config;
+  }
+
+  settings(project: string): TaskSettings {
+    const cfg = this.projectConfig(project);
+    return {
+      maxAttempts: cfg.workflow.max_attempts,
+      timeoutSeconds: cfg.workflow.timeout_seconds,
+      retryBaseMs: Number(process.env.ORCH_RETRY_BASE_MS ?? 10_000),
+    };
+  }
+
+  async loadProjectConfig(p: ProjectRow): Promise<void> {
+    if (!p.path) return;
+    try {
+      const { config, warnings } = await loadProjectConfig(this.deps.config, p.path);
+      for (const w of warnings) log.warn(w);
+      this.projectConfigs.set(p.name, config);
+    } catch (err) {
+      log.error('project config not loaded; using global config', { project: p.name, err });
+    }
+  }
+
+  private enqueue(task: TaskRow, delayMs = 0): void {
+    const cfg = this.projectConfig(task.project);
+    this.dispatcher.enqueue({ taskId: task.id, agent: task.agent, requiredTools: cfg.required_tools ?? [], notBefore: Date.now() + delayMs });
+  }
+
+  private changed(task: TaskRow, event: string, retryDelayMs?: number): void {
+    log.info('task changed', { task: task.id, status: task.status, event });
+    if (task.status === 'new') this.actor(task.id).tell({ op: 'route' });
+    else if (task.status === 'routed') this.enqueue(task, retryDelayMs ?? 0);
+    else this.dispatcher.remove(task.id);
+    if (task.status === 'in_progress' && event === 'dispatched') {
+      void this.store.getAttempt(task.id, task.attempts).then((a) => {
+        if (a) this.hub.noteAttempt(task.id, a.number);
+      });
+    }
+  }
+
+  async publishAssignment(a: Assignment): Promise<void> {
+    this.registry.placed(a.node, { taskId: a.taskId, attempt: a.attempt, token: a.token });
+    await this.queue.publish(subjects.assign(a.node), Assignment.encode(a).finish(), { msgId: a.token });
+  }
+
+  private async killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ op: 'kill', taskId, attempt, token }));
+    await this.deps.bus.request(subjects.control(node), body, { timeoutMs: 10_000 });
+  }
+
+  private nodeLost(node: string, attempts: InFlight[]): void {
+    log.warn('node lost; re-queueing its attempts', { node, attempts: attempts.length });
+    for (const a of attempts) {
+      this.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node, why: 'node stopped heartbeating' });
+    }
+  }
+
+  private assignmentExhausted(data: Uint8Array): void {
+    try {
+      const a = Assignment.decode(data);
+      log.error('assignment ran out of deliveries', { task: a.taskId, attempt: a.attempt, node: a.node });
+      this.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node: a.node, why: 'assignment exceeded its maximum deliveries' });
+    } catch (err) {
+      log.error('an undecodable assignment ran out of deliveries', { err });
+    }
+  }
+
+  /** A node's result (fenced by its token inside the actor). */
+  report(result: AttemptResult): Promise<TaskRow> {
+    return this.ask(result.taskId, { op: 'result', result });
+  }
+}

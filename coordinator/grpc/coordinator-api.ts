@@ -1,0 +1,174 @@
+// The Coordinator gRPC service: what the orch CLI calls.
+import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { stringify } from 'yaml';
+import type { CoordinatorServer, OutputEvent, StreamOutputRequest } from '../../proto/gen/orch/v1/coordinator.js';
+import type { AgentInfo } from '../../proto/gen/orch/v1/types.js';
+import { getKey } from '../../runtime/config/index.js';
+import { type Coordinator, enabledAgents } from '../coordinator.js';
+import { TASK_STATUSES, type TaskStatus } from '../lifecycle.js';
+import { resolveProject } from '../projects.js';
+import { COMPLEXITIES, type Complexity } from '../router.js';
+import { projectToProto, taskToProto } from '../store/convert.js';
+import type { ProjectRow } from '../store/store.js';
+import { RefusedError } from '../task-actor.js';
+import { authed, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
+
+export interface ServerFacts {
+  version: string;
+  mode: 'embedded' | 'fleet';
+  listen: () => string;
+  token?: string;
+}
+
+export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorServer & UntypedServiceImplementation {
+  const t = facts.token;
+  const store = c.store;
+
+  async function findProject(spec: string): Promise<ProjectRow> {
+    const all = await store.listProjects();
+    if (!spec) {
+      if (all.length === 1) return all[0];
+      if (all.length === 0) throw new InvalidArgument('no project is registered: run `orch project add [PATH]` first');
+      throw new InvalidArgument(`several projects are registered (${all.map((p) => p.name).join(', ')}): pass --project`);
+    }
+    const hit = all.find((p) => p.name === spec || (p.path && p.path === spec) || p.remote === spec);
+    if (!hit) throw new InvalidArgument(`project "${spec}" is not registered (known: ${all.map((p) => p.name).join(', ') || 'none'})`);
+    return hit;
+  }
+
+  async function fullTask(id: number) {
+    const task = await store.getTask(id);
+    if (!task) throw new InvalidArgument(`task ${id} not found`);
+    return taskToProto(task, await store.listAttempts(id), await store.events(id));
+  }
+
+  async function act(id: number, msg: Parameters<Coordinator['ask']>[1]) {
+    if (!(await store.getTask(id))) throw new InvalidArgument(`task ${id} not found`);
+    await c.ask(id, msg);
+    return fullTask(id);
+  }
+
+  return {
+    getStatus: unary(t, async () => ({
+      version: facts.version, mode: facts.mode, listen: facts.listen(), database: c.deps.db.description,
+      bus: c.deps.bus.description, pid: process.pid, startedAt: c.startedAt.toISOString(),
+    })),
+
+    getConfig: unary(t, async (req) => {
+      const cfg = req.project ? c.projectConfig((await findProject(req.project)).name) : c.config;
+      const v = getKey(cfg, req.key);
+      if (v === undefined) return { found: false, value: '' };
+      return { found: true, value: typeof v === 'object' && v !== null ? stringify(v).trimEnd() : String(v) };
+    }),
+
+    addTask: unary(t, async (req) => {
+      const title = req.title.trim();
+      if (!title) throw new InvalidArgument('a task needs a title');
+      if (req.complexity && !COMPLEXITIES.includes(req.complexity as Complexity)) {
+        throw new InvalidArgument(`unknown complexity "${req.complexity}": use simple, medium or complex`);
+      }
+      const project = await findProject(req.project);
+      if (req.agent && !enabledAgents(c.projectConfig(project.name)).includes(req.agent)) {
+        throw new InvalidArgument(`agent "${req.agent}" is not configured (known: ${enabledAgents(c.projectConfig(project.name)).join(', ')})`);
+      }
+      const task = await store.createTask({
+        project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
+        agent: req.agent || undefined, complexity: req.complexity || undefined,
+      });
+      c.actor(task.id).tell({ op: 'route' });
+      return taskToProto(task);
+    }),
+
+    listTasks: unary(t, async (req) => {
+      if (req.status && !TASK_STATUSES.includes(req.status as TaskStatus)) {
+        throw new InvalidArgument(`unknown status "${req.status}": use one of ${TASK_STATUSES.join(', ')}`);
+      }
+      const project = req.project ? (await findProject(req.project)).name : undefined;
+      const tasks = await store.listTasks({ status: (req.status || undefined) as TaskStatus | undefined, project });
+      return { tasks: tasks.map((x) => taskToProto(x)) };
+    }),
+
+    getTask: unary(t, async (req) => fullTask(req.id)),
+
+    runTask: unary(t, async (req) => {
+      let id = req.id;
+      if (!id) {
+        const next = (await store.listTasks({ status: 'routed' }))[0] ?? (await store.listTasks({ status: 'new' }))[0];
+        if (!next) throw new RefusedError('no routed or new task is waiting to run');
+        id = next.id;
+      }
+      return act(id, { op: 'run' });
+    }),
+    retryTask: unary(t, async (req) => act(req.id, { op: 'retry' })),
+    closeTask: unary(t, async (req) => act(req.id, { op: 'close', note: req.note })),
+    killTask: unary(t, async (req) => act(req.id, { op: 'kill', by: 'user' })),
+
+    addProject: unary(t, async (req) => {
+      const r = await resolveProject(req.path);
+      const p = await store.addProject(r);
+      await c.loadProjectConfig(p);
+      return projectToProto(p);
+    }),
+    listProjects: unary(t, async () => ({ projects: (await store.listProjects()).map(projectToProto) })),
+    removeProject: unary(t, async (req) => {
+      const p = await findProject(req.project);
+      return projectToProto(await store.removeProject(p.name));
+    }),
+
+    listAgents: unary(t, async () => {
+      const agents: AgentInfo[] = [];
+      const nodes = c.registry.list();
+      for (const name of Object.keys(c.config.agents ?? {}).length ? Object.keys(c.config.agents) : enabledAgents(c.config)) {
+        const seen = nodes.flatMap((n) => n.agents.filter((a) => a.name === name).map((a) => ({ ...a, node: n.name })));
+        if (seen.length) agents.push(...seen);
+        else agents.push({ name, kind: c.config.agents?.[name]?.kind ?? name, command: c.config.agents?.[name]?.command ?? name, installed: false, version: '', node: '' });
+      }
+      return { agents };
+    }),
+    listNodes: unary(t, async () => ({ nodes: c.registry.list() })),
+
+    streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
+      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
+      streamOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
+    },
+  };
+}
+
+/** Follow one task (replaying what it already wrote when asked) or every task. */
+async function streamOutput(c: Coordinator, call: ServerWritableStream<StreamOutputRequest, OutputEvent>): Promise<void> {
+  const { taskId, fromStart } = call.request;
+  let replaying = true;
+  const buffered: OutputEvent[] = [];
+  const sent = new Map<string, number>(); // attempt -> bytes delivered
+  const deliver = (e: OutputEvent) => {
+    const k = `${e.taskId}/${e.attempt}`;
+    const have = sent.get(k) ?? 0;
+    const end = e.offset + e.data.length;
+    if (!e.end && end <= have) return;
+    const data = e.offset < have ? e.data.subarray(have - e.offset) : e.data;
+    if (!e.end) sent.set(k, Math.max(have, end));
+    call.write({ ...e, offset: Math.max(e.offset, have), data: Buffer.from(data) });
+    if (e.end && taskId) void finishIfSettled();
+  };
+  const finishIfSettled = async () => {
+    const task = await c.store.getTask(taskId);
+    if (task && task.status !== 'in_progress' && task.status !== 'routed' && task.status !== 'new') call.end();
+  };
+  const unsubscribe = c.hub.subscribe(taskId, (e) => (replaying ? buffered.push(e) : deliver(e)));
+  call.on('cancelled', unsubscribe);
+  call.on('close', unsubscribe);
+  if (taskId) {
+    const task = await c.store.getTask(taskId);
+    if (!task) throw new InvalidArgument(`task ${taskId} not found`);
+    if (fromStart) {
+      for (const a of await c.store.listAttempts(taskId)) {
+        const k = `${taskId}/${a.number}`;
+        const size = c.hub.size(taskId, a.number);
+        await c.hub.replay(taskId, a.number, size, (e) => { call.write(e); sent.set(k, e.offset + e.data.length); });
+      }
+    }
+  }
+  replaying = false;
+  for (const e of buffered.splice(0)) deliver(e);
+  if (taskId) await finishIfSettled();
+}

@@ -1,0 +1,86 @@
+// The NodeGateway gRPC service: what agent-nodes call. Every report is fenced by the
+// attempt's token inside the task actor; a refused report is answered, not thrown,
+// so a node that lost its lease learns to stop rather than retrying forever.
+import type { ServerReadableStream, sendUnaryData, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse } from '../../proto/gen/orch/v1/node.js';
+import { logger } from '../../runtime/log.js';
+import type { Coordinator } from '../coordinator.js';
+import { authed, InvalidArgument, unary, unauthenticated } from './handlers.js';
+
+const log = logger('gateway');
+
+function refusal(err: unknown): { accepted: boolean; reason: string } {
+  const reason = err instanceof Error ? err.message : String(err);
+  return { accepted: false, reason };
+}
+
+export function nodeGateway(c: Coordinator, token: string | undefined): NodeGatewayServer & UntypedServiceImplementation {
+  return {
+    register: unary(token, async (req) => {
+      const info = req.node;
+      if (!info || !info.name) throw new InvalidArgument('a node must register with a name');
+      if (info.slots < 1) throw new InvalidArgument(`node ${info.name}: slots must be at least 1`);
+      c.registry.register(info);
+      await c.store.upsertNode(info.name, info);
+      // Attempts we think run there but the node does not hold were lost with its previous life.
+      const held = new Set(req.held.map((h) => h.token));
+      for (const a of c.registry.inFlight(info.name)) {
+        if (!held.has(a.token)) {
+          c.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node: info.name, why: 'the node restarted without it' });
+        }
+      }
+      // Attempts the node holds that are no longer current must be stopped there.
+      const release: HeldAttempt[] = [];
+      for (const h of req.held) {
+        const a = await c.store.getAttempt(h.taskId, h.attempt);
+        if (!a || a.token !== h.token || !['assigned', 'running'].includes(a.state)) release.push(h);
+        else c.registry.placed(info.name, { taskId: h.taskId, attempt: h.attempt, token: h.token });
+      }
+      log.info('node registered', { node: info.name, slots: info.slots, agents: info.agents.map((a) => a.name), held: req.held.length, released: release.length });
+      c.dispatcher.pump();
+      return { node: info.name, release };
+    }),
+
+    reportStarted: unary(token, async (req) => {
+      try {
+        await c.ask(req.taskId, { op: 'started', started: req });
+        return { accepted: true, reason: '' };
+      } catch (err) {
+        return refusal(err);
+      }
+    }),
+
+    reportResult: unary(token, async (req) => {
+      try {
+        await c.report(req);
+        return { accepted: true, reason: '' };
+      } catch (err) {
+        log.warn('result refused', { task: req.taskId, attempt: req.attempt, node: req.node, err });
+        return refusal(err);
+      }
+    }),
+
+    uploadOutput: (call: ServerReadableStream<OutputChunk, UploadOutputResponse>, callback: sendUnaryData<UploadOutputResponse>) => {
+      if (!authed(token, call.metadata)) { callback(unauthenticated, null); return; }
+      let last: { taskId: number; attempt: number; next: number } | undefined;
+      let chain: Promise<void> = Promise.resolve();
+      let gap = false;
+      call.on('data', (chunk: OutputChunk) => {
+        chain = chain.then(async () => {
+          if (gap) return;
+          const have = c.hub.size(chunk.taskId, chunk.attempt);
+          if (chunk.offset > have) { gap = true; last = { taskId: chunk.taskId, attempt: chunk.attempt, next: have }; return; }
+          const next = await c.hub.append(chunk.taskId, chunk.attempt, chunk.offset, chunk.data);
+          last = { taskId: chunk.taskId, attempt: chunk.attempt, next };
+        });
+      });
+      call.on('end', () => {
+        chain.then(
+          () => callback(null, { taskId: last?.taskId ?? 0, attempt: last?.attempt ?? 0, nextOffset: last?.next ?? 0 }),
+          (err) => callback({ code: 13, details: String((err as Error).message) }, null),
+        );
+      });
+      call.on('error', (err) => log.debug('upload stream broke', { err }));
+    },
+  };
+}

@@ -1,0 +1,265 @@
+// TaskActor: one per live task, the only writer of that task's state. Each message
+// is decided by the pure lifecycle and applied as one store transaction (status +
+// task_events row + attempt change), then the coordinator is told what changed.
+import { randomUUID } from 'node:crypto';
+import { Actor } from '../runtime/actor.js';
+import { logger } from '../runtime/log.js';
+import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
+import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
+import { decide, isRefusal, type LifecycleEvent, type TaskStatus } from './lifecycle.js';
+import { branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
+import type { RouteDecision } from './router.js';
+import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
+
+const log = logger('task');
+
+export class RefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RefusedError';
+  }
+}
+
+export interface TaskSettings {
+  maxAttempts: number;
+  timeoutSeconds: number;
+  /** First retry delay after a failed attempt; doubles per attempt, capped at 120 s. */
+  retryBaseMs: number;
+}
+
+/** What a TaskActor needs from the coordinator around it. */
+export interface TaskContext {
+  store: Store;
+  route(task: TaskRow): RouteDecision;
+  settings(task: TaskRow): TaskSettings;
+  project(name: string): Promise<ProjectRow>;
+  publishAssignment(a: Assignment): Promise<void>;
+  /** Ask the node to stop an attempt's session (best effort). */
+  killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void>;
+  /** An attempt placed on `node` is over (frees its slot). */
+  attemptEnded(node: string, token: string): void;
+  /** The task changed; `retryDelayMs` asks for a delayed dispatch. */
+  changed(task: TaskRow, event: string, opts?: { retryDelayMs?: number }): void;
+}
+
+export type TaskMsg =
+  | { op: 'route' }
+  | { op: 'dispatch'; node: string }
+  | { op: 'started'; started: AttemptStarted }
+  | { op: 'result'; result: AttemptResult }
+  | { op: 'lost'; attempt: number; token: string; node: string; why: string }
+  | { op: 'kill'; by: string }
+  | { op: 'close'; note: string }
+  | { op: 'retry' }
+  | { op: 'run' };
+
+const ACTIVE: AttemptRow['state'][] = ['assigned', 'running'];
+
+export class TaskActor extends Actor<TaskMsg> {
+  constructor(readonly taskId: number, private readonly ctx: TaskContext) {
+    super(`task-${taskId}`);
+  }
+
+  protected async receive(msg: TaskMsg): Promise<TaskRow> {
+    const task = await this.ctx.store.getTask(this.taskId);
+    if (!task) throw new RefusedError(`task ${this.taskId} not found`);
+    switch (msg.op) {
+      case 'route': return this.routeTask(task);
+      case 'dispatch': return this.dispatch(task, msg.node);
+      case 'started': return this.started(task, msg.started);
+      case 'result': return this.result(task, msg.result);
+      case 'lost': return this.lost(task, msg);
+      case 'kill': return this.kill(task, msg.by);
+      case 'close': return this.close(task, msg.note);
+      case 'retry': return this.apply(task, { type: 'retry' });
+      case 'run': return this.apply(task, { type: 'run' });
+    }
+  }
+
+  private facts(task: TaskRow) {
+    return { status: task.status as TaskStatus, attempts: task.attempts, maxAttempts: this.ctx.settings(task).maxAttempts };
+  }
+
+  /** Decide and apply an event that touches no attempt. */
+  private async apply(task: TaskRow, ev: LifecycleEvent, patch: Parameters<Store['transition']>[3]['patch'] = {}): Promise<TaskRow> {
+    const t = decide(this.facts(task), ev);
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      patch: { ...patch, ...(t.reason !== undefined ? { reason: t.reason } : {}) },
+      event: t.event,
+      detail: t.detail,
+    });
+    this.ctx.changed(next, t.event);
+    return next;
+  }
+
+  private async routeTask(task: TaskRow): Promise<TaskRow> {
+    if (task.status !== 'new') return task; // already routed by an earlier message
+    let r: RouteDecision;
+    try {
+      r = this.ctx.route(task);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
+      this.ctx.changed(next, 'routing_failed');
+      return next;
+    }
+    return this.apply(task, { type: 'route', ...r }, {
+      agent: r.agent, model: r.model, complexity: r.complexity,
+      branch: task.branch || branchName(task.id, task.title),
+    });
+  }
+
+  private async dispatch(task: TaskRow, node: string): Promise<TaskRow> {
+    const t = decide(this.facts(task), { type: 'dispatch', node });
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    if (t.to !== 'in_progress') {
+      const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, { patch: { reason: t.reason }, event: t.event, detail: t.detail });
+      this.ctx.changed(next, t.event);
+      return next;
+    }
+    const token = randomUUID();
+    const { task: next, attempt } = await this.ctx.store.transition(task.id, 'routed', 'in_progress', {
+      event: t.event, detail: t.detail,
+      newAttempt: { token, node, agent: task.agent, model: task.model },
+    });
+    this.ctx.changed(next, t.event);
+    try {
+      await this.ctx.publishAssignment(await this.assignment(next, attempt!));
+    } catch (err) {
+      log.warn('could not publish assignment; re-queueing', { task: task.id, err });
+      return this.lost(next, { attempt: attempt!.number, token, node, why: `assignment not published: ${(err as Error).message}` });
+    }
+    return next;
+  }
+
+  /** The Assignment for an attempt (also rebuilt to re-publish after a restart). */
+  async assignment(task: TaskRow, attempt: AttemptRow): Promise<Assignment> {
+    const project = await this.ctx.project(task.project);
+    const input = {
+      taskId: task.id, title: task.title, body: task.body, labels: task.labels, project: task.project,
+      branch: task.branch, memory: task.memory as AttemptMemory[],
+    };
+    return {
+      taskId: task.id, attempt: attempt.number, token: attempt.token, project: task.project,
+      remote: project.remote, baseBranch: project.defaultBranch, branch: task.branch,
+      agent: task.agent, model: task.model, title: task.title,
+      systemPrompt: systemPrompt(input), prompt: taskPrompt(input),
+      timeoutSeconds: this.ctx.settings(task).timeoutSeconds, trace: {}, node: attempt.node,
+      complexity: task.complexity,
+    };
+  }
+
+  private async activeAttempt(task: TaskRow, number: number, token: string): Promise<AttemptRow | string> {
+    const a = await this.ctx.store.getAttempt(task.id, number);
+    if (!a) return `attempt ${number} of task ${task.id} does not exist`;
+    if (a.token !== token) return `attempt ${number} of task ${task.id}: stale fencing token`;
+    if (!ACTIVE.includes(a.state)) return `attempt ${number} of task ${task.id} already ended (${a.state})`;
+    return a;
+  }
+
+  private async started(task: TaskRow, s: AttemptStarted): Promise<TaskRow> {
+    const a = await this.activeAttempt(task, s.attempt, s.token);
+    if (typeof a === 'string') throw new RefusedError(a);
+    const t = decide(this.facts(task), { type: 'started', node: s.node });
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      event: t.event, detail: t.detail,
+      attemptUpdate: { number: a.number, token: a.token, patch: { state: 'running', startedAt: new Date(), dir: s.dir, worktree: s.worktree, session: s.session } },
+    });
+    return next;
+  }
+
+  private async result(task: TaskRow, r: AttemptResult): Promise<TaskRow> {
+    const a = await this.activeAttempt(task, r.attempt, r.token);
+    if (typeof a === 'string') throw new RefusedError(a);
+    const answer = r.answer;
+    const ev: LifecycleEvent = r.outcome === 'success' && answer
+      ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; ') }
+      : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: r.errorMessage || 'the agent failed', retryable: retryable(r.errorClass) };
+    const t = decide(this.facts(task), ev);
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const memory: AttemptMemory = {
+      attempt: a.number, agent: a.agent, model: a.model, outcome: r.outcome === 'success' ? `answered ${answer?.status}` : `failed (${r.errorClass})`,
+      summary: answer?.summary ?? '', error: r.outcome === 'success' ? undefined : r.errorMessage,
+      learnings: answer?.learnings ?? [], filesChanged: answer?.filesChanged ?? [],
+    };
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      event: t.event, detail: t.detail,
+      patch: {
+        ...(t.reason !== undefined ? { reason: t.reason } : {}),
+        ...(answer?.summary ? { summary: answer.summary } : {}),
+        ...(answer?.filesChanged.length ? { filesChanged: answer.filesChanged } : {}),
+        memory: [...(task.memory as AttemptMemory[]), memory],
+      },
+      attemptUpdate: {
+        number: a.number, token: a.token, patch: {
+          state: t.attemptEnds ?? (r.outcome === 'success' ? 'succeeded' : 'failed'), exitCode: r.exitCode, finishedAt: new Date(),
+          summary: answer?.summary ?? '', errorClass: r.errorClass, errorMessage: r.errorMessage,
+          inputTokens: r.inputTokens, outputTokens: r.outputTokens, costUsd: r.costUsd, durationMs: r.durationMs,
+          dir: r.dir || a.dir, result: { commit: r.commit, pushed: r.pushed, stderrTail: r.stderrTail, answer: answer ?? null },
+        },
+      },
+    });
+    this.ctx.attemptEnded(a.node, a.token);
+    this.ctx.changed(next, t.event, t.to === 'routed' && ev.type === 'failed' ? { retryDelayMs: retryDelayMs(this.ctx.settings(task).retryBaseMs, a.number) } : undefined);
+    return next;
+  }
+
+  private async lost(task: TaskRow, m: { attempt: number; token: string; node: string; why: string }): Promise<TaskRow> {
+    const a = await this.activeAttempt(task, m.attempt, m.token);
+    if (typeof a === 'string') return task; // already settled: a late loss notice changes nothing
+    const t = decide(this.facts(task), { type: 'lost', node: m.node, why: m.why });
+    if (isRefusal(t)) return task;
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      event: t.event, detail: t.detail, ...(t.reason !== undefined ? { patch: { reason: t.reason } } : {}),
+      attemptUpdate: { number: a.number, token: a.token, patch: { state: 'lost', finishedAt: new Date(), errorClass: 'Lost', errorMessage: m.why } },
+    });
+    this.ctx.attemptEnded(a.node, a.token);
+    this.ctx.changed(next, t.event);
+    return next;
+  }
+
+  private async currentAttempt(task: TaskRow): Promise<AttemptRow | undefined> {
+    if (task.attempts === 0) return undefined;
+    const a = await this.ctx.store.getAttempt(task.id, task.attempts);
+    return a && ACTIVE.includes(a.state) ? a : undefined;
+  }
+
+  private async endRunning(task: TaskRow, ev: LifecycleEvent, by: string): Promise<TaskRow> {
+    const t = decide(this.facts(task), ev);
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const a = await this.currentAttempt(task);
+    if (a) await this.ctx.killOnNode(a.node, task.id, a.number, a.token).catch((err) =>
+      log.warn('kill did not reach the node; the attempt is fenced off anyway', { task: task.id, node: a.node, err }));
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      event: t.event, detail: t.detail,
+      patch: { ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(ev.type === 'close' && ev.note ? { summary: ev.note } : {}) },
+      ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped by ${by}` } } } : {}),
+    });
+    if (a) this.ctx.attemptEnded(a.node, a.token);
+    this.ctx.changed(next, t.event);
+    return next;
+  }
+
+  private kill(task: TaskRow, by: string): Promise<TaskRow> {
+    return this.endRunning(task, { type: 'killed', by }, by);
+  }
+
+  private close(task: TaskRow, note: string): Promise<TaskRow> {
+    return this.endRunning(task, { type: 'close', note }, 'close');
+  }
+}
+
+function normalizeStatus(s: string): 'done' | 'in_progress' | 'blocked' | 'needs_review' {
+  return s === 'done' || s === 'in_progress' || s === 'blocked' || s === 'needs_review' ? s : 'needs_review';
+}
+
+/** Failures worth another attempt (the rest need a person). */
+export function retryable(errorClass: string): boolean {
+  return !['Auth', 'MissingTool', 'PermissionDenied', 'WaitingForInput'].includes(errorClass);
+}
+
+export function retryDelayMs(base: number, attempt: number): number {
+  return Math.min(120_000, base * 2 ** Math.max(0, attempt - 1));
+}

@@ -1,0 +1,47 @@
+// The one logger: JSON lines (level, time, component, msg, fields) to stderr or a file.
+// Secrets are redacted before anything is written.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { redact } from './redact.js';
+
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+interface Sink { write(line: string): void }
+
+let sink: Sink = { write: (l) => process.stderr.write(l) };
+let minLevel: Level = (process.env.ORCH_LOG_LEVEL as Level) in order ? (process.env.ORCH_LOG_LEVEL as Level) : 'info';
+
+/** Send logs to a file (the service log) instead of stderr. */
+export function logToFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  sink = { write: (l) => appendFileSync(path, l) };
+}
+
+export function setLogLevel(level: Level): void { minLevel = level; }
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(component: string): Logger;
+}
+
+export function logger(component: string): Logger {
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (order[level] < order[minLevel]) return;
+    const rec: Record<string, unknown> = { level, time: new Date().toISOString(), component, msg };
+    if (fields) {
+      for (const [k, v] of Object.entries(fields)) rec[k] = v instanceof Error ? v.message : v;
+    }
+    sink.write(redact(JSON.stringify(rec)) + '\n');
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (c) => logger(`${component}.${c}`),
+  };
+}

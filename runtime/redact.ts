@@ -1,0 +1,26 @@
+// Secret redaction for everything that leaves a process: logs, output chunks,
+// summaries. Known token shapes plus any value registered as secret at runtime.
+
+const patterns: RegExp[] = [
+  /\bgh[pousr]_[A-Za-z0-9]{20,}\b/g, // GitHub tokens
+  /\bgithub_pat_[A-Za-z0-9_]{20,}\b/g,
+  /\bsk-ant-[A-Za-z0-9_-]{10,}\b/g, // Anthropic
+  /\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b/g, // OpenAI-style
+  /\bxox[abpr]-[A-Za-z0-9-]{10,}\b/g, // Slack
+  /\bAKIA[0-9A-Z]{16}\b/g, // AWS access key id
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g,
+];
+
+const known = new Set<string>();
+
+/** Register a secret value (config env, tokens) so it is masked wherever it appears. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 6) known.add(value);
+}
+
+export function redact(text: string): string {
+  let out = text;
+  for (const v of known) if (out.includes(v)) out = out.split(v).join('[REDACTED]');
+  for (const p of patterns) out = out.replace(p, '[REDACTED]');
+  return out;
+}
