@@ -76,6 +76,8 @@ export class Session {
     const spec = agentSpec(a.agent, deps.config);
     const adapter = adapterFor(spec.kind);
     const inv = adapter.invocation(spec, { systemPromptFile: sys, promptFile: msg }, a.model);
+    // Facts about the attempt every agent (and wrapper script) may use.
+    inv.env = { ...inv.env, ORCH_TASK_ID: String(a.taskId), ORCH_ATTEMPT: String(a.attempt), ORCH_NODE: deps.node, ORCH_PROJECT: a.project, ORCH_BRANCH: a.branch };
     const traceparent = a.trace.traceparent;
     const { script, envFifo } = await writeRunnerScript({ attemptDir: this.dir, worktree: this.worktree, invocation: inv, timeoutSeconds: a.timeoutSeconds, traceparent });
     if (await deps.tmux.hasSession(this.name)) await deps.tmux.killSession(this.name); // a ghost from an older attempt

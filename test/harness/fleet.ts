@@ -1,0 +1,101 @@
+// A fleet on one machine: a real nats-server, a coordinator in fleet mode
+// (`orch serve --nats-url`, embedded PostgreSQL or ORCH_TEST_DATABASE_URL) and
+// `orch node start` processes, each with its own ORCH_HOME and tmux socket.
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNatsServer } from './nats-server.js';
+import { OrchHome } from './orch.js';
+import { waitFor } from './wait.js';
+
+export interface FleetNode {
+  name: string;
+  home: OrchHome;
+  proc: ChildProcess;
+  slots: number;
+}
+
+export interface FleetOptions {
+  nodes: number;
+  slots: number;
+  /** YAML for the `agents:` section, shared by every node. */
+  agentsYaml: string;
+  token?: string;
+  nodeTtlSeconds?: number;
+}
+
+export class Fleet {
+  nats!: Awaited<ReturnType<typeof startNatsServer>>;
+  coordinator!: OrchHome;
+  coordinatorProc!: ChildProcess;
+  address = '';
+  nodes: FleetNode[] = [];
+
+  constructor(readonly o: FleetOptions) {}
+
+  private baseYaml(): string {
+    return [
+      `nats:\n  url: ${this.nats.url}`,
+      `cluster:\n  token: ${this.o.token ?? 'test-cluster-token-123456'}\n  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}`,
+      'workflow:\n  max_attempts: 3\n  timeout_seconds: 120',
+      this.o.agentsYaml,
+    ].join('\n') + '\n';
+  }
+
+  async start(): Promise<void> {
+    this.nats = await startNatsServer({ jetstream: true });
+    this.coordinator = new OrchHome('orch-fleet-coord-');
+    const dbUrl = process.env.ORCH_TEST_DATABASE_URL;
+    this.coordinator.writeConfig(this.baseYaml() + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: 127.0.0.1:0\n`);
+    this.coordinatorProc = await this.coordinator.serve();
+    const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
+    this.address = st.listen;
+    for (let i = 1; i <= this.o.nodes; i++) await this.addNode(`node${i}`);
+  }
+
+  get token(): string { return this.o.token ?? 'test-cluster-token-123456'; }
+
+  cliEnv(): NodeJS.ProcessEnv {
+    return { ORCH_TOKEN: this.token };
+  }
+
+  async addNode(name: string, slots = this.o.slots): Promise<FleetNode> {
+    const home = new OrchHome(`orch-fleet-${name}-`);
+    home.writeConfig(this.baseYaml() + `tmux:\n  socket: ${home.tmuxSocket}\nnode:\n  name: ${name}\n  slots: ${slots}\n`);
+    mkdirSync(join(home.home, 'state'), { recursive: true });
+    const proc = home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(slots), '--name', name], 'node');
+    const n = { name, home, proc, slots };
+    this.nodes.push(n);
+    await waitFor(async () => {
+      if (proc.exitCode !== null) throw new Error(`node ${name} exited ${proc.exitCode}:\n${home.logOf('node').slice(-2000)}`);
+      const nodes = await this.coordinator.json<Array<{ name: string; state: string }>>(['node', 'list'], { env: this.cliEnv() });
+      return nodes.some((x) => x.name === name && x.state === 'up');
+    }, { timeoutMs: 30_000, what: `node ${name} to register` });
+    return n;
+  }
+
+  async restartNode(n: FleetNode): Promise<void> {
+    const proc = n.home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(n.slots), '--name', n.name], 'node');
+    n.proc = proc;
+  }
+
+  async stop(keep = false): Promise<void> {
+    for (const n of this.nodes) await n.home.cleanup(keep);
+    await this.coordinator?.cleanup(keep);
+    await this.nats?.stop();
+  }
+}
+
+/** A command agent that records when it ran where, writes a file named after the task and answers done. */
+export function instantAgent(dir: string, runsFile: string, sleepSeconds = 0): string {
+  const script = join(dir, 'instant-agent.sh');
+  writeFileSync(script, [
+    '#!/bin/bash',
+    `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT start $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,
+    'echo "task $ORCH_TASK_ID" > "task-$ORCH_TASK_ID.txt"',
+    `for i in $(seq 1 ${Math.max(1, Math.round(sleepSeconds * 10))}); do echo "working $i"; sleep ${sleepSeconds > 0 ? 0.1 : 0}; done`,
+    `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT end $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,
+    `echo '{"status":"done","summary":"instant agent wrote task-'"$ORCH_TASK_ID"'.txt"}'`,
+  ].join('\n') + '\n', { mode: 0o755 });
+  return script;
+}

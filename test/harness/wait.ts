@@ -1,0 +1,30 @@
+// Waiting for a condition (never a fixed sleep standing in for one).
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** Named in the timeout error. */
+  what?: string;
+}
+
+/** Resolve with the first truthy value of cond(); reject after timeoutMs naming what was awaited. */
+export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions | number = {}): Promise<NonNullable<T>> {
+  const o: WaitOptions = typeof opts === 'number' ? { timeoutMs: opts } : opts;
+  const timeout = o.timeoutMs ?? 10_000;
+  const interval = o.intervalMs ?? 50;
+  const end = Date.now() + timeout;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      lastErr = err;
+      if (err instanceof Error && /exited/.test(err.message)) throw err; // a dead process will not recover
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${o.what ?? 'a condition'}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}

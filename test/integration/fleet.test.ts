@@ -1,0 +1,147 @@
+// Fleet mode with real processes: nats-server, a coordinator and `orch node start`
+// processes with separate ORCH_HOMEs, all on loopback.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fleet, instantAgent } from '../harness/fleet.js';
+import { natsServerAvailable } from '../harness/nats-server.js';
+import { git, makeRepo, ORCH_BIN } from '../harness/orch.js';
+import { waitFor } from '../harness/wait.js';
+
+interface TaskJson { id: number; status: string; attempts: number; node: string; branch: string; reason: string; attempt_history: Array<{ number: number; node: string; state: string; dir: string }> }
+
+const available = natsServerAvailable();
+if (!available) console.warn('\n*** SKIPPING fleet tests: nats-server is not installed (apt-get install nats-server) ***\n');
+
+interface Run { node: string; task: number; attempt: number; kind: 'start' | 'end'; at: bigint }
+function runs(file: string): Run[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => {
+    const [node, task, attempt, kind, at] = l.split(' ');
+    return { node, task: Number(task), attempt: Number(attempt), kind: kind as Run['kind'], at: BigInt(at) };
+  });
+}
+
+/** The most attempts that ran at the same time on one node. */
+function peakConcurrency(rs: Run[], node: string): number {
+  const ev = rs.filter((r) => r.node === node).map((r) => ({ at: r.at, d: r.kind === 'start' ? 1 : -1 }))
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.d - b.d));
+  let cur = 0;
+  let peak = 0;
+  for (const e of ev) { cur += e.d; peak = Math.max(peak, cur); }
+  return peak;
+}
+
+describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', () => {
+  let fleet: Fleet;
+  let repo: { work: string; origin: string };
+  let runsFile: string;
+
+  beforeAll(async () => {
+    const scratch = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'orch-fleet-'));
+    runsFile = join(scratch, 'runs.txt');
+    const agent = instantAgent(scratch, runsFile, 0.5);
+    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n` });
+    await fleet.start();
+    repo = await makeRepo(fleet.coordinator.dir);
+    const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
+    expect(add.code, add.stderr).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.stop(!!process.env.ORCH_KEEP_TEST_DIRS);
+  });
+
+  const cli = (args: string[]) => fleet.coordinator.run(args, { env: fleet.cliEnv() });
+  const tasks = () => fleet.coordinator.json<TaskJson[]>(['task', 'list'], { env: fleet.cliEnv() });
+  const task = (id: number) => fleet.coordinator.json<TaskJson>(['task', 'get', String(id)], { env: fleet.cliEnv() });
+
+  it('refuses a CLI without the cluster token', async () => {
+    const r = await fleet.coordinator.run(['task', 'list']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/cluster token/);
+  });
+
+  it('runs 30 tasks, each exactly once, spread over the nodes, never over a node\'s slots', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await fleet.coordinator.json<TaskJson>(['task', 'add', `Task ${i}`, '--agent', 'instant'], { env: fleet.cliEnv() });
+      ids.push(r.id);
+    }
+    await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 120_000, intervalMs: 500, what: '30 tasks to finish' });
+    const all = (await tasks()).filter((t) => ids.includes(t.id));
+    expect(all.every((t) => t.attempts === 1)).toBe(true);
+    const rs = runs(runsFile).filter((r) => ids.includes(r.task));
+    const starts = rs.filter((r) => r.kind === 'start');
+    expect(starts).toHaveLength(30);
+    expect(new Set(starts.map((r) => r.task)).size).toBe(30);
+    const perNode = new Map<string, number>();
+    for (const r of starts) perNode.set(r.node, (perNode.get(r.node) ?? 0) + 1);
+    expect([...perNode.keys()].sort()).toEqual(['node1', 'node2', 'node3']);
+    for (const n of fleet.nodes) expect(peakConcurrency(rs, n.name)).toBeLessThanOrEqual(n.slots);
+    // Each task's branch reached the origin with the agent's file.
+    const t0 = await task(ids[0]);
+    expect(await git(['--git-dir', repo.origin, 'show', `${t0.branch}:task-${ids[0]}.txt`])).toBe(`task ${ids[0]}\n`);
+  }, 180_000);
+
+  it('streams a running task\'s output to a separate CLI, byte for byte equal to output.log', async () => {
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Streamed', '--agent', 'instant'], { env: fleet.cliEnv() });
+    await waitFor(async () => (await task(t.id)).status === 'in_progress', { timeoutMs: 30_000, what: 'the task to start' });
+    const chunks: Buffer[] = [];
+    let sawWhileRunning = false;
+    const p = spawn(process.execPath, [ORCH_BIN, 'stream', String(t.id)], { env: { ...fleet.coordinator.env(), ...fleet.cliEnv() } });
+    p.stdout.on('data', (d: Buffer) => { chunks.push(d); });
+    await waitFor(() => chunks.length > 0, { timeoutMs: 30_000, what: 'streamed output' });
+    sawWhileRunning = (await task(t.id)).status === 'in_progress';
+    const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    const final = await task(t.id);
+    expect(final.status).toBe('done');
+    expect(sawWhileRunning).toBe(true);
+    const node = fleet.nodes.find((n) => n.name === final.node)!;
+    const log = readFileSync(join(final.attempt_history[0].dir, 'output.log'));
+    expect(node).toBeDefined();
+    expect(Buffer.concat(chunks).equals(log)).toBe(true);
+  }, 60_000);
+
+  it('kill -9 of a node mid-task: the task completes on another node, none lost, none completed twice', async () => {
+    const before = runs(runsFile).length;
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'instant'], { env: fleet.cliEnv() })).id);
+    const victim = await waitFor(async () => {
+      const running = (await tasks()).filter((t) => ids.includes(t.id) && t.status === 'in_progress');
+      for (const t of running) {
+        const full = await task(t.id);
+        if (full.attempt_history[0]?.state === 'running') return fleet.nodes.find((n) => n.name === full.node);
+      }
+      return undefined;
+    }, { timeoutMs: 30_000, what: 'a task running on a node' });
+    victim!.proc.kill('SIGKILL');
+    await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 90_000, intervalMs: 500, what: 'every task to finish after the crash' });
+    const all = await Promise.all(ids.map(task));
+    const moved = all.filter((t) => t.attempt_history.some((a) => a.state === 'lost'));
+    expect(moved.length).toBeGreaterThanOrEqual(1);
+    for (const t of moved) {
+      expect(t.attempt_history.at(-1)!.state).toBe('succeeded');
+      expect(t.attempt_history.at(-1)!.node).not.toBe(victim!.name);
+    }
+    // Completed exactly once: one succeeded attempt per task.
+    for (const t of all) expect(t.attempt_history.filter((a) => a.state === 'succeeded')).toHaveLength(1);
+    expect(runs(runsFile).length).toBeGreaterThan(before);
+    fleet.nodes = fleet.nodes.filter((n) => n !== victim);
+    await victim!.home.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
+  }, 150_000);
+
+  it('restarting nats-server delays work but loses none', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 8; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Through restart ${i}`, '--agent', 'instant'], { env: fleet.cliEnv() })).id);
+    await fleet.nats.restart();
+    for (let i = 0; i < 4; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `After restart ${i}`, '--agent', 'instant'], { env: fleet.cliEnv() })).id);
+    await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 120_000, intervalMs: 500, what: 'tasks to finish after the NATS restart' });
+    const all = await Promise.all(ids.map(task));
+    for (const t of all) expect(t.attempt_history.filter((a) => a.state === 'succeeded')).toHaveLength(1);
+  }, 180_000);
+
+  void cli;
+});
