@@ -66,7 +66,7 @@ export class Dispatcher {
       const nodes = this.deps.snapshots();
       if (!nodes.some((n) => n.state === 'up' && n.inFlight < n.slots)) { this.lastWait = 'every node is full'; break; }
       const p = place(nodes, t);
-      if (!p.node) { this.lastWait = `task ${t.taskId}: ${p.why}`; continue; }
+      if (p.node === undefined) { this.lastWait = `task ${t.taskId}: ${p.why}`; continue; }
       this.queue.delete(t.taskId);
       try {
         await this.deps.dispatch(t.taskId, p.node);

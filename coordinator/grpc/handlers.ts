@@ -9,6 +9,8 @@ const log = logger('grpc');
 const codes: Record<string, status> = {
   RefusedError: status.FAILED_PRECONDITION,
   FencedError: status.FAILED_PRECONDITION,
+  ProjectInUseError: status.FAILED_PRECONDITION,
+  DatabaseUnavailableError: status.UNAVAILABLE,
   NotFoundError: status.NOT_FOUND,
   RoutingError: status.INVALID_ARGUMENT,
   ProjectError: status.INVALID_ARGUMENT,

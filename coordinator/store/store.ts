@@ -1,0 +1,219 @@
+// The task store over PostgreSQL. A task's status changes only through transition(): one
+// transaction that compares-and-sets the status, appends a task_events row and creates or
+// updates the attempt it concerns, so history and state can never disagree.
+import type pg from 'pg';
+import { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError } from './errors.js';
+import {
+  ATTEMPT_COLUMNS, TASK_COLUMNS, assignments, attemptRow, eventRow, nodeRow, projectRow, taskRow,
+  type AttemptPatch, type AttemptRow, type AttemptState, type NodeRow, type ProjectRow, type TaskEventRow,
+  type TaskPatch, type TaskRow, type TaskStatus,
+} from './rows.js';
+
+export { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError } from './errors.js';
+export type { AttemptPatch, AttemptRow, AttemptState, NodeRow, ProjectRow, TaskEventRow, TaskPatch, TaskRow, TaskStatus } from './rows.js';
+
+export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
+
+export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string }
+
+export interface TransitionChange {
+  patch?: TaskPatch;
+  /** Name recorded in task_events. */
+  event: string;
+  detail?: string;
+  /** Start attempt number attempts+1 (state 'assigned'). */
+  newAttempt?: { token: string; node: string; agent: string; model: string };
+  /** Change an existing attempt; refused with FencedError unless `token` is the attempt's. */
+  attemptUpdate?: { number: number; token: string; patch: AttemptPatch };
+}
+
+const PG_FOREIGN_KEY_VIOLATION = '23503';
+
+export class Store {
+  constructor(private readonly pool: pg.Pool) {}
+
+  // ---- projects
+
+  /** Register a project, or update its path/remote/branch if the name is known. */
+  async addProject(p: NewProject): Promise<ProjectRow> {
+    const r = await this.pool.query(
+      `insert into projects (name, path, remote, default_branch) values ($1, $2, $3, $4)
+       on conflict (name) do update set path = excluded.path, remote = excluded.remote, default_branch = excluded.default_branch
+       returning *`,
+      [p.name, p.path, p.remote, p.defaultBranch || 'main']);
+    return projectRow(r.rows[0]);
+  }
+
+  async listProjects(): Promise<ProjectRow[]> {
+    return (await this.pool.query('select * from projects order by name')).rows.map(projectRow);
+  }
+
+  async getProject(name: string): Promise<ProjectRow | undefined> {
+    const r = await this.pool.query('select * from projects where name = $1', [name]);
+    return r.rows[0] ? projectRow(r.rows[0]) : undefined;
+  }
+
+  /**
+   * Unregister a project. Refused (ProjectInUseError) while any of its tasks is not done;
+   * its done tasks, with their attempts and history, are deleted with it.
+   */
+  async removeProject(name: string): Promise<ProjectRow> {
+    return this.tx(async (c) => {
+      // The row lock also holds off createTask for this project until we commit.
+      const p = await c.query('select * from projects where name = $1 for update', [name]);
+      if (!p.rows[0]) throw new NotFoundError(`project ${name} is not registered`);
+      const open = await c.query<{ id: string; status: TaskStatus }>(
+        `select id, status from tasks where project = $1 and status <> 'done' order by id`, [name]);
+      if (open.rows.length) throw new ProjectInUseError(name, open.rows.map((t) => ({ id: Number(t.id), status: t.status })));
+      await c.query('delete from tasks where project = $1', [name]);
+      await c.query('delete from projects where name = $1', [name]);
+      return projectRow(p.rows[0]);
+    });
+  }
+
+  // ---- tasks
+
+  /** A new task (status new) and its 'created' event. */
+  async createTask(input: NewTask): Promise<TaskRow> {
+    return this.tx(async (c) => {
+      let r: pg.QueryResult;
+      try {
+        r = await c.query(
+          `insert into tasks (project, title, body, labels, agent, complexity, status)
+           values ($1, $2, $3, $4, $5, $6, 'new') returning *`,
+          [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '']);
+      } catch (err) {
+        if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
+          throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);
+        }
+        throw err;
+      }
+      const task = taskRow(r.rows[0]);
+      await c.query(`insert into task_events (task_id, from_status, to_status, event) values ($1, null, 'new', 'created')`, [task.id]);
+      return task;
+    });
+  }
+
+  async getTask(id: number): Promise<TaskRow | undefined> {
+    const r = await this.pool.query('select * from tasks where id = $1', [id]);
+    return r.rows[0] ? taskRow(r.rows[0]) : undefined;
+  }
+
+  async listTasks(f: { status?: TaskStatus; project?: string } = {}): Promise<TaskRow[]> {
+    const r = await this.pool.query(
+      `select * from tasks where ($1::text is null or status = $1) and ($2::text is null or project = $2) order by id`,
+      [f.status ?? null, f.project ?? null]);
+    return r.rows.map(taskRow);
+  }
+
+  async tasksInStatus(statuses: TaskStatus[]): Promise<TaskRow[]> {
+    return (await this.pool.query('select * from tasks where status = any($1) order by id', [statuses])).rows.map(taskRow);
+  }
+
+  /**
+   * The one way a task changes. In one transaction: set the status (and patch) only if the
+   * task is still in `expected` — else StaleTransitionError with the actual status, or
+   * NotFoundError — append a task_events row, and create and/or update an attempt.
+   * Returns the new task row and the attempt touched (the new one when both happen).
+   */
+  async transition(id: number, expected: TaskStatus, to: TaskStatus, change: TransitionChange): Promise<{ task: TaskRow; attempt?: AttemptRow }> {
+    return this.tx(async (c) => {
+      const params: unknown[] = [id, expected, to];
+      const sets = [...assignments(change.patch ?? {}, TASK_COLUMNS, params), 'status = $3', 'updated_at = now()'];
+      if (change.newAttempt) sets.push('attempts = attempts + 1');
+      const r = await c.query(`update tasks set ${sets.join(', ')} where id = $1 and status = $2 returning *`, params);
+      if (!r.rows[0]) {
+        const now = await c.query<{ status: TaskStatus }>('select status from tasks where id = $1', [id]);
+        if (!now.rows[0]) throw new NotFoundError(`task ${id} not found`);
+        throw new StaleTransitionError(id, expected, now.rows[0].status);
+      }
+      const task = taskRow(r.rows[0]);
+      await c.query('insert into task_events (task_id, from_status, to_status, event, detail) values ($1, $2, $3, $4, $5)',
+        [id, expected, to, change.event, change.detail ?? '']);
+      let attempt: AttemptRow | undefined;
+      if (change.attemptUpdate) {
+        const u = change.attemptUpdate;
+        attempt = await patchAttempt(c, id, u.number, u.token, u.patch);
+      }
+      if (change.newAttempt) {
+        const a = change.newAttempt;
+        const ins = await c.query(
+          `insert into attempts (task_id, number, token, node, agent, model, state) values ($1, $2, $3, $4, $5, $6, 'assigned') returning *`,
+          [id, task.attempts, a.token, a.node, a.agent, a.model]);
+        attempt = attemptRow(ins.rows[0]);
+      }
+      return attempt ? { task, attempt } : { task };
+    });
+  }
+
+  // ---- attempts
+
+  /** Change an attempt outside a transition (progress, token counts); FencedError on a wrong token. */
+  async updateAttempt(taskId: number, number: number, token: string, patch: AttemptPatch): Promise<AttemptRow> {
+    const c = await this.pool.connect();
+    try {
+      return await patchAttempt(c, taskId, number, token, patch);
+    } finally {
+      c.release();
+    }
+  }
+
+  async getAttempt(taskId: number, number: number): Promise<AttemptRow | undefined> {
+    const r = await this.pool.query('select * from attempts where task_id = $1 and number = $2', [taskId, number]);
+    return r.rows[0] ? attemptRow(r.rows[0]) : undefined;
+  }
+
+  async listAttempts(taskId: number): Promise<AttemptRow[]> {
+    return (await this.pool.query('select * from attempts where task_id = $1 order by number', [taskId])).rows.map(attemptRow);
+  }
+
+  async attemptsInState(states: AttemptState[]): Promise<AttemptRow[]> {
+    return (await this.pool.query('select * from attempts where state = any($1) order by task_id, number', [states])).rows.map(attemptRow);
+  }
+
+  // ---- history and nodes
+
+  async events(taskId: number): Promise<TaskEventRow[]> {
+    return (await this.pool.query('select * from task_events where task_id = $1 order by id', [taskId])).rows.map(eventRow);
+  }
+
+  async upsertNode(name: string, info: unknown): Promise<void> {
+    await this.pool.query(
+      `insert into nodes (name, info, last_seen) values ($1, $2::jsonb, now())
+       on conflict (name) do update set info = excluded.info, last_seen = excluded.last_seen`,
+      [name, JSON.stringify(info)]);
+  }
+
+  async listNodes(): Promise<NodeRow[]> {
+    return (await this.pool.query('select * from nodes order by name')).rows.map(nodeRow);
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    let broken = false;
+    try {
+      await c.query('begin');
+      const result = await fn(c);
+      await c.query('commit');
+      return result;
+    } catch (err) {
+      await c.query('rollback').catch(() => { broken = true; });
+      throw err;
+    } finally {
+      c.release(broken);
+    }
+  }
+}
+
+/** Update an attempt if `token` is its fencing token. */
+async function patchAttempt(c: pg.ClientBase, taskId: number, number: number, token: string, patch: AttemptPatch): Promise<AttemptRow> {
+  const params: unknown[] = [taskId, number, token];
+  const sets = assignments(patch, ATTEMPT_COLUMNS, params);
+  const r = sets.length
+    ? await c.query(`update attempts set ${sets.join(', ')} where task_id = $1 and number = $2 and token = $3 returning *`, params)
+    : await c.query('select * from attempts where task_id = $1 and number = $2 and token = $3', params);
+  if (r.rows[0]) return attemptRow(r.rows[0]);
+  const exists = await c.query('select 1 from attempts where task_id = $1 and number = $2', [taskId, number]);
+  if (!exists.rowCount) throw new NotFoundError(`attempt ${number} of task ${taskId} does not exist`);
+  throw new FencedError(taskId, number);
+}
