@@ -67,7 +67,7 @@ export class AgentNode {
     this.agents = await Promise.all(configuredAgents(this.o.config).map(async (name): Promise<AgentInfo> => {
       const spec = agentSpec(name, this.o.config);
       const path = resolveCommand(spec.command);
-      const version = path ? await adapterFor(spec.kind).version(path).catch(() => undefined) : undefined;
+      const version = path ? await Promise.resolve().then(() => adapterFor(spec.kind).version(path)).catch(() => undefined) : undefined;
       return { name, kind: spec.kind, command: spec.command, installed: !!path, version: version ?? '', node: this.o.name };
     }));
     this.tools = [...new Set([...TOOLS.filter((t) => resolveCommand(t)), ...(this.o.config.node?.tools ?? [])])];

@@ -1,0 +1,61 @@
+// runner.sh: the script tmux runs for one attempt. It reads its environment from
+// a FIFO (secrets never touch disk or argv), runs the agent under `timeout` in the
+// worktree with stdout -> output.log and stderr -> stderr.txt, and on any exit
+// writes exit.txt atomically so a watcher (or a restarted node) learns the end.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Invocation } from './agents/types.js';
+
+export interface RunnerOptions {
+  attemptDir: string;
+  worktree: string;
+  invocation: Invocation;
+  timeoutSeconds: number;
+  traceparent?: string;
+}
+
+/** Single-quote for bash. */
+export function sq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function mkfifo(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('mkfifo', ['-m', '600', path], (err, _o, stderr) => (err ? reject(new Error(`mkfifo ${path}: ${String(stderr).trim() || err.message}`)) : resolve()));
+  });
+}
+
+export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: string; envFifo: string }> {
+  const script = join(o.attemptDir, 'runner.sh');
+  const envFifo = join(o.attemptDir, 'env.fifo');
+  rmSync(envFifo, { force: true });
+  await mkfifo(envFifo);
+  const d = sq(o.attemptDir);
+  const cmd = o.invocation.argv.map(sq).join(' ');
+  const stdin = o.invocation.stdinFile ? ` < ${sq(o.invocation.stdinFile)}` : ' < /dev/null';
+  const lines = [
+    '#!/bin/bash',
+    '# Written by orch for one attempt. It holds no secrets: they arrive through env.fifo.',
+    `d=${d}`,
+    `trap 'c=$?; printf "%s\\n" "$c" > "$d/exit.txt.tmp" && mv -f "$d/exit.txt.tmp" "$d/exit.txt"' EXIT`,
+    `. ${sq(envFifo)}`,
+    `rm -f ${sq(envFifo)}`,
+    // Credentials of orch itself are not the agent's business.
+    'unset ORCH_TOKEN ORCH_DATABASE_URL',
+    ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),
+    `cd ${sq(o.worktree)} || exit 125`,
+    `echo "orch: running ${o.invocation.argv[0].replace(/["$`\\]/g, '')} in $PWD"`,
+    `timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt"`,
+  ];
+  writeFileSync(script, lines.join('\n') + '\n', { mode: 0o755 });
+  return { script, envFifo };
+}
+
+/** The exit code the runner recorded, or undefined while it runs. */
+export function readExit(attemptDir: string): number | undefined {
+  const f = join(attemptDir, 'exit.txt');
+  if (!existsSync(f)) return undefined;
+  const n = Number.parseInt(readFileSync(f, 'utf8').trim(), 10);
+  return Number.isFinite(n) ? n : undefined;
+}

@@ -1,0 +1,114 @@
+// tmux on orch's own socket (`tmux -L <socket>`), never the user's default server.
+// Secrets reach the session through a FIFO the runner script sources, so they
+// never appear in argv (ps), in tmux's environment tables or on disk.
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+export class TmuxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TmuxError';
+  }
+}
+
+/** tmux session names allow neither `.` nor `:`. */
+export function sessionName(project: string, taskId: number): string {
+  const repo = project.split('/').pop() ?? project;
+  return `orch-${repo.replace(/[^A-Za-z0-9_-]/g, '_')}-${taskId}`;
+}
+
+/** `export K='v'` lines bash can source (single quotes; `'` as `'\''`). */
+export function envScript(env: Record<string, string>): string {
+  return Object.entries(env)
+    .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+    .map(([k, v]) => `export ${k}='${String(v).replace(/'/g, `'\\''`)}'\n`)
+    .join('');
+}
+
+export class Tmux {
+  constructor(readonly socket: string) {}
+
+  private run(args: string[]): Promise<string> {
+    const env = { ...process.env };
+    delete env.TMUX; // never nest into (or talk to) the session orch itself may run in
+    return new Promise((resolve, reject) => {
+      execFile('tmux', ['-L', this.socket, ...args], { env, timeout: 10_000 }, (err, stdout, stderr) => {
+        if (err) reject(new TmuxError(`tmux ${args[0]}: ${String(stderr).trim() || err.message}`));
+        else resolve(String(stdout));
+      });
+    });
+  }
+
+  /**
+   * Start a detached session running `command` in `cwd`. When `envFifo` is given the
+   * command is expected to read it first; `env` is written into it as shell exports.
+   */
+  async newSession(name: string, cwd: string, command: string, env: Record<string, string>, envFifo?: string): Promise<void> {
+    await this.run(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', command]);
+    if (envFifo) await writeFifo(envFifo, envScript(env), 10_000);
+  }
+
+  async hasSession(name: string): Promise<boolean> {
+    try {
+      await this.run(['has-session', '-t', `=${name}`]);
+      return true;
+    } catch (err) {
+      const m = (err as Error).message;
+      if (/can't find session|no server running|error connecting|No such file/i.test(m)) return false;
+      throw err;
+    }
+  }
+
+  async listSessions(): Promise<string[]> {
+    try {
+      return (await this.run(['list-sessions', '-F', '#{session_name}'])).split('\n').filter(Boolean);
+    } catch (err) {
+      if (/no server running|error connecting|No such file/i.test((err as Error).message)) return [];
+      throw err;
+    }
+  }
+
+  async killSession(name: string): Promise<void> {
+    if (!(await this.hasSession(name))) return;
+    await this.run(['kill-session', '-t', `=${name}`]).catch((err) => {
+      if (!/can't find session|no server running/i.test((err as Error).message)) throw err;
+    });
+  }
+
+  async killServer(): Promise<void> {
+    await this.run(['kill-server']).catch(() => undefined);
+  }
+}
+
+/**
+ * Write text into a FIFO once its reader opens it. Opening with O_NONBLOCK fails
+ * (ENXIO) until a reader exists, so poll instead of blocking a libuv thread forever.
+ */
+async function writeFifo(path: string, text: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fh = await open(path, constants.O_WRONLY | constants.O_NONBLOCK);
+      try {
+        const buf = Buffer.from(text);
+        let off = 0;
+        while (off < buf.length) {
+          try {
+            off += (await fh.write(buf, off)).bytesWritten;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+      } finally {
+        await fh.close();
+      }
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+      if (Date.now() > deadline) throw new TmuxError(`the session never read its environment (${path})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}

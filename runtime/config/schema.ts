@@ -1,0 +1,177 @@
+// The config schema: types, defaults, and validation of one parsed YAML document.
+// Keys are snake_case exactly as written in config.yml / .orch.yml (the Rust orch's format).
+
+export type AgentKind = 'claude' | 'codex' | 'opencode' | 'command';
+
+export interface AgentConfig {
+  /** Which adapter runs it (default from the name: claude/codex/opencode; kimi/minimax -> claude; else command). */
+  kind?: AgentKind;
+  /** Binary path or name on PATH (default: the kind's binary). */
+  command?: string;
+  /** Extra arguments (command agents). */
+  args?: string[];
+  /** Extra environment for the agent process (secret-capable; `${VAR}` expands from orch's environment). */
+  env?: Record<string, string>;
+  /** Claude Code permission mode: bypassPermissions (default), acceptEdits, default, plan. */
+  permission_mode?: string;
+  allowed_tools?: string[];
+  disallowed_tools?: string[];
+  models?: string[];
+  /** false removes the agent from routing. */
+  enabled?: boolean;
+  timeout_seconds?: number;
+}
+
+export interface OrchConfig {
+  /** Project registry (paths); informational, `orch project add` is the source of truth. */
+  projects: string[];
+  workflow: {
+    auto_close: boolean;
+    review_owner?: string;
+    enable_review_agent: boolean;
+    /** Attempts before a task goes to needs_review. */
+    max_attempts: number;
+    /** Wall-clock limit of one attempt. */
+    timeout_seconds: number;
+    /** First delay before retrying a failed attempt (doubles per attempt, capped at 120 s). */
+    retry_delay_seconds: number;
+  };
+  router: {
+    mode: 'llm' | 'round_robin';
+    agent?: string;
+    model?: string;
+    timeout_seconds?: number;
+    fallback_executor?: string;
+  };
+  /** model_map[tier][agent] = model or list of models. */
+  model_map: Record<string, Record<string, string | string[]>>;
+  agents: Record<string, AgentConfig>;
+  git: { name: string; email: string };
+  gh: { repo?: string; auth?: { token?: string }; allow_gh_fallback?: boolean; project_id?: string; project_status_field_id?: string; project_status_map?: Record<string, string> };
+  github?: { token_mode?: string; app_id?: string; private_key_path?: string };
+  /** Tools a node must have to run this project's tasks. */
+  required_tools: string[];
+  jobs: unknown[];
+  /** Coordinator gRPC address. */
+  server: { listen: string };
+  /** PostgreSQL server; unset = embedded. */
+  database: { url?: string };
+  /** nats-server; unset = in-process bus. */
+  nats: { url?: string; token?: string; user?: string; password?: string; creds?: string };
+  cluster: {
+    /** Token nodes and CLIs present to the coordinator. */
+    token?: string;
+    /** How often a node heartbeats. */
+    heartbeat_seconds: number;
+    /** Silence after which a node counts as lost. */
+    node_timeout_seconds: number;
+  };
+  node: { name?: string; slots: number; labels: string[]; tools: string[] };
+  tmux: { socket: string };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+}
+
+export function defaultConfig(): OrchConfig {
+  return {
+    projects: [],
+    workflow: { auto_close: true, enable_review_agent: false, max_attempts: 5, timeout_seconds: 1800, retry_delay_seconds: 10 },
+    router: { mode: 'round_robin' },
+    model_map: {
+      simple: { claude: 'haiku' },
+      medium: { claude: 'sonnet' },
+      complex: { claude: 'opus' },
+      review: { claude: 'sonnet' },
+    },
+    agents: {},
+    git: { name: 'orch[bot]', email: 'orch@localhost' },
+    gh: {},
+    required_tools: [],
+    jobs: [],
+    server: { listen: '127.0.0.1:0' },
+    database: {},
+    nats: {},
+    cluster: { heartbeat_seconds: 2, node_timeout_seconds: 10 },
+    node: { slots: 4, labels: [], tools: [] },
+    tmux: { socket: 'orch' },
+    log: { level: 'info' },
+  };
+}
+
+/** A rule for one key: how to check it. `*` in a path matches any map key. */
+export type Rule =
+  | { t: 'string' } | { t: 'bool' } | { t: 'posint' } | { t: 'posnum' } | { t: 'nonnegint' }
+  | { t: 'enum'; of: string[] } | { t: 'strings' } | { t: 'stringmap' } | { t: 'map' } | { t: 'list' }
+  | { t: 'model' };
+
+export const RULES: Record<string, Rule> = {
+  projects: { t: 'strings' },
+  workflow: { t: 'map' },
+  'workflow.auto_close': { t: 'bool' },
+  'workflow.review_owner': { t: 'string' },
+  'workflow.enable_review_agent': { t: 'bool' },
+  'workflow.max_attempts': { t: 'posint' },
+  'workflow.timeout_seconds': { t: 'posint' },
+  'workflow.retry_delay_seconds': { t: 'nonnegint' },
+  router: { t: 'map' },
+  'router.mode': { t: 'enum', of: ['llm', 'round_robin'] },
+  'router.agent': { t: 'string' },
+  'router.model': { t: 'string' },
+  'router.timeout_seconds': { t: 'posint' },
+  'router.fallback_executor': { t: 'string' },
+  model_map: { t: 'map' },
+  'model_map.*': { t: 'map' },
+  'model_map.*.*': { t: 'model' },
+  agents: { t: 'map' },
+  'agents.*': { t: 'map' },
+  'agents.*.kind': { t: 'enum', of: ['claude', 'codex', 'opencode', 'command'] },
+  'agents.*.command': { t: 'string' },
+  'agents.*.args': { t: 'strings' },
+  'agents.*.env': { t: 'stringmap' },
+  'agents.*.permission_mode': { t: 'enum', of: ['bypassPermissions', 'acceptEdits', 'default', 'plan', 'dontAsk'] },
+  'agents.*.allowed_tools': { t: 'strings' },
+  'agents.*.disallowed_tools': { t: 'strings' },
+  'agents.*.models': { t: 'strings' },
+  'agents.*.enabled': { t: 'bool' },
+  'agents.*.timeout_seconds': { t: 'posint' },
+  'agents.*.permission': { t: 'map' },
+  git: { t: 'map' },
+  'git.name': { t: 'string' },
+  'git.email': { t: 'string' },
+  gh: { t: 'map' },
+  'gh.repo': { t: 'string' },
+  'gh.auth': { t: 'map' },
+  'gh.auth.token': { t: 'string' },
+  'gh.allow_gh_fallback': { t: 'bool' },
+  'gh.project_id': { t: 'string' },
+  'gh.project_status_field_id': { t: 'string' },
+  'gh.project_status_map': { t: 'stringmap' },
+  github: { t: 'map' },
+  'github.token_mode': { t: 'string' },
+  'github.app_id': { t: 'string' },
+  'github.private_key_path': { t: 'string' },
+  required_tools: { t: 'strings' },
+  jobs: { t: 'list' },
+  server: { t: 'map' },
+  'server.listen': { t: 'string' },
+  database: { t: 'map' },
+  'database.url': { t: 'string' },
+  nats: { t: 'map' },
+  'nats.url': { t: 'string' },
+  'nats.token': { t: 'string' },
+  'nats.user': { t: 'string' },
+  'nats.password': { t: 'string' },
+  'nats.creds': { t: 'string' },
+  cluster: { t: 'map' },
+  'cluster.token': { t: 'string' },
+  'cluster.heartbeat_seconds': { t: 'posnum' },
+  'cluster.node_timeout_seconds': { t: 'posnum' },
+  node: { t: 'map' },
+  'node.name': { t: 'string' },
+  'node.slots': { t: 'posint' },
+  'node.labels': { t: 'strings' },
+  'node.tools': { t: 'strings' },
+  tmux: { t: 'map' },
+  'tmux.socket': { t: 'string' },
+  log: { t: 'map' },
+  'log.level': { t: 'enum', of: ['debug', 'info', 'warn', 'error'] },
+};
