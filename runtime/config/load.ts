@@ -37,7 +37,7 @@ export function parseConfigText(text: string, file: string): { config: PartialCo
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const p = e.linePos?.[0];
+    const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
     throw new ConfigError(file, e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''), p?.line, p?.col);
   }
   const warnings: string[] = [];
