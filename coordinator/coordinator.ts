@@ -193,8 +193,19 @@ export class Coordinator {
     this.dispatcher.enqueue({ taskId: task.id, agent: task.agent, requiredTools: cfg.required_tools ?? [], notBefore: Date.now() + delayMs });
   }
 
+  private statusListeners = new Set<(task: TaskRow) => void>();
+
+  /** Be told of every task transition (streams use it to end when their task settles). */
+  onTaskChanged(l: (task: TaskRow) => void): () => void {
+    this.statusListeners.add(l);
+    return () => this.statusListeners.delete(l);
+  }
+
   private changed(task: TaskRow, event: string, retryDelayMs?: number): void {
     log.info('task changed', { task: task.id, status: task.status, event });
+    for (const l of this.statusListeners) {
+      try { l(task); } catch (err) { log.warn('task listener failed', { err }); }
+    }
     if (task.status === 'new') this.actor(task.id).tell({ op: 'route' });
     else if (task.status === 'routed') this.enqueue(task, retryDelayMs ?? 0);
     else this.dispatcher.remove(task.id);

@@ -15,17 +15,19 @@ interface Entry {
   lastSeen: number;
   state: 'up' | 'draining' | 'lost';
   inFlight: Map<string, InFlight>;
+  lastPlacedAt: number;
 }
 
 export class NodeRegistry {
   private nodes = new Map<string, Entry>();
+  private placements = 0;
 
   constructor(private readonly ttlMs: number, private readonly onLost: (node: string, attempts: InFlight[]) => void) {}
 
   private entry(name: string): Entry {
     let e = this.nodes.get(name);
     if (!e) {
-      e = { info: { name, address: '', slots: 0, running: 0, agents: [], tools: [], os: '', arch: '', labels: [], lastHeartbeat: '', state: 'lost', version: '' }, lastSeen: 0, state: 'lost', inFlight: new Map() };
+      e = { info: { name, address: '', slots: 0, running: 0, agents: [], tools: [], os: '', arch: '', labels: [], lastHeartbeat: '', state: 'lost', version: '' }, lastSeen: 0, state: 'lost', inFlight: new Map(), lastPlacedAt: 0 };
       this.nodes.set(name, e);
     }
     return e;
@@ -58,7 +60,9 @@ export class NodeRegistry {
   }
 
   placed(node: string, a: InFlight): void {
-    this.entry(node).inFlight.set(a.token, a);
+    const e = this.entry(node);
+    e.inFlight.set(a.token, a);
+    e.lastPlacedAt = ++this.placements;
   }
 
   ended(node: string, token: string): void {
@@ -95,7 +99,7 @@ export class NodeRegistry {
   snapshots(): NodeSnapshot[] {
     return [...this.nodes.values()].map((e) => ({
       name: e.info.name, state: e.state, slots: e.info.slots, inFlight: e.inFlight.size,
-      agents: e.info.agents.filter((a) => a.installed).map((a) => a.name), tools: e.info.tools,
+      agents: e.info.agents.filter((a) => a.installed).map((a) => a.name), tools: e.info.tools, lastPlacedAt: e.lastPlacedAt,
     }));
   }
 

@@ -1,7 +1,8 @@
 // Placement, as a pure function: node snapshots + a task's needs -> a node or none.
 // Feasibility first (up, has the agent, has the project's required tools, has a
-// free slot), then ranking (most free slots, then fewest running, then name), so
-// work spreads over the fleet.
+// free slot), then ranking (most free slots, then fewest running, then the one
+// placed on longest ago, then name), so work spreads over the fleet even when
+// tasks arrive one at a time.
 
 export interface NodeSnapshot {
   name: string;
@@ -11,6 +12,8 @@ export interface NodeSnapshot {
   inFlight: number;
   agents: string[];
   tools: string[];
+  /** Sequence number of the last placement on it (0 = never): ties go to the longest idle. */
+  lastPlacedAt?: number;
 }
 
 export interface Requirements {
@@ -33,6 +36,7 @@ export function place(nodes: NodeSnapshot[], req: Requirements): Placement {
   });
   if (feasible.length === 0) return { node: undefined, why: reasons.join('; ') };
   feasible.sort((a, b) =>
-    (b.slots - b.inFlight) - (a.slots - a.inFlight) || a.inFlight - b.inFlight || a.name.localeCompare(b.name));
+    (b.slots - b.inFlight) - (a.slots - a.inFlight) || a.inFlight - b.inFlight
+    || (a.lastPlacedAt ?? 0) - (b.lastPlacedAt ?? 0) || a.name.localeCompare(b.name));
   return { node: feasible[0].name };
 }

@@ -2,7 +2,6 @@
 // task prompt on stdin and ORCH_PROMPT_FILE / ORCH_SYSTEM_PROMPT_FILE in its
 // environment; whatever it prints is its answer (the JSON answer anywhere in it).
 import type { AgentAdapter, AgentRun, AgentSpec, Invocation, PromptFiles } from './types.js';
-import { versionOf } from './version.js';
 
 export const commandAdapter: AgentAdapter = {
   kind: 'command',
@@ -16,5 +15,6 @@ export const commandAdapter: AgentAdapter = {
   parseOutput(stdout: string): AgentRun {
     return { text: stdout, isError: false, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, costUsd: 0 };
   },
-  version: (binary) => versionOf(binary).catch(() => 'unknown'),
+  // Never run an arbitrary command just to learn its version: it may do real work.
+  version: async () => '',
 };

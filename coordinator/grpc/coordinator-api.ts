@@ -152,9 +152,17 @@ async function streamOutput(c: Coordinator, call: ServerWritableStream<StreamOut
   };
   const finishIfSettled = async () => {
     const task = await c.store.getTask(taskId);
-    if (task && task.status !== 'in_progress' && task.status !== 'routed' && task.status !== 'new') call.end();
+    if (!ended && task && task.status !== 'in_progress' && task.status !== 'routed' && task.status !== 'new') {
+      ended = true;
+      unsubscribe();
+      call.end();
+    }
   };
-  const unsubscribe = c.hub.subscribe(taskId, (e) => (replaying ? buffered.push(e) : deliver(e)));
+  const unsubHub = c.hub.subscribe(taskId, (e) => (replaying ? buffered.push(e) : deliver(e)));
+  // The output's end can arrive before the result that settles the task: end on the settling too.
+  const unsubTask = taskId ? c.onTaskChanged((task) => { if (task.id === taskId && !replaying) void finishIfSettled(); }) : () => undefined;
+  let ended = false;
+  const unsubscribe = () => { unsubHub(); unsubTask(); };
   call.on('cancelled', unsubscribe);
   call.on('close', unsubscribe);
   if (taskId) {

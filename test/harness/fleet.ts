@@ -47,7 +47,7 @@ export class Fleet {
     this.coordinator = new OrchHome('orch-fleet-coord-');
     const dbUrl = process.env.ORCH_TEST_DATABASE_URL;
     this.coordinator.writeConfig(this.baseYaml() + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: 127.0.0.1:0\n`);
-    this.coordinatorProc = await this.coordinator.serve();
+    this.coordinatorProc = await this.coordinator.serve([], this.cliEnv());
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
     this.address = st.listen;
     for (let i = 1; i <= this.o.nodes; i++) await this.addNode(`node${i}`);
@@ -87,8 +87,8 @@ export class Fleet {
 }
 
 /** A command agent that records when it ran where, writes a file named after the task and answers done. */
-export function instantAgent(dir: string, runsFile: string, sleepSeconds = 0): string {
-  const script = join(dir, 'instant-agent.sh');
+export function instantAgent(dir: string, runsFile: string, sleepSeconds = 0, file = 'instant-agent.sh'): string {
+  const script = join(dir, file);
   writeFileSync(script, [
     '#!/bin/bash',
     `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT start $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,

@@ -36,10 +36,11 @@ export class OrchHome {
   }
 
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, ORCH_HOME: this.home, ORCH_LOG_LEVEL: 'debug', ...extra };
+    // The developer's own coordinator settings must not leak in; the test's may.
+    const env: NodeJS.ProcessEnv = { ...process.env, ORCH_HOME: this.home, ORCH_LOG_LEVEL: 'debug' };
     delete env.ORCH_COORDINATOR;
     delete env.ORCH_TOKEN;
-    return env;
+    return { ...env, ...extra };
   }
 
   writeConfig(yaml: string): void {

@@ -42,7 +42,8 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     const scratch = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'orch-fleet-'));
     runsFile = join(scratch, 'runs.txt');
     const agent = instantAgent(scratch, runsFile, 0.5);
-    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n` });
+    const slow = instantAgent(scratch, runsFile, 4, 'slow-agent.sh');
+    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  slow:\n    kind: command\n    command: ${slow}\n` });
     await fleet.start();
     repo = await makeRepo(fleet.coordinator.dir);
     const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
@@ -86,15 +87,16 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   }, 180_000);
 
   it('streams a running task\'s output to a separate CLI, byte for byte equal to output.log', async () => {
-    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Streamed', '--agent', 'instant'], { env: fleet.cliEnv() });
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Streamed', '--agent', 'slow'], { env: fleet.cliEnv() });
     await waitFor(async () => (await task(t.id)).status === 'in_progress', { timeoutMs: 30_000, what: 'the task to start' });
     const chunks: Buffer[] = [];
     let sawWhileRunning = false;
     const p = spawn(process.execPath, [ORCH_BIN, 'stream', String(t.id)], { env: { ...fleet.coordinator.env(), ...fleet.cliEnv() } });
+    const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
     p.stdout.on('data', (d: Buffer) => { chunks.push(d); });
     await waitFor(() => chunks.length > 0, { timeoutMs: 30_000, what: 'streamed output' });
     sawWhileRunning = (await task(t.id)).status === 'in_progress';
-    const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+    const code = await exited;
     expect(code).toBe(0);
     const final = await task(t.id);
     expect(final.status).toBe('done');
@@ -108,15 +110,18 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   it('kill -9 of a node mid-task: the task completes on another node, none lost, none completed twice', async () => {
     const before = runs(runsFile).length;
     const ids: number[] = [];
-    for (let i = 0; i < 6; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'instant'], { env: fleet.cliEnv() })).id);
+    for (let i = 0; i < 6; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'slow'], { env: fleet.cliEnv() })).id);
+    let seen = '';
     const victim = await waitFor(async () => {
       const running = (await tasks()).filter((t) => ids.includes(t.id) && t.status === 'in_progress');
+      seen = JSON.stringify(running.map((t) => [t.id, t.status, t.node]));
       for (const t of running) {
         const full = await task(t.id);
+        seen += ` ${t.id}:${full.attempt_history[0]?.state}@${full.node}`;
         if (full.attempt_history[0]?.state === 'running') return fleet.nodes.find((n) => n.name === full.node);
       }
       return undefined;
-    }, { timeoutMs: 30_000, what: 'a task running on a node' });
+    }, { timeoutMs: 30_000, what: 'a task running on a node' }).catch((err) => { throw new Error(`${(err as Error).message}; last seen ${seen}`); });
     victim!.proc.kill('SIGKILL');
     await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 90_000, intervalMs: 500, what: 'every task to finish after the crash' });
     const all = await Promise.all(ids.map(task));

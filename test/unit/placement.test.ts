@@ -29,6 +29,11 @@ describe('placement', () => {
     const nodes = [node('a', { slots: 4, inFlight: 3 }), node('b', { slots: 4, inFlight: 1 }), node('c', { slots: 2, inFlight: 0 })];
     expect(place(nodes, { agent: 'claude', requiredTools: [] })).toEqual({ node: 'b' });
   });
+  it('among equally free nodes, the one placed on longest ago goes first (one-at-a-time arrivals still spread)', () => {
+    const nodes = [node('a', { lastPlacedAt: 7 }), node('b', { lastPlacedAt: 5 }), node('c', { lastPlacedAt: 6 })];
+    expect(place(nodes, { agent: 'claude', requiredTools: [] })).toEqual({ node: 'b' });
+    expect(place([node('a', { lastPlacedAt: 2 }), node('z')], { agent: 'claude', requiredTools: [] })).toEqual({ node: 'z' });
+  });
   it('never places on a draining node', () => {
     expect(place([node('a', { state: 'draining' })], { agent: 'claude', requiredTools: [] }).node).toBeUndefined();
   });
