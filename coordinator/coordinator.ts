@@ -173,7 +173,7 @@ export class Coordinator {
     return {
       maxAttempts: cfg.workflow.max_attempts,
       timeoutSeconds: cfg.workflow.timeout_seconds,
-      retryBaseMs: Number(process.env.ORCH_RETRY_BASE_MS ?? 10_000),
+      retryBaseMs: (cfg.workflow.retry_delay_seconds ?? 10) * 1000,
     };
   }
 

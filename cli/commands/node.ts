@@ -41,12 +41,15 @@ export function nodeStartCommand(y: Argv): Argv {
     if (!Number.isInteger(slots) || slots < 1) throw new CliError(`--slots must be a positive integer, got ${args.slots}`);
     const token = args.token ?? process.env.ORCH_TOKEN ?? config.cluster?.token;
     registerSecret(token);
-    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: `orch-node-${args.name ?? hostname()}` });
+    const name = args.name ?? config.node?.name ?? hostname();
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliError(`node name "${name}" must be 1-64 letters, digits, - or _ (set --name or node.name)`);
+    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: `orch-node-${name}` });
     const node = await AgentNode.start({
-      home, name: args.name ?? config.node?.name ?? hostname(), slots, config, coordinator, token, bus,
+      home, name, slots, config, coordinator, token, bus,
       labels: args.labels ? args.labels.split(',').map((s) => s.trim()).filter(Boolean) : config.node?.labels ?? [],
+      heartbeatMs: config.cluster.heartbeat_seconds * 1000, nodeTtlMs: config.cluster.node_timeout_seconds * 1000,
     });
-    process.stdout.write(`orch agent-node ${args.name ?? hostname()} running (${slots} slots)\n`);
+    process.stdout.write(`orch agent-node ${name} running (${slots} slots)\n`);
     let stopping = false;
     const shutdown = () => {
       if (stopping) return;

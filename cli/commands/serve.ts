@@ -70,7 +70,7 @@ export async function serve(args: ServeArgs): Promise<{ address: string; stop: (
       ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: 'orch-coordinator' })
       : new LocalBus();
     cleanups.push(() => bus.close());
-    const coordinator = new Coordinator({ paths, config, db, store: new Store(db.pool), bus, nodeTtlMs: args.nodeTtlMs });
+    const coordinator = new Coordinator({ paths, config, db, store: new Store(db.pool), bus, nodeTtlMs: args.nodeTtlMs ?? config.cluster.node_timeout_seconds * 1000 });
     await coordinator.start();
     cleanups.push(() => coordinator.stop());
     const server = await startGrpcServer(coordinator, listen, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token });
@@ -83,6 +83,7 @@ export async function serve(args: ServeArgs): Promise<{ address: string; stop: (
       const node = await AgentNode.start({
         home: paths.home, name: config.node?.name || hostname(), slots: config.node?.slots ?? 4, config,
         coordinator: server.address, token, bus, labels: config.node?.labels ?? [],
+        heartbeatMs: config.cluster.heartbeat_seconds * 1000, nodeTtlMs: config.cluster.node_timeout_seconds * 1000,
       });
       cleanups.push(() => node.stop());
     }

@@ -138,6 +138,24 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     await victim!.home.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
   }, 150_000);
 
+  it('orch task kill reaches the node that runs the task', async () => {
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Doomed', '--agent', 'slow'], { env: fleet.cliEnv() });
+    const running = await waitFor(async () => {
+      const full = await task(t.id);
+      return full.attempt_history[0]?.state === 'running' ? full : undefined;
+    }, { timeoutMs: 30_000, what: 'the task to run' });
+    const node = fleet.nodes.find((n) => n.name === running.node)!;
+    await waitFor(async () => (await node.home.tmuxSessions()).length > 0, { what: 'the session on the node' });
+    const k = await cli(['task', 'kill', String(t.id)]);
+    expect(k.code, k.stderr).toBe(0);
+    const after = await task(t.id);
+    expect(after.status).toBe('needs_review');
+    expect(after.attempt_history[0].state).toBe('killed');
+    // The agent's session on that node is gone, and the agent never reached its end.
+    await waitFor(async () => (await node.home.tmuxSessions()).length === 0, { what: 'the session to be killed' });
+    expect(runs(runsFile).filter((r) => r.task === t.id).map((r) => r.kind)).toEqual(['start']);
+  }, 60_000);
+
   it('restarting nats-server delays work but loses none', async () => {
     const ids: number[] = [];
     for (let i = 0; i < 8; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Through restart ${i}`, '--agent', 'instant'], { env: fleet.cliEnv() })).id);
@@ -148,5 +166,4 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     for (const t of all) expect(t.attempt_history.filter((a) => a.state === 'succeeded')).toHaveLength(1);
   }, 180_000);
 
-  void cli;
 });
