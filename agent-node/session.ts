@@ -65,8 +65,11 @@ export class Session {
   async launch(): Promise<void> {
     const { a, deps } = this;
     const mirror = deps.paths.mirror(a.project);
-    await ensureMirror(mirror, a.remote);
-    await ensureWorktree({ mirrorDir: mirror, worktreeDir: this.worktree, branch: a.branch, baseBranch: a.baseBranch });
+    const t0 = Date.now();
+    await ensureMirror(mirror, a.remote, { maxAgeMs: a.attempt === 1 ? 2_000 : 0 });
+    const tMirror = Date.now();
+    await ensureWorktree({ mirrorDir: mirror, worktreeDir: this.worktree, branch: a.branch, baseBranch: a.baseBranch, firstAttempt: a.attempt === 1 });
+    const tWorktree = Date.now();
     mkdirSync(this.dir, { recursive: true });
     const sys = join(this.dir, 'prompt-sys.md');
     const msg = join(this.dir, 'prompt-msg.md');
@@ -80,12 +83,21 @@ export class Session {
     inv.env = { ...inv.env, ORCH_TASK_ID: String(a.taskId), ORCH_ATTEMPT: String(a.attempt), ORCH_NODE: deps.node, ORCH_PROJECT: a.project, ORCH_BRANCH: a.branch };
     const traceparent = a.trace.traceparent;
     const { script, envFifo } = await writeRunnerScript({ attemptDir: this.dir, worktree: this.worktree, invocation: inv, timeoutSeconds: a.timeoutSeconds, traceparent });
-    if (await deps.tmux.hasSession(this.name)) await deps.tmux.killSession(this.name); // a ghost from an older attempt
     this.startedAt = Date.now();
     const record: SessionRecord = { assignment: a, dir: this.dir, worktree: this.worktree, session: this.name, startedAt: this.startedAt };
     writeFileSync(Session.recordFile(this.dir), JSON.stringify(record));
-    await deps.tmux.newSession(this.name, this.worktree, `bash ${JSON.stringify(script)}`, inv.env, envFifo);
-    log.info('session started', { task: a.taskId, attempt: a.attempt, session: this.name, agent: a.agent });
+    try {
+      await deps.tmux.newSession(this.name, this.worktree, `bash ${JSON.stringify(script)}`, inv.env, envFifo);
+    } catch (err) {
+      if (!/duplicate session/i.test((err as Error).message)) throw err;
+      // A ghost of an older attempt of this task holds the name: it is not ours to keep.
+      await deps.tmux.killSession(this.name);
+      await deps.tmux.newSession(this.name, this.worktree, `bash ${JSON.stringify(script)}`, inv.env, envFifo);
+    }
+    log.info('session started', {
+      task: a.taskId, attempt: a.attempt, session: this.name, agent: a.agent,
+      ms: { mirror: tMirror - t0, worktree: tWorktree - tMirror, launch: Date.now() - tWorktree },
+    });
   }
 
   /** Follow the running session until it exits (or times out, or is killed), then build the result. */
@@ -125,7 +137,8 @@ export class Session {
       } catch {
         watcher = undefined;
       }
-      const timer = setInterval(() => void check(), 1_000);
+      // exit.txt wakes us through the watcher; the poll is for vanished sessions and the deadline.
+      const timer = setInterval(() => void check(), 2_000);
       void check();
     });
     await this.uploader.finish();

@@ -2,7 +2,7 @@
 // project (fetched from the project's remote), adds one worktree per task branch,
 // and pushes task branches straight back to the remote. Mirror operations are
 // serialised per mirror inside this process; concurrent fetch requests share one.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { git as runGit, GitError } from '../runtime/git.js';
 
@@ -18,14 +18,23 @@ function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
 }
 
 const pendingFetch = new Map<string, Promise<void>>();
+const lastFetch = new Map<string, number>();
 
-/** Create the mirror on first use, then fetch (callers arriving while a fetch is queued share it). */
-export async function ensureMirror(mirrorDir: string, remote: string): Promise<void> {
+/**
+ * Create the mirror on first use, then fetch. Callers arriving while a fetch is
+ * queued share it; with `maxAgeMs`, a fetch that started that recently is enough
+ * (a first attempt only needs a recent base branch; retries pass 0 to see the
+ * branch an earlier attempt pushed).
+ */
+export async function ensureMirror(mirrorDir: string, remote: string, opts: { maxAgeMs?: number } = {}): Promise<void> {
   if (!remote) throw new Error('the project has no git remote to mirror from');
+  const last = lastFetch.get(mirrorDir);
+  if (opts.maxAgeMs && last !== undefined && Date.now() - last < opts.maxAgeMs && existsSync(mirrorDir)) return;
   const queued = pendingFetch.get(mirrorDir);
   if (queued) return queued;
   const p = withLock(mirrorDir, async () => {
     pendingFetch.delete(mirrorDir);
+    const started = Date.now();
     if (!existsSync(mirrorDir)) {
       mkdirSync(dirname(mirrorDir), { recursive: true });
       await git(dirname(mirrorDir), ['clone', '--bare', '--quiet', remote, mirrorDir]);
@@ -34,6 +43,7 @@ export async function ensureMirror(mirrorDir: string, remote: string): Promise<v
       await git(mirrorDir, ['remote', 'set-url', 'origin', remote]);
     }
     await git(mirrorDir, ['fetch', '--quiet', '--prune', 'origin']);
+    lastFetch.set(mirrorDir, started);
   });
   pendingFetch.set(mirrorDir, p);
   return p;
@@ -53,18 +63,30 @@ async function refExists(dir: string, ref: string): Promise<boolean> {
  * node is kept (its work is committed and pushed already); otherwise the branch
  * starts from the remote's copy of it (an attempt on another node) or from the base.
  */
-export async function ensureWorktree(o: { mirrorDir: string; worktreeDir: string; branch: string; baseBranch: string }): Promise<void> {
+export async function ensureWorktree(o: { mirrorDir: string; worktreeDir: string; branch: string; baseBranch: string; firstAttempt?: boolean }): Promise<void> {
   await withLock(o.mirrorDir, async () => {
     if (existsSync(o.worktreeDir) && (await refExists(o.worktreeDir, 'HEAD'))) return;
-    await git(o.mirrorDir, ['worktree', 'prune']);
     const remoteBranch = `refs/remotes/origin/${o.branch}`;
-    let start = (await refExists(o.mirrorDir, remoteBranch)) ? remoteBranch : `refs/remotes/origin/${o.baseBranch}`;
+    const base = `refs/remotes/origin/${o.baseBranch}`;
+    // --no-track: no per-branch upstream entries piling up in the mirror's config.
+    const add = (from: string) => ['worktree', 'add', '--quiet', '--no-track', '-B', o.branch, o.worktreeDir, from];
+    mkdirSync(dirname(o.worktreeDir), { recursive: true });
+    // Fast path: a first attempt has no earlier work to continue, so no lookups before the add.
+    let start = o.firstAttempt ? base : (await refExists(o.mirrorDir, remoteBranch)) ? remoteBranch : base;
+    try {
+      await git(o.mirrorDir, add(start));
+      return;
+    } catch {
+      // Below: a stale registration at this path, a half-made directory, or a missing base.
+    }
+    rmSync(o.worktreeDir, { recursive: true, force: true });
+    await git(o.mirrorDir, ['worktree', 'prune']);
     if (!(await refExists(o.mirrorDir, start))) {
-      if (await refExists(o.mirrorDir, 'HEAD')) start = 'HEAD';
+      if (await refExists(o.mirrorDir, remoteBranch)) start = remoteBranch;
+      else if (await refExists(o.mirrorDir, 'HEAD')) start = 'HEAD';
       else throw new Error(`base branch ${o.baseBranch} not found in the project's remote`);
     }
-    mkdirSync(dirname(o.worktreeDir), { recursive: true });
-    await git(o.mirrorDir, ['worktree', 'add', '--quiet', '-B', o.branch, o.worktreeDir, start]);
+    await git(o.mirrorDir, add(start));
   });
 }
 

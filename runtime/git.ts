@@ -4,9 +4,16 @@ import { execFile } from 'node:child_process';
 
 export class GitError extends Error {
   constructor(readonly args: string[], readonly stderr: string, readonly code: number | null) {
-    super(`git ${args.join(' ')} failed${code !== null ? ` (exit ${code})` : ''}: ${stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
+    super(`git ${args.join(' ')} failed${code !== null ? ` (exit ${code})` : ''}: ${summarize(stderr)}`);
     this.name = 'GitError';
   }
+}
+
+/** The lines of git's stderr that say what went wrong (not its hints). */
+function summarize(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('hint:'));
+  const key = lines.filter((l) => /^(fatal|error):|^! \[|\[rejected\]/.test(l));
+  return (key.length ? key : lines).slice(-3).join(' ') || 'no output';
 }
 
 export function git(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {

@@ -4,7 +4,7 @@
 // serve` (fleet mode, embedded PostgreSQL), three `orch node start`.
 import { credentials } from '@grpc/grpc-js';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinatorClient, type ListTasksResponse } from '../../proto/gen/orch/v1/coordinator.js';
 import type { Task } from '../../proto/gen/orch/v1/types.js';
@@ -14,6 +14,7 @@ import { makeRepo } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 500);
+const IDLE_TASKS = Number(process.env.BENCH_IDLE_TASKS ?? 40);
 const NODES = 3;
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 8);
 
@@ -21,6 +22,14 @@ function peakRssMb(pid: number): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = s.match(/VmHWM:\s+(\d+) kB/);
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** CPU seconds of a process: [self, waited-for children] from /proc/PID/stat. */
+function cpuSeconds(pid: number): [number, number] {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  const tick = 100;
+  return [(Number(rest[11]) + Number(rest[12])) / tick, (Number(rest[13]) + Number(rest[14])) / tick];
 }
 
 function pct(xs: number[], p: number): number {
@@ -44,42 +53,65 @@ async function main(): Promise<void> {
     const call = <Req, Res>(m: string, req: Req) => new Promise<Res>((res, rej) =>
       (client as unknown as Record<string, (r: Req, md: unknown, cb: (e: Error | null, r: Res) => void) => void>)[m].call(client, req, md, (e, r) => (e ? rej(e) : res(r))));
 
+    // Wall clock in ns with sub-ms precision, comparable with the agent's `date +%s%N`.
+    const wallNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    const startsOf = (): Map<number, bigint> => {
+      const m = new Map<number, bigint>();
+      if (!existsSync(runsFile)) return m;
+      for (const l of readFileSync(runsFile, 'utf8').split('\n').filter(Boolean)) {
+        const [id, ns] = l.split(' ');
+        if (!m.has(Number(id))) m.set(Number(id), BigInt(ns));
+      }
+      return m;
+    };
+    const addTask = (i: number) => call<object, Task>('addTask', { title: `bench ${i}`, body: '', agent: 'instant', complexity: '', labels: [], project: '' });
+
+    // 1. Dispatch latency on an idle fleet: one task at a time, task added -> agent process started.
+    const idle: number[] = [];
+    for (let i = 0; i < IDLE_TASKS; i++) {
+      const at = wallNs();
+      const t = await addTask(i);
+      const started = await waitFor(() => startsOf().get(t.id), { timeoutMs: 30_000, intervalMs: 2, what: `idle task ${t.id} to start` });
+      idle.push(Number(started - at) / 1e6);
+      await waitFor(async () => (await call<object, Task>('getTask', { id: t.id })).status === 'done', { timeoutMs: 30_000, intervalMs: 5, what: `idle task ${t.id} to finish` });
+    }
+
+    // 2. Sustained: TASKS added at once (16 concurrent adders, as a busy team or a GitHub sync would).
     const addedAt = new Map<number, bigint>();
     const t0 = process.hrtime.bigint();
-    const wallStart = BigInt(Date.now()) * 1_000_000n;
-    const toNs = (hr: bigint) => wallStart + (hr - t0);
-    // Add tasks with bounded concurrency, as a busy team (or a GitHub sync) would.
     let next = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next < TASKS) {
         const i = next++;
-        const at = process.hrtime.bigint();
-        const t = await call<object, Task>('addTask', { title: `bench ${i}`, body: '', agent: 'instant', complexity: '', labels: [], project: '' });
-        addedAt.set(t.id, toNs(at));
+        const at = wallNs();
+        const t = await addTask(IDLE_TASKS + i);
+        addedAt.set(t.id, at);
       }
     }));
     await waitFor(async () => {
       const { tasks } = await call<object, ListTasksResponse>('listTasks', { status: 'done', project: '' });
-      return tasks.length >= TASKS;
-    }, { timeoutMs: 600_000, intervalMs: 200, what: `${TASKS} tasks to finish` });
+      return tasks.length >= TASKS + IDLE_TASKS;
+    }, { timeoutMs: 900_000, intervalMs: 100, what: `${TASKS} tasks to finish` });
     const tEnd = process.hrtime.bigint();
-    const starts = new Map<number, bigint>();
-    for (const l of readFileSync(runsFile, 'utf8').split('\n').filter(Boolean)) {
-      const [id, ns] = l.split(' ');
-      if (!starts.has(Number(id))) starts.set(Number(id), BigInt(ns));
-    }
-    const lat = [...addedAt].filter(([id]) => starts.has(id)).map(([id, at]) => Number(starts.get(id)! - at) / 1e6);
+    const starts = startsOf();
+    const queued = [...addedAt].filter(([id]) => starts.has(id)).map(([id, at]) => Number(starts.get(id)! - at) / 1e6);
     const secs = Number(tEnd - t0) / 1e9;
     const coordRss = peakRssMb(fleet.coordinatorProc.pid!);
+    const coordCpu = cpuSeconds(fleet.coordinatorProc.pid!);
+    const nodeCpu = fleet.nodes.map((n) => cpuSeconds(n.proc.pid!)).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
     const nodeRss = Math.max(...fleet.nodes.map((n) => peakRssMb(n.proc.pid!)));
     const rows: Array<[string, string]> = [
-      ['tasks', `${TASKS} over ${NODES} nodes x ${SLOTS} slots (instant agent)`],
-      ['dispatch latency p50', `${pct(lat, 50).toFixed(1)} ms`],
-      ['dispatch latency p99', `${pct(lat, 99).toFixed(1)} ms`],
-      ['dispatch latency max', `${Math.max(...lat).toFixed(1)} ms`],
-      ['sustained throughput', `${(TASKS / secs).toFixed(1)} tasks/s (${secs.toFixed(1)} s, add to last done)`],
+      ['fleet', `${NODES} nodes x ${SLOTS} slots, instant agent, ${cpus().length} CPU cores`],
+      ['idle dispatch latency p50', `${pct(idle, 50).toFixed(1)} ms (task added -> agent started, ${IDLE_TASKS} tasks one at a time)`],
+      ['idle dispatch latency p99', `${pct(idle, 99).toFixed(1)} ms`],
+      ['burst: added -> started p50', `${pct(queued, 50).toFixed(0)} ms (includes waiting for a free slot)`],
+      ['burst: added -> started p99', `${pct(queued, 99).toFixed(0)} ms`],
+      ['sustained throughput', `${(TASKS / secs).toFixed(1)} tasks/s (${TASKS} tasks, ${secs.toFixed(1)} s from first add to last done)`],
       ['coordinator peak RSS', `${coordRss.toFixed(0)} MB`],
       ['node peak RSS (max of 3)', `${nodeRss.toFixed(0)} MB`],
+      ['CPU per task: coordinator', `${((coordCpu[0] * 1000) / TASKS).toFixed(1)} ms`],
+      ['CPU per task: node process', `${((nodeCpu[0] * 1000) / TASKS).toFixed(1)} ms`],
+      ['CPU per task: node children', `${((nodeCpu[1] * 1000) / TASKS).toFixed(1)} ms (git, mkfifo, tmux client)`],
     ];
     const w = Math.max(...rows.map((r) => r[0].length));
     process.stdout.write(`\n${'metric'.padEnd(w)}  value\n${'-'.repeat(w)}  ${'-'.repeat(40)}\n`);

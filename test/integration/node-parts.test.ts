@@ -1,0 +1,106 @@
+// The node's moving parts with the real tools: runner.sh in tmux on a private
+// socket (secrets through the FIFO, exit codes, timeouts) and git mirrors/worktrees
+// against a bare origin (continuing another node's branch, refusing stale pushes).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readExit, writeRunnerScript } from '../../agent-node/runner.js';
+import { envScript, sessionName, Tmux } from '../../agent-node/tmux.js';
+import { commitAll, ensureMirror, ensureWorktree, pushBranch } from '../../agent-node/worktree.js';
+import { git, makeRepo } from '../harness/orch.js';
+import { waitFor } from '../harness/wait.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'orch-node-parts-'));
+const tmux = new Tmux(`orch-test-parts-${process.pid}`);
+afterAll(async () => {
+  await tmux.killServer();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('runner.sh in tmux', () => {
+  let n = 0;
+  async function run(argv: string[], env: Record<string, string>, timeoutSeconds = 30): Promise<{ dir: string; code: number }> {
+    const dir = join(scratch, `attempt-${++n}`);
+    const work = join(scratch, `work-${n}`);
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(work, { recursive: true });
+    writeFileSync(join(dir, 'prompt.md'), 'the prompt\n');
+    const { script, envFifo } = await writeRunnerScript({ attemptDir: dir, worktree: work, invocation: { argv, stdinFile: join(dir, 'prompt.md'), env }, timeoutSeconds });
+    const name = `t-${n}`;
+    await tmux.newSession(name, work, `bash ${JSON.stringify(script)}`, env, envFifo);
+    await waitFor(() => readExit(dir) !== undefined, { timeoutMs: 20_000, what: 'exit.txt' });
+    const code = readExit(dir);
+    await waitFor(async () => !(await tmux.hasSession(name)), { what: 'the session to end' });
+    return { dir, code: code as number };
+  }
+
+  it('gives the agent its secret env and prompt on stdin; no file holds the secret', async () => {
+    const secret = "sk-it's-$(not)-expanded `ever` \"quoted\"";
+    const { dir, code } = await run(['bash', '-c', 'echo "key=$API_KEY"; cat; echo err >&2; echo "token=${ORCH_TOKEN:-unset}"'], { API_KEY: secret });
+    expect(code).toBe(0);
+    expect(readFileSync(join(dir, 'output.log'), 'utf8')).toBe(`key=${secret}\nthe prompt\ntoken=unset\n`);
+    expect(readFileSync(join(dir, 'stderr.txt'), 'utf8')).toBe('err\n');
+    expect(readFileSync(join(dir, 'runner.sh'), 'utf8')).not.toContain('sk-it');
+    expect(existsSync(join(dir, 'env.fifo'))).toBe(false);
+  });
+
+  it('records the exit code, and 124 when the time limit stops the agent', async () => {
+    expect((await run(['bash', '-c', 'exit 3'], {})).code).toBe(3);
+    expect((await run(['bash', '-c', 'command-that-does-not-exist-orch'], {})).code).toBe(127);
+    const t0 = Date.now();
+    expect((await run(['sleep', '30'], {}, 1)).code).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
+  it('names sessions tmux accepts and quotes env for bash', () => {
+    expect(sessionName('owner/my.repo', 42)).toBe('orch-my_repo-42');
+    expect(envScript({ A: "x'y", 'BAD-NAME': 'z' })).toBe("export A='x'\\''y'\n");
+    const out = execFileSync('bash', ['-c', `${envScript({ V: "a'b $HOME `id`" })}printf %s "$V"`]).toString();
+    expect(out).toBe("a'b $HOME `id`");
+  });
+});
+
+describe('mirrors and worktrees', () => {
+  it('two nodes: the second continues the branch the first pushed; a stale push is refused', async () => {
+    const repo = await makeRepo(scratch, 'wt');
+    const who = { name: 'orch-test', email: 'orch@test.invalid' };
+    const branch = 'orch/7-do-it';
+    // Node A: first attempt.
+    const mirrorA = join(scratch, 'a', 'repos', 'wt.git');
+    const wtA = join(scratch, 'a', 'worktrees', branch);
+    await ensureMirror(mirrorA, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorA, worktreeDir: wtA, branch, baseBranch: 'main' });
+    writeFileSync(join(wtA, 'a.txt'), 'from A\n');
+    const ca = await commitAll(wtA, 'attempt 1', who);
+    expect(ca.committed).toBe(true);
+    await pushBranch(wtA, repo.origin, branch);
+    expect(await commitAll(wtA, 'nothing new', who)).toEqual({ committed: false, sha: ca.sha });
+
+    // Node B: the retry starts from A's pushed work, not from main.
+    const mirrorB = join(scratch, 'b', 'repos', 'wt.git');
+    const wtB = join(scratch, 'b', 'worktrees', branch);
+    await Promise.all([ensureMirror(mirrorB, repo.origin), ensureMirror(mirrorB, repo.origin)]);
+    await ensureWorktree({ mirrorDir: mirrorB, worktreeDir: wtB, branch, baseBranch: 'main' });
+    expect(readFileSync(join(wtB, 'a.txt'), 'utf8')).toBe('from A\n');
+    writeFileSync(join(wtB, 'b.txt'), 'from B\n');
+    await commitAll(wtB, 'attempt 2', who);
+    await pushBranch(wtB, repo.origin, branch);
+
+    // A's late work (it was presumed lost) cannot clobber B's.
+    writeFileSync(join(wtA, 'late.txt'), 'late\n');
+    await commitAll(wtA, 'late attempt 1', who);
+    await expect(pushBranch(wtA, repo.origin, branch)).rejects.toThrow(/\[rejected\].*(fetch first|non-fast-forward)/);
+    expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'a.txt', 'b.txt']);
+  });
+
+  it('a missing base branch falls back to the remote default branch; a bad remote is a clear error', async () => {
+    const repo = await makeRepo(scratch, 'nobase');
+    const mirror = join(scratch, 'c', 'repos', 'nobase.git');
+    await ensureMirror(mirror, repo.origin);
+    await expect(ensureWorktree({ mirrorDir: mirror, worktreeDir: join(scratch, 'c', 'wt'), branch: 'orch/1-x', baseBranch: 'develop' }))
+      .resolves.toBeUndefined(); // falls back to the remote's HEAD
+    await expect(ensureMirror(join(scratch, 'd.git'), join(scratch, 'no-such-remote.git'))).rejects.toThrow(/repository '.*no-such-remote\.git' does not exist/);
+  });
+});
