@@ -1,0 +1,73 @@
+// The coordinator against the bus contract, with a stand-in node that is only a
+// consumer on the node's subject: an assignment no node ever acks runs out of
+// deliveries and the task is marked (attempt lost, task handed on), never dropped.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Coordinator } from '../../coordinator/coordinator.js';
+import { openDatabase } from '../../coordinator/store/database.js';
+import { Store } from '../../coordinator/store/store.js';
+import { Assignment, NodeInfo } from '../../proto/gen/orch/v1/types.js';
+import { LocalBus } from '../../runtime/bus/local.js';
+import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, subjects } from '../../runtime/bus/subjects.js';
+import { defaultConfig, mergeConfig } from '../../runtime/config/index.js';
+import { OrchPaths } from '../../runtime/paths.js';
+import { startTestDatabase, type TestDatabase } from '../harness/postgres.js';
+import { waitFor } from '../harness/wait.js';
+
+describe('coordinator: assignments that no node takes', () => {
+  let tdb: TestDatabase;
+  let dir: string;
+  let coordinator: Coordinator;
+  let bus: LocalBus;
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+
+  beforeAll(async () => {
+    tdb = await startTestDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'orch-coord-bus-'));
+    db = await openDatabase({ url: tdb.url, dataDir: join(dir, 'pg') });
+    bus = new LocalBus();
+    const config = mergeConfig(defaultConfig(), { agents: { x: { kind: 'command', command: '/bin/true' } }, workflow: { max_attempts: 2, retry_delay_seconds: 0 } });
+    coordinator = new Coordinator({ paths: new OrchPaths(dir), config, db, store: new Store(db.pool), bus, nodeTtlMs: 60_000 });
+    await coordinator.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await coordinator?.stop();
+    await bus?.close();
+    await db?.close();
+    await tdb?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('marks the attempt lost and hands the task on when its assignment exhausts its deliveries', async () => {
+    const info = NodeInfo.fromPartial({ name: 'flaky', slots: 1, agents: [{ name: 'x', kind: 'command', installed: true }], tools: ['git'], state: 'up' });
+    coordinator.registry.register(info);
+    // The stand-in node takes every delivery and gives it back (as a node crashing before its ack would).
+    const queue = await bus.workQueue(ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS);
+    const seen: number[] = [];
+    const consumer = await queue.consume({
+      durable: subjects.assignConsumer('flaky'), filter: subjects.assign('flaky'), capacity: () => 1, maxDeliver: 3,
+      onMessage: async (d) => { seen.push(Assignment.decode(d.data).taskId); await d.nak(10); },
+    });
+    await coordinator.store.addProject({ name: 'o/r', path: '', remote: 'file:///nowhere.git', defaultBranch: 'main' });
+    const task = await coordinator.store.createTask({ project: 'o/r', title: 'never taken', body: '', labels: [], agent: 'x' });
+    coordinator.actor(task.id).tell({ op: 'route' });
+
+    // Two attempts (max_attempts 2), each delivered 3 times, then the task needs review with the reason.
+    const final = await waitFor(async () => {
+      const t = await coordinator.store.getTask(task.id);
+      return t && t.status !== 'routed' && t.status !== 'in_progress' && t.status !== 'new' ? t : undefined;
+    }, { timeoutMs: 20_000, what: 'the task to settle' });
+    await consumer.stop();
+    const attempts = await coordinator.store.listAttempts(task.id);
+    expect(attempts.map((a) => a.state)).toEqual(['lost', 'lost']);
+    expect(attempts[0].errorMessage).toMatch(/maximum deliveries/);
+    expect(seen.filter((id) => id === task.id)).toHaveLength(6);
+    expect(final.status).toBe('needs_review');
+    const events = await coordinator.store.events(task.id);
+    expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['requeued', 'attempts_exhausted']));
+    expect(final.reason).toMatch(/attempt lost on flaky/);
+  });
+});
