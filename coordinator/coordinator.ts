@@ -177,6 +177,18 @@ export class Coordinator {
     };
   }
 
+  /**
+   * A new global config (config.yml changed): routing, workflow limits and project
+   * overrides follow it from the next decision on. Nodes read their own config at start.
+   */
+  async reloadConfig(config: OrchConfig): Promise<void> {
+    this.deps.config = config;
+    this.projectConfigs.clear();
+    for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
+    log.info('config reloaded');
+    this.dispatcher.pump();
+  }
+
   async loadProjectConfig(p: ProjectRow): Promise<void> {
     if (!p.path) return;
     try {

@@ -12,7 +12,7 @@ import { Store } from '../../coordinator/store/store.js';
 import type { Bus } from '../../runtime/bus/bus.js';
 import { LocalBus } from '../../runtime/bus/local.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
-import { loadGlobalConfig } from '../../runtime/config/index.js';
+import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
 import { logger, setLogLevel, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
 import { registerSecret } from '../../runtime/redact.js';
@@ -73,6 +73,10 @@ export async function serve(args: ServeArgs): Promise<{ address: string; stop: (
     const coordinator = new Coordinator({ paths, config, db, store: new Store(db.pool), bus, nodeTtlMs: args.nodeTtlMs ?? config.cluster.node_timeout_seconds * 1000 });
     await coordinator.start();
     cleanups.push(() => coordinator.stop());
+    const unwatch = watchConfig(paths.config, (c) => {
+      void coordinator.reloadConfig(c).catch((err) => log.error('config reload failed; keeping the previous config', { err }));
+    }, (err) => log.error(`config.yml not reloaded, keeping the previous config: ${err.message}`));
+    cleanups.push(async () => unwatch());
     const server = await startGrpcServer(coordinator, listen, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token });
     cleanups.push(() => server.stop());
     writeFileSync(paths.coordinatorFile, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString() }) + '\n');

@@ -139,6 +139,26 @@ describe('orch serve on the embedded default', () => {
     }
   }, 180_000);
 
+  it('a running orch serve follows config.yml edits and keeps the last good config on a broken one', async () => {
+    const cfg = join(h.home, 'config.yml');
+    const good = readFileSync(cfg, 'utf8');
+    const serve = await h.serve();
+    const maxAttempts = async () => (await h.run(['config', 'workflow.max_attempts'])).stdout.trim();
+    try {
+      expect(await maxAttempts()).toBe('3');
+      writeFileSync(cfg, good.replace('max_attempts: 3', 'max_attempts: 7'));
+      await waitFor(async () => (await maxAttempts()) === '7', { timeoutMs: 10_000, what: 'the new max_attempts' });
+      writeFileSync(cfg, good.replace('max_attempts: 3', 'max_attempts: lots'));
+      await waitFor(() => h.logOf('serve').includes('config.yml not reloaded'), { timeoutMs: 10_000, what: 'the reload error in the log' });
+      const line = h.logOf('serve').split('\n').find((l) => l.includes('config.yml not reloaded'))!;
+      expect(JSON.parse(line).msg).toContain(`${cfg}:2:17: workflow.max_attempts: expected a positive integer, got "lots"`);
+      expect(await maxAttempts()).toBe('7');
+    } finally {
+      writeFileSync(cfg, good);
+      await h.stop(serve);
+    }
+  }, 120_000);
+
   it('a broken config.yml gives one line naming the file, the line and the problem', async () => {
     const cfg = join(h.home, 'config.yml');
     const good = readFileSync(cfg, 'utf8');
