@@ -16,6 +16,7 @@ import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
+import { readExit } from './runner.js';
 import { Tmux } from './tmux.js';
 
 const log = logger('node');
@@ -213,7 +214,8 @@ export class AgentNode {
       if (this.stopping && result.errorClass === 'Killed') return;
       const ack = await this.gateway.reportResult(result);
       if (!ack.accepted) log.warn('result refused', { task: s.a.taskId, attempt: s.a.attempt, reason: ack.reason });
-      await this.tmux.killSession(s.name).catch(() => undefined);
+      // A runner that wrote exit.txt has ended and its session closes by itself; only the others need a kill.
+      if (readExit(s.dir) === undefined) await this.tmux.killSession(s.name).catch(() => undefined);
       this.forget(s.token);
     } catch (err) {
       if (this.stopping) return; // the next run of this node resumes it

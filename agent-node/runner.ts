@@ -2,7 +2,6 @@
 // a FIFO (secrets never touch disk or argv), runs the agent under `timeout` in the
 // worktree with stdout -> output.log and stderr -> stderr.txt, and on any exit
 // writes exit.txt atomically so a watcher (or a restarted node) learns the end.
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Invocation } from './agents/types.js';
@@ -20,17 +19,10 @@ export function sq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-function mkfifo(path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('mkfifo', ['-m', '600', path], (err, _o, stderr) => (err ? reject(new Error(`mkfifo ${path}: ${String(stderr).trim() || err.message}`)) : resolve()));
-  });
-}
-
 export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: string; envFifo: string }> {
   const script = join(o.attemptDir, 'runner.sh');
   const envFifo = join(o.attemptDir, 'env.fifo');
   rmSync(envFifo, { force: true });
-  await mkfifo(envFifo);
   const d = sq(o.attemptDir);
   const cmd = o.invocation.argv.map(sq).join(' ');
   const stdin = o.invocation.stdinFile ? ` < ${sq(o.invocation.stdinFile)}` : ' < /dev/null';
@@ -39,6 +31,8 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     '# Written by orch for one attempt. It holds no secrets: they arrive through env.fifo.',
     `d=${d}`,
     `trap 'c=$?; printf "%s\\n" "$c" > "$d/exit.txt.tmp" && mv -f "$d/exit.txt.tmp" "$d/exit.txt"' EXIT`,
+    // The FIFO is made here (no extra process for orch to spawn); orch writes into it once it exists.
+    `mkfifo -m 600 ${sq(envFifo)} || exit 126`,
     `. ${sq(envFifo)}`,
     `rm -f ${sq(envFifo)}`,
     // Credentials of orch itself are not the agent's business.

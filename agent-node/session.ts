@@ -16,7 +16,7 @@ import { classifyFailure } from './errors.js';
 import { readExit, writeRunnerScript } from './runner.js';
 import { sessionName, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
-import { commitAll, ensureMirror, ensureWorktree, pushBranch } from './worktree.js';
+import { commitAndPush, CommitError, ensureMirror, ensureWorktree } from './worktree.js';
 
 const log = logger('session');
 
@@ -139,7 +139,8 @@ export class Session {
       }
       // exit.txt wakes us through the watcher; the poll is for vanished sessions and the deadline.
       const timer = setInterval(() => void check(), 2_000);
-      void check();
+      // A first look without tmux (a resumed session may have ended while nobody watched).
+      if (readExit(this.dir) !== undefined) void check();
     });
     await this.uploader.finish();
     return this.finish(exitCode);
@@ -171,13 +172,14 @@ export class Session {
     }
     // Whatever the outcome, keep the agent's work: commit and push the branch.
     try {
-      const c = await commitAll(this.worktree, `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), {
-        name: deps.config.git?.name ?? 'orch[bot]', email: deps.config.git?.email ?? 'orch@localhost',
+      const c = await commitAndPush({
+        dir: this.worktree, message: `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), branch: a.branch, remote: a.remote,
+        who: { name: deps.config.git?.name ?? 'orch[bot]', email: deps.config.git?.email ?? 'orch@localhost' },
       });
       result.commit = c.sha;
-      await pushBranch(this.worktree, a.remote, a.branch);
-      result.pushed = true;
+      result.pushed = c.pushed;
     } catch (err) {
+      result.commit = err instanceof CommitError ? err.sha : '';
       log.warn('commit/push failed', { task: a.taskId, err });
       if (result.outcome === 'success') {
         result = { ...result, outcome: 'error', errorClass: 'PushFailed', errorMessage: redact((err as Error).message).slice(0, 500) };

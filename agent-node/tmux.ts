@@ -83,7 +83,7 @@ export class Tmux {
 
 /**
  * Write text into a FIFO once its reader opens it. Opening with O_NONBLOCK fails
- * (ENXIO) until a reader exists, so poll instead of blocking a libuv thread forever.
+ * (ENOENT, then ENXIO) until the FIFO exists and a reader has it open, so poll instead of blocking a libuv thread forever.
  */
 async function writeFifo(path: string, text: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -106,7 +106,9 @@ async function writeFifo(path: string, text: string, timeoutMs: number): Promise
       }
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+      // ENOENT: the runner has not made the FIFO yet; ENXIO: it has not opened it yet.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENXIO' && code !== 'ENOENT') throw err;
       if (Date.now() > deadline) throw new TmuxError(`the session never read its environment (${path})`);
       await new Promise((r) => setTimeout(r, 5));
     }

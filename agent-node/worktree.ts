@@ -4,7 +4,8 @@
 // serialised per mirror inside this process; concurrent fetch requests share one.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { git as runGit, GitError } from '../runtime/git.js';
+import { execFile } from 'node:child_process';
+import { git as runGit, summarize } from '../runtime/git.js';
 
 const git = (cwd: string, args: string[]) => runGit(args, { cwd });
 
@@ -90,22 +91,46 @@ export async function ensureWorktree(o: { mirrorDir: string; worktreeDir: string
   });
 }
 
-/** Commit everything the agent left uncommitted. */
-export async function commitAll(dir: string, message: string, who: { name: string; email: string }): Promise<{ committed: boolean; sha: string }> {
-  await git(dir, ['add', '-A']);
-  let committed = false;
-  try {
-    await git(dir, ['diff', '--cached', '--quiet']);
-  } catch (err) {
-    if (!(err instanceof GitError) || err.code !== 1) throw err;
-    await git(dir, ['-c', `user.name=${who.name}`, '-c', `user.email=${who.email}`, 'commit', '--quiet', '--no-verify', '-m', message]);
-    committed = true;
+// One bash process for the whole end of an attempt (add, commit, rev-parse, push):
+// every spawn from a large Node process costs a fork, so a node does the few it must.
+const COMMIT_AND_PUSH = `
+set -u
+cd "$1" || exit 90
+git add -A || exit 91
+if git diff --cached --quiet; then echo committed=0; else
+  git -c user.name="$3" -c user.email="$4" commit --quiet --no-verify -m "$2" || exit 92
+  echo committed=1
+fi
+echo "sha=$(git rev-parse HEAD)" || exit 93
+[ -n "$5" ] || exit 0
+git push --quiet "$5" "HEAD:refs/heads/$6" || exit 94
+echo pushed=1
+`;
+
+const STEP: Record<number, string> = { 90: 'cd into the worktree', 91: 'git add', 92: 'git commit', 93: 'git rev-parse', 94: 'git push' };
+
+export class CommitError extends Error {
+  constructor(readonly step: string, stderr: string, readonly sha: string) {
+    super(`${step} failed: ${summarize(stderr)}`);
+    this.name = 'CommitError';
   }
-  const sha = (await git(dir, ['rev-parse', 'HEAD'])).trim();
-  return { committed, sha };
 }
 
-/** Push the task branch to the project's remote (fast-forward only: a stale attempt cannot clobber newer work). */
-export async function pushBranch(worktreeDir: string, remote: string, branch: string): Promise<void> {
-  await git(worktreeDir, ['push', '--quiet', remote, `HEAD:refs/heads/${branch}`]);
+/**
+ * Commit everything the agent left uncommitted and, when `remote` is given, push the
+ * branch there (fast-forward only: a stale attempt cannot clobber newer work).
+ * Rejects with a CommitError naming the step; its `sha` is set when the commit was made.
+ */
+export function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string }): Promise<{ committed: boolean; sha: string; pushed: boolean }> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', ['-c', COMMIT_AND_PUSH, 'orch-commit', o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch], {
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024,
+    }, (err, stdout, stderr) => {
+      const out = String(stdout);
+      const facts = { committed: /^committed=1$/m.test(out), sha: /^sha=([0-9a-f]+)$/m.exec(out)?.[1] ?? '', pushed: /^pushed=1$/m.test(out) };
+      if (!err) return resolve(facts);
+      const code = typeof err.code === 'number' ? err.code : -1;
+      reject(new CommitError(STEP[code] ?? `commit script (exit ${code})`, String(stderr) || err.message, facts.sha));
+    });
+  });
 }

@@ -10,7 +10,7 @@ export class GitError extends Error {
 }
 
 /** The lines of git's stderr that say what went wrong (not its hints). */
-function summarize(stderr: string): string {
+export function summarize(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('hint:'));
   const key = lines.filter((l) => /^(fatal|error):|^! \[|\[rejected\]/.test(l));
   return (key.length ? key : lines).slice(-3).join(' ') || 'no output';

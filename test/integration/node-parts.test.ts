@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readExit, writeRunnerScript } from '../../agent-node/runner.js';
 import { envScript, sessionName, Tmux } from '../../agent-node/tmux.js';
-import { commitAll, ensureMirror, ensureWorktree, pushBranch } from '../../agent-node/worktree.js';
+import { CommitError, commitAndPush, ensureMirror, ensureWorktree } from '../../agent-node/worktree.js';
 import { git, makeRepo } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -73,10 +73,9 @@ describe('mirrors and worktrees', () => {
     await ensureMirror(mirrorA, repo.origin);
     await ensureWorktree({ mirrorDir: mirrorA, worktreeDir: wtA, branch, baseBranch: 'main' });
     writeFileSync(join(wtA, 'a.txt'), 'from A\n');
-    const ca = await commitAll(wtA, 'attempt 1', who);
-    expect(ca.committed).toBe(true);
-    await pushBranch(wtA, repo.origin, branch);
-    expect(await commitAll(wtA, 'nothing new', who)).toEqual({ committed: false, sha: ca.sha });
+    const ca = await commitAndPush({ dir: wtA, message: 'attempt 1', who, remote: repo.origin, branch });
+    expect(ca).toMatchObject({ committed: true, pushed: true });
+    expect(await commitAndPush({ dir: wtA, message: 'nothing new', who, branch })).toEqual({ committed: false, sha: ca.sha, pushed: false });
 
     // Node B: the retry starts from A's pushed work, not from main.
     const mirrorB = join(scratch, 'b', 'repos', 'wt.git');
@@ -85,13 +84,14 @@ describe('mirrors and worktrees', () => {
     await ensureWorktree({ mirrorDir: mirrorB, worktreeDir: wtB, branch, baseBranch: 'main' });
     expect(readFileSync(join(wtB, 'a.txt'), 'utf8')).toBe('from A\n');
     writeFileSync(join(wtB, 'b.txt'), 'from B\n');
-    await commitAll(wtB, 'attempt 2', who);
-    await pushBranch(wtB, repo.origin, branch);
+    expect(await commitAndPush({ dir: wtB, message: 'attempt 2', who, remote: repo.origin, branch })).toMatchObject({ committed: true, pushed: true });
 
     // A's late work (it was presumed lost) cannot clobber B's.
     writeFileSync(join(wtA, 'late.txt'), 'late\n');
-    await commitAll(wtA, 'late attempt 1', who);
-    await expect(pushBranch(wtA, repo.origin, branch)).rejects.toThrow(/\[rejected\].*(fetch first|non-fast-forward)/);
+    const late = await commitAndPush({ dir: wtA, message: 'late attempt 1', who, remote: repo.origin, branch }).catch((e: CommitError) => e);
+    expect(late).toBeInstanceOf(CommitError);
+    expect((late as CommitError).message).toMatch(/^git push failed: .*\[rejected\].*(fetch first|non-fast-forward)/);
+    expect((late as CommitError).sha).toMatch(/^[0-9a-f]{40}$/); // committed locally, refused remotely
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'a.txt', 'b.txt']);
   });
 
