@@ -17,6 +17,7 @@ import { agentSpec, configuredAgents, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
 import { readExit } from './runner.js';
+import { dropStaleSpares } from './worktree.js';
 import { Tmux } from './tmux.js';
 
 const log = logger('node');
@@ -84,6 +85,7 @@ export class AgentNode {
 
   private async begin(): Promise<void> {
     mkdirSync(this.paths.sessionsDir, { recursive: true });
+    dropStaleSpares(this.paths.worktreesRoot);
     await this.detect();
     const resumable = await this.findSurvivors();
     const held: HeldAttempt[] = resumable.map((r) => ({ taskId: r.assignment.taskId, attempt: r.assignment.attempt, token: r.assignment.token }));

@@ -34,7 +34,6 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     // The FIFO is made here (no extra process for orch to spawn); orch writes into it once it exists.
     `mkfifo -m 600 ${sq(envFifo)} || exit 126`,
     `. ${sq(envFifo)}`,
-    `rm -f ${sq(envFifo)}`,
     // Credentials of orch itself are not the agent's business.
     'unset ORCH_TOKEN ORCH_DATABASE_URL',
     ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),

@@ -14,9 +14,9 @@ import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
 import { classifyFailure } from './errors.js';
 import { readExit, writeRunnerScript } from './runner.js';
-import { sessionName, type Tmux } from './tmux.js';
+import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
-import { commitAndPush, CommitError, ensureMirror, ensureWorktree } from './worktree.js';
+import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
 
 const log = logger('session');
 
@@ -64,12 +64,7 @@ export class Session {
   /** prepare + artifacts + launch. Throws with a classed message when the attempt cannot start. */
   async launch(): Promise<void> {
     const { a, deps } = this;
-    const mirror = deps.paths.mirror(a.project);
     const t0 = Date.now();
-    await ensureMirror(mirror, a.remote, { maxAgeMs: a.attempt === 1 ? 2_000 : 0 });
-    const tMirror = Date.now();
-    await ensureWorktree({ mirrorDir: mirror, worktreeDir: this.worktree, branch: a.branch, baseBranch: a.baseBranch, firstAttempt: a.attempt === 1 });
-    const tWorktree = Date.now();
     mkdirSync(this.dir, { recursive: true });
     const sys = join(this.dir, 'prompt-sys.md');
     const msg = join(this.dir, 'prompt-msg.md');
@@ -86,17 +81,42 @@ export class Session {
     this.startedAt = Date.now();
     const record: SessionRecord = { assignment: a, dir: this.dir, worktree: this.worktree, session: this.name, startedAt: this.startedAt };
     writeFileSync(Session.recordFile(this.dir), JSON.stringify(record));
-    try {
-      await deps.tmux.newSession(this.name, this.worktree, `bash ${JSON.stringify(script)}`, inv.env, envFifo);
-    } catch (err) {
-      if (!/duplicate session/i.test((err as Error).message)) throw err;
-      // A ghost of an older attempt of this task holds the name: it is not ours to keep.
-      await deps.tmux.killSession(this.name);
-      await deps.tmux.newSession(this.name, this.worktree, `bash ${JSON.stringify(script)}`, inv.env, envFifo);
+
+    // The session starts while the worktree is made: runner.sh waits on its FIFO, and
+    // gets its environment (and so goes on into the worktree) only once the worktree exists.
+    const command = `bash ${JSON.stringify(script)}`;
+    const session = (async () => {
+      try {
+        await deps.tmux.startSession(this.name, this.dir, command);
+      } catch (err) {
+        if (!/duplicate session/i.test((err as Error).message)) throw err;
+        // A ghost of an older attempt of this task holds the name: it is not ours to keep.
+        await deps.tmux.killSession(this.name);
+        await deps.tmux.startSession(this.name, this.dir, command);
+      }
+      return Date.now();
+    })();
+    const worktree = (async () => {
+      const mirror = deps.paths.mirror(a.project);
+      // A first attempt may start from a base fetched up to 10 s ago; a retry always fetches (to continue the pushed branch).
+      await ensureMirror(mirror, a.remote, { maxAgeMs: a.attempt === 1 ? 10_000 : 0 });
+      const tMirror = Date.now();
+      await ensureWorktree({ mirrorDir: mirror, worktreeDir: this.worktree, branch: a.branch, baseBranch: a.baseBranch, firstAttempt: a.attempt === 1 });
+      const tWorktree = Date.now();
+      // The next task of this project will find a worktree ready to move into place.
+      prepareSpare(mirror, deps.paths.worktreesOf(a.project), a.baseBranch);
+      return [tMirror, tWorktree];
+    })();
+    const [s, w] = await Promise.allSettled([session, worktree]);
+    if (w.status === 'rejected') {
+      if (s.status === 'fulfilled') await deps.tmux.killSession(this.name).catch(() => undefined);
+      throw w.reason;
     }
+    if (s.status === 'rejected') throw s.reason;
+    await writeFifo(envFifo, envScript(inv.env), 10_000);
     log.info('session started', {
       task: a.taskId, attempt: a.attempt, session: this.name, agent: a.agent,
-      ms: { mirror: tMirror - t0, worktree: tWorktree - tMirror, launch: Date.now() - tWorktree },
+      ms: { mirror: w.value[0] - t0, worktree: w.value[1] - w.value[0], tmux: s.value - t0, total: Date.now() - t0 },
     });
   }
 

@@ -3,7 +3,7 @@
 // never appear in argv (ps), in tmux's environment tables or on disk.
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 
 export class TmuxError extends Error {
   constructor(message: string) {
@@ -45,8 +45,13 @@ export class Tmux {
    * command is expected to read it first; `env` is written into it as shell exports.
    */
   async newSession(name: string, cwd: string, command: string, env: Record<string, string>, envFifo?: string): Promise<void> {
-    await this.run(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', command]);
+    await this.startSession(name, cwd, command);
     if (envFifo) await writeFifo(envFifo, envScript(env), 10_000);
+  }
+
+  /** Start a detached session running `command` in `cwd` (its environment comes separately, see writeFifo). */
+  async startSession(name: string, cwd: string, command: string): Promise<void> {
+    await this.run(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', command]);
   }
 
   async hasSession(name: string): Promise<boolean> {
@@ -85,7 +90,7 @@ export class Tmux {
  * Write text into a FIFO once its reader opens it. Opening with O_NONBLOCK fails
  * (ENOENT, then ENXIO) until the FIFO exists and a reader has it open, so poll instead of blocking a libuv thread forever.
  */
-async function writeFifo(path: string, text: string, timeoutMs: number): Promise<void> {
+export async function writeFifo(path: string, text: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -104,13 +109,15 @@ async function writeFifo(path: string, text: string, timeoutMs: number): Promise
       } finally {
         await fh.close();
       }
+      // The reader has it open; the name is no longer needed (one less process for the runner).
+      await unlink(path).catch(() => undefined);
       return;
     } catch (err) {
       // ENOENT: the runner has not made the FIFO yet; ENXIO: it has not opened it yet.
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENXIO' && code !== 'ENOENT') throw err;
       if (Date.now() > deadline) throw new TmuxError(`the session never read its environment (${path})`);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 2));
     }
   }
 }

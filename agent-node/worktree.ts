@@ -2,8 +2,8 @@
 // project (fetched from the project's remote), adds one worktree per task branch,
 // and pushes task branches straight back to the remote. Mirror operations are
 // serialised per mirror inside this process; concurrent fetch requests share one.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { git as runGit, summarize } from '../runtime/git.js';
 
@@ -59,12 +59,106 @@ async function refExists(dir: string, ref: string): Promise<boolean> {
   }
 }
 
+/** Run a small bash script (arguments as $1..$n, never interpolated): one spawn for several git steps. */
+function bash(script: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', ['-c', script, 'orch-git', ...args], { env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(summarize(String(stderr) || err.message)));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+/** A ref's commit read straight from the repository's files (no process), or undefined. */
+export function readRef(gitDir: string, ref: string): string | undefined {
+  try {
+    const v = readFileSync(join(gitDir, ref), 'utf8').trim();
+    if (/^[0-9a-f]{40}$/.test(v)) return v;
+  } catch {
+    // not a loose ref
+  }
+  try {
+    for (const line of readFileSync(join(gitDir, 'packed-refs'), 'utf8').split('\n')) {
+      const [sha, name] = line.split(' ');
+      if (name === ref && /^[0-9a-f]{40}$/.test(sha)) return sha;
+    }
+  } catch {
+    // no packed refs
+  }
+  return undefined;
+}
+
+// Warm spares: one detached worktree per (mirror, base branch), made in the background
+// after each use, so a first attempt only moves it into place and names its branch.
+interface Spare { path: string; sha: string }
+const spares = new Map<string, Promise<Spare | undefined>>();
+let spareSeq = 0;
+const SPARE_PREFIX = '.spare-';
+
+/** Start making the next spare worktree (no-op when one exists or is being made). */
+export function prepareSpare(mirrorDir: string, worktreesDir: string, baseBranch: string): void {
+  const key = `${mirrorDir}\n${baseBranch}`;
+  if (spares.has(key)) return;
+  const path = join(worktreesDir, `${SPARE_PREFIX}${process.pid}-${++spareSeq}`);
+  spares.set(key, withLock(mirrorDir, async () => {
+    mkdirSync(worktreesDir, { recursive: true });
+    const sha = (await bash('git -C "$1" worktree add --quiet --detach "$2" "$3" && git -C "$2" rev-parse HEAD', [mirrorDir, path, `refs/remotes/origin/${baseBranch}`])).trim();
+    return { path, sha };
+  }).catch(() => {
+    rmSync(path, { recursive: true, force: true });
+    return undefined;
+  }));
+}
+
+/** Remove spares a previous run of this node left behind (their directories; `worktree prune` forgets them). */
+export function dropStaleSpares(worktreesRoot: string): void {
+  const walk = (dir: string, depth: number) => {
+    let entries: string[] = [];
+    try { entries = readdirSync(dir); } catch { return; }
+    for (const e of entries) {
+      if (e.startsWith(SPARE_PREFIX)) rmSync(join(dir, e), { recursive: true, force: true });
+      else if (depth < 2) walk(join(dir, e), depth + 1);
+    }
+  };
+  walk(worktreesRoot, 0);
+}
+
+/** Move a ready spare at the current base commit into place as `branch`; false when there is none to use. */
+async function takeSpare(o: { mirrorDir: string; worktreeDir: string; branch: string; baseBranch: string }): Promise<boolean> {
+  const key = `${o.mirrorDir}\n${o.baseBranch}`;
+  const pending = spares.get(key);
+  if (!pending) return false;
+  spares.delete(key);
+  const spare = await pending;
+  if (!spare) return false;
+  const drop = () => withLock(o.mirrorDir, async () => {
+    rmSync(spare.path, { recursive: true, force: true });
+    await git(o.mirrorDir, ['worktree', 'prune']).catch(() => undefined);
+  });
+  if (readRef(o.mirrorDir, `refs/remotes/origin/${o.baseBranch}`) !== spare.sha) {
+    void drop(); // the base moved on since the spare was made
+    return false;
+  }
+  try {
+    await withLock(o.mirrorDir, () => bash('git -C "$1" worktree move "$2" "$3" && git -C "$3" checkout --quiet -B "$4"', [o.mirrorDir, spare.path, o.worktreeDir, o.branch]));
+    return true;
+  } catch {
+    await drop();
+    rmSync(o.worktreeDir, { recursive: true, force: true });
+    return false;
+  }
+}
+
 /**
  * The task's worktree on `branch`. A worktree left by an earlier attempt on this
  * node is kept (its work is committed and pushed already); otherwise the branch
  * starts from the remote's copy of it (an attempt on another node) or from the base.
  */
 export async function ensureWorktree(o: { mirrorDir: string; worktreeDir: string; branch: string; baseBranch: string; firstAttempt?: boolean }): Promise<void> {
+  if (o.firstAttempt && !existsSync(o.worktreeDir)) {
+    mkdirSync(dirname(o.worktreeDir), { recursive: true });
+    if (await takeSpare(o)) return;
+  }
   await withLock(o.mirrorDir, async () => {
     if (existsSync(o.worktreeDir) && (await refExists(o.worktreeDir, 'HEAD'))) return;
     const remoteBranch = `refs/remotes/origin/${o.branch}`;

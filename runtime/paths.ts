@@ -22,6 +22,9 @@ export class OrchPaths {
   }
   mirror(project: string): string { return join(this.home, 'repos', `${project}.git`); }
   worktree(project: string, branch: string): string { return join(this.home, 'worktrees', project, branch); }
+  /** Where a project's worktrees live (its warm spare included). */
+  worktreesOf(project: string): string { return join(this.home, 'worktrees', project); }
+  get worktreesRoot(): string { return join(this.home, 'worktrees'); }
   taskState(project: string, taskId: number): string { return join(this.home, 'state', project, 'tasks', String(taskId)); }
   attemptDir(project: string, taskId: number, attempt: number): string {
     return join(this.taskState(project, taskId), 'attempts', String(attempt));

@@ -2,13 +2,13 @@
 // socket (secrets through the FIFO, exit codes, timeouts) and git mirrors/worktrees
 // against a bare origin (continuing another node's branch, refusing stale pushes).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readExit, writeRunnerScript } from '../../agent-node/runner.js';
 import { envScript, sessionName, Tmux } from '../../agent-node/tmux.js';
-import { CommitError, commitAndPush, ensureMirror, ensureWorktree } from '../../agent-node/worktree.js';
+import { CommitError, commitAndPush, dropStaleSpares, ensureMirror, ensureWorktree, prepareSpare } from '../../agent-node/worktree.js';
 import { git, makeRepo } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -93,6 +93,39 @@ describe('mirrors and worktrees', () => {
     expect((late as CommitError).message).toMatch(/^git push failed: .*\[rejected\].*(fetch first|non-fast-forward)/);
     expect((late as CommitError).sha).toMatch(/^[0-9a-f]{40}$/); // committed locally, refused remotely
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'a.txt', 'b.txt']);
+  });
+
+  it('a warm spare worktree is moved into place for a first attempt, and never used once the base moved on', async () => {
+    const repo = await makeRepo(scratch, 'warm');
+    const mirror = join(scratch, 'w', 'repos', 'warm.git');
+    const trees = join(scratch, 'w', 'worktrees', 'local', 'warm');
+    await ensureMirror(mirror, repo.origin);
+    prepareSpare(mirror, trees, 'main');
+    await waitFor(() => readdirSync(trees).some((e) => e.startsWith('.spare-')), { what: 'the spare worktree' });
+    const head = (await git(['rev-parse', 'HEAD'], repo.work)).trim();
+    const wt1 = join(trees, 'orch', '1-first');
+    await ensureWorktree({ mirrorDir: mirror, worktreeDir: wt1, branch: 'orch/1-first', baseBranch: 'main', firstAttempt: true });
+    expect(readdirSync(trees).filter((e) => e.startsWith('.spare-'))).toEqual([]); // it was the spare
+    expect((await git(['rev-parse', '--abbrev-ref', 'HEAD'], wt1)).trim()).toBe('orch/1-first');
+    expect((await git(['rev-parse', 'HEAD'], wt1)).trim()).toBe(head);
+
+    // A spare made before main moved must not become the next task's starting point.
+    prepareSpare(mirror, trees, 'main');
+    await waitFor(() => readdirSync(trees).some((e) => e.startsWith('.spare-')), { what: 'the second spare' });
+    writeFileSync(join(repo.work, 'new.txt'), 'new\n');
+    await git(['add', '.'], repo.work);
+    await git(['-c', 'user.name=t', '-c', 'user.email=t@e', 'commit', '-qm', 'base moves'], repo.work);
+    await git(['push', '-q', 'origin', 'main'], repo.work);
+    await ensureMirror(mirror, repo.origin);
+    const wt2 = join(trees, 'orch', '2-second');
+    await ensureWorktree({ mirrorDir: mirror, worktreeDir: wt2, branch: 'orch/2-second', baseBranch: 'main', firstAttempt: true });
+    expect(existsSync(join(wt2, 'new.txt'))).toBe(true);
+    await waitFor(() => !readdirSync(trees).some((e) => e.startsWith('.spare-')), { what: 'the stale spare to be dropped' });
+    // Left-over spares of an earlier run are removed at node start.
+    prepareSpare(mirror, trees, 'main');
+    await waitFor(() => readdirSync(trees).some((e) => e.startsWith('.spare-')), { what: 'a third spare' });
+    dropStaleSpares(join(scratch, 'w', 'worktrees'));
+    expect(readdirSync(trees).filter((e) => e.startsWith('.spare-'))).toEqual([]);
   });
 
   it('a missing base branch falls back to the remote default branch; a bad remote is a clear error', async () => {
