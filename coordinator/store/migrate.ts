@@ -59,6 +59,12 @@ export async function migrate(pool: pg.Pool, opts: { dir?: string; log?: (msg: s
   const applied = await locked(pool, async (c) => {
     const r = await c.query<{ version: number }>('select version from schema_migrations');
     return new Set(r.rows.map((row) => row.version));
+  }).catch((err: Error & { code?: string }) => {
+    // 42501: insufficient_privilege, typically PostgreSQL 15+'s locked-down public schema.
+    if (err.code === '42501') {
+      throw new MigrationError(`the database user may not create orch's tables (${err.message}): give it its own database (createdb -O <user> orch) or CREATE on the schema`);
+    }
+    throw err;
   });
   const newest = Math.max(0, ...applied);
   if (newest > latest) {

@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNatsServer } from './nats-server.js';
+import { startTestDatabase, type TestDatabase } from './postgres.js';
 import { OrchHome } from './orch.js';
 import { waitFor } from './wait.js';
 
@@ -30,6 +31,7 @@ export class Fleet {
   coordinatorProc!: ChildProcess;
   address = '';
   nodes: FleetNode[] = [];
+  db: TestDatabase | undefined;
 
   constructor(readonly o: FleetOptions) {}
 
@@ -45,7 +47,9 @@ export class Fleet {
   async start(): Promise<void> {
     this.nats = await startNatsServer({ jetstream: true });
     this.coordinator = new OrchHome('orch-fleet-coord-');
-    const dbUrl = process.env.ORCH_TEST_DATABASE_URL;
+    // With ORCH_TEST_DATABASE_URL the coordinator runs on that server (a fresh database of its own).
+    if (process.env.ORCH_TEST_DATABASE_URL) this.db = await startTestDatabase();
+    const dbUrl = this.db?.url;
     this.coordinator.writeConfig(this.baseYaml() + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: 127.0.0.1:0\n`);
     this.coordinatorProc = await this.coordinator.serve([], this.cliEnv());
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
@@ -83,15 +87,18 @@ export class Fleet {
     for (const n of this.nodes) await n.home.cleanup(keep);
     await this.coordinator?.cleanup(keep);
     await this.nats?.stop();
+    await this.db?.stop();
   }
 }
 
 /** A command agent that records when it ran where, writes a file named after the task and answers done. */
-export function instantAgent(dir: string, runsFile: string, sleepSeconds = 0, file = 'instant-agent.sh'): string {
+export function instantAgent(dir: string, runsFile: string, sleepSeconds = 0, file = 'instant-agent.sh', gateFile?: string): string {
   const script = join(dir, file);
   writeFileSync(script, [
     '#!/bin/bash',
     `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT start $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,
+    // A gated agent works until the test opens its gate.
+    ...(gateFile ? [`while [ ! -f ${JSON.stringify(gateFile)} ]; do sleep 0.05; done`] : []),
     'echo "task $ORCH_TASK_ID" > "task-$ORCH_TASK_ID.txt"',
     `for i in $(seq 1 ${Math.max(1, Math.round(sleepSeconds * 10))}); do echo "working $i"; sleep ${sleepSeconds > 0 ? 0.1 : 0}; done`,
     `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT end $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,

@@ -1,7 +1,7 @@
 // Fleet mode with real processes: nats-server, a coordinator and `orch node start`
 // processes with separate ORCH_HOMEs, all on loopback.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, instantAgent } from '../harness/fleet.js';
@@ -37,13 +37,16 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   let fleet: Fleet;
   let repo: { work: string; origin: string };
   let runsFile: string;
+  let gate: string;
 
   beforeAll(async () => {
     const scratch = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'orch-fleet-'));
     runsFile = join(scratch, 'runs.txt');
     const agent = instantAgent(scratch, runsFile, 0.5);
     const slow = instantAgent(scratch, runsFile, 4, 'slow-agent.sh');
-    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  slow:\n    kind: command\n    command: ${slow}\n` });
+    gate = join(scratch, 'gate');
+    const gated = instantAgent(scratch, runsFile, 0, 'gated-agent.sh', gate);
+    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  slow:\n    kind: command\n    command: ${slow}\n  gated:\n    kind: command\n    command: ${gated}\n` });
     await fleet.start();
     repo = await makeRepo(fleet.coordinator.dir);
     const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
@@ -110,11 +113,13 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   it('kill -9 of a node mid-task: the task completes on another node, none lost, none completed twice', async () => {
     const before = runs(runsFile).length;
     const ids: number[] = [];
-    for (let i = 0; i < 6; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'slow'], { env: fleet.cliEnv() })).id);
+    // Gated tasks run until the gate opens, so the victim surely dies in the middle of one.
+    for (let i = 0; i < 6; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'gated'], { env: fleet.cliEnv() })).id);
     let seen = '';
     const victim = await waitFor(async () => {
-      const running = (await tasks()).filter((t) => ids.includes(t.id) && t.status === 'in_progress');
-      seen = JSON.stringify(running.map((t) => [t.id, t.status, t.node]));
+      const mine = (await tasks()).filter((t) => ids.includes(t.id));
+      seen = JSON.stringify(mine.map((t) => [t.id, t.status, t.node]));
+      const running = mine.filter((t) => t.status === 'in_progress');
       for (const t of running) {
         const full = await task(t.id);
         seen += ` ${t.id}:${full.attempt_history[0]?.state}@${full.node}`;
@@ -123,6 +128,7 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
       return undefined;
     }, { timeoutMs: 30_000, what: 'a task running on a node' }).catch((err) => { throw new Error(`${(err as Error).message}; last seen ${seen}`); });
     victim!.proc.kill('SIGKILL');
+    writeFileSync(gate, 'open\n');
     await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 90_000, intervalMs: 500, what: 'every task to finish after the crash' });
     const all = await Promise.all(ids.map(task));
     const moved = all.filter((t) => t.attempt_history.some((a) => a.state === 'lost'));
