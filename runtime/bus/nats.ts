@@ -256,6 +256,9 @@ export class NatsBus implements Bus {
   }
 
   static async connect(o: NatsBusOptions): Promise<NatsBus> {
+    // Unreachable servers are retried forever (a node may start before NATS does); say so meanwhile.
+    const since = Date.now();
+    const waiting = setInterval(() => log.warn(`still waiting for NATS at ${describeUrl(o.url)}`, { seconds: Math.round((Date.now() - since) / 1000) }), 5_000);
     const nc = await connect({
       servers: o.url,
       name: o.name,
@@ -269,7 +272,7 @@ export class NatsBus implements Bus {
       waitOnFirstConnect: true,
     }).catch((err: Error) => {
       throw new Error(`cannot connect to NATS at ${describeUrl(o.url)}: ${err.message}`);
-    });
+    }).finally(() => clearInterval(waiting));
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') log.warn(`nats ${s.type}`, { server: String(s.data) });

@@ -40,13 +40,14 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-export async function startNatsServer(o: { jetstream?: boolean } = {}): Promise<NatsServer> {
+export async function startNatsServer(o: { jetstream?: boolean; token?: string } = {}): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'orch-nats-'));
   let proc: ChildProcess | undefined;
   const launch = async () => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-n', `orch-test-${port}`];
     if (o.jetstream !== false) args.push('-js', '-sd', join(dir, 'js'));
+    if (o.token) args.push('--auth', o.token);
     proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr?.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); });

@@ -149,3 +149,27 @@ for (const impl of impls) {
     });
   });
 }
+
+describe.skipIf(!natsOk)('NatsBus credentials', () => {
+  it('connects with the server token and refuses without it, saying why', async () => {
+    const secured = await startNatsServer({ jetstream: true, token: 's3cret-nats-token' });
+    try {
+      const err = await NatsBus.connect({ url: secured.url, name: 'no-token' }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: .*(Authorization|AUTHORIZATION)/);
+      const wrong = await NatsBus.connect({ url: secured.url, token: 'nope', name: 'wrong-token' }).catch((e: Error) => e);
+      expect((wrong as Error).message).toMatch(/Authorization|AUTHORIZATION/);
+      const bus = await NatsBus.connect({ url: secured.url, token: 's3cret-nats-token', name: 'with-token' });
+      try {
+        const kv = await bus.kv('auth_check', { ttlMs: 5_000 });
+        await kv.put('k', enc('v'));
+        expect(dec((await kv.get('k'))!.value)).toBe('v');
+        expect(bus.description).not.toContain('s3cret');
+      } finally {
+        await bus.close();
+      }
+    } finally {
+      await secured.stop();
+    }
+  });
+});
