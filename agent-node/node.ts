@@ -77,7 +77,7 @@ export class AgentNode {
 
   info(): NodeInfo {
     return {
-      name: this.o.name, address: this.o.address ?? hostname(), slots: this.o.slots, running: this.sessions.size,
+      name: this.o.name, address: this.o.address ?? '', slots: this.o.slots, running: this.sessions.size,
       agents: this.agents, tools: this.tools, os: platform(), arch: arch(), labels: this.o.labels ?? [],
       lastHeartbeat: new Date().toISOString(), state: this.stopping ? 'draining' : 'up', version: '',
     };

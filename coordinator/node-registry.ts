@@ -45,7 +45,8 @@ export class NodeRegistry {
     const e = this.nodes.get(name);
     if (!e || e.info.slots === 0) return false;
     e.lastSeen = Math.max(e.lastSeen, now);
-    if (info) e.info = { ...e.info, ...info, name };
+    // The address the coordinator saw at Register wins over a node's own guess (its hostname).
+    if (info) e.info = { ...e.info, ...info, name, address: e.info.address || info.address || '' };
     e.state = e.info.state === 'draining' ? 'draining' : 'up';
     return true;
   }

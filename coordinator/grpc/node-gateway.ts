@@ -14,11 +14,20 @@ function refusal(err: unknown): { accepted: boolean; reason: string } {
   return { accepted: false, reason };
 }
 
+/** `ipv4:10.0.0.2:5123` / `ipv6:[::1]:5123` -> the host part. */
+export function peerHost(peer: string): string {
+  const p = peer.replace(/^(ipv4|ipv6|unix):/, '');
+  const m = /^\[(.*)\]:\d+$/.exec(p) ?? /^(.*):\d+$/.exec(p);
+  return m ? m[1] : p;
+}
+
 export function nodeGateway(c: Coordinator, token: string | undefined): NodeGatewayServer & UntypedServiceImplementation {
   return {
-    register: unary(token, async (req) => {
+    register: unary(token, async (req, call) => {
       const info = req.node;
       if (!info || !info.name) throw new InvalidArgument('a node must register with a name');
+      // Where the node really is, as this coordinator sees it (unless it names its own address).
+      if (!info.address) info.address = peerHost(call.getPeer());
       if (info.slots < 1) throw new InvalidArgument(`node ${info.name}: slots must be at least 1`);
       c.registry.register(info);
       await c.store.upsertNode(info.name, info);

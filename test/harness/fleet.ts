@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNatsServer } from './nats-server.js';
+import type { TestNetwork } from './netns.js';
 import { startTestDatabase, type TestDatabase } from './postgres.js';
 import { OrchHome } from './orch.js';
 import { waitFor } from './wait.js';
@@ -23,6 +24,8 @@ export interface FleetOptions {
   agentsYaml: string;
   token?: string;
   nodeTtlSeconds?: number;
+  /** Run each node in its own network namespace (its own address), coordinator and NATS on the bridge. */
+  network?: TestNetwork;
 }
 
 export class Fleet {
@@ -45,12 +48,12 @@ export class Fleet {
   }
 
   async start(): Promise<void> {
-    this.nats = await startNatsServer({ jetstream: true });
+    this.nats = await startNatsServer({ jetstream: true, host: this.o.network?.hostIp });
     this.coordinator = new OrchHome('orch-fleet-coord-');
     // With ORCH_TEST_DATABASE_URL the coordinator runs on that server (a fresh database of its own).
     if (process.env.ORCH_TEST_DATABASE_URL) this.db = await startTestDatabase();
     const dbUrl = this.db?.url;
-    this.coordinator.writeConfig(this.baseYaml() + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: 127.0.0.1:0\n`);
+    this.coordinator.writeConfig(this.baseYaml() + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: ${this.o.network?.hostIp ?? '127.0.0.1'}:0\n`);
     this.coordinatorProc = await this.coordinator.serve([], this.cliEnv());
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
     this.address = st.listen;
@@ -67,7 +70,8 @@ export class Fleet {
     const home = new OrchHome(`orch-fleet-${name}-`);
     home.writeConfig(this.baseYaml() + `tmux:\n  socket: ${home.tmuxSocket}\nnode:\n  name: ${name}\n  slots: ${slots}\n`);
     mkdirSync(join(home.home, 'state'), { recursive: true });
-    const proc = home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(slots), '--name', name], 'node');
+    const wrap = this.o.network ? this.o.network.exec(this.nodes.length % this.o.network.hosts.length) : [];
+    const proc = home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(slots), '--name', name], 'node', {}, wrap);
     const n = { name, home, proc, slots };
     this.nodes.push(n);
     await waitFor(async () => {

@@ -24,9 +24,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-function portOpen(port: number): Promise<boolean> {
+function portOpen(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const c = tcpConnect(port, '127.0.0.1');
+    const c = tcpConnect(port, host);
     c.once('connect', () => { c.destroy(); resolve(true); });
     c.once('error', () => resolve(false));
   });
@@ -40,12 +40,13 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-export async function startNatsServer(o: { jetstream?: boolean; token?: string } = {}): Promise<NatsServer> {
+export async function startNatsServer(o: { jetstream?: boolean; token?: string; host?: string } = {}): Promise<NatsServer> {
+  const host = o.host ?? '127.0.0.1';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'orch-nats-'));
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    const args = ['-a', '127.0.0.1', '-p', String(port), '-n', `orch-test-${port}`];
+    const args = ['-a', host, '-p', String(port), '-n', `orch-test-${port}`];
     if (o.jetstream !== false) args.push('-js', '-sd', join(dir, 'js'));
     if (o.token) args.push('--auth', o.token);
     proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -54,7 +55,7 @@ export async function startNatsServer(o: { jetstream?: boolean; token?: string }
     const p = proc;
     await waitFor(async () => {
       if (p.exitCode !== null) throw new Error(`nats-server exited (${p.exitCode}): ${stderr}`);
-      return portOpen(port);
+      return portOpen(port, host);
     }, { timeoutMs: 15_000, what: 'nats-server to listen' });
   };
   const kill = async () => {
@@ -68,7 +69,7 @@ export async function startNatsServer(o: { jetstream?: boolean; token?: string }
   };
   await launch();
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${host}:${port}`,
     port,
     get pid() { return proc?.pid; },
     stop: async () => {

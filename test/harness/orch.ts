@@ -48,24 +48,27 @@ export class OrchHome {
   }
 
   /** Run `orch <args>`; resolves with exit code and output (never rejects on a non-zero exit). */
-  run(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  run(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; wrap?: string[] } = {}): Promise<CliResult> {
+    const [cmd, ...argv] = [...(opts.wrap ?? []), process.execPath, ORCH_BIN, ...args];
     return new Promise((resolvePromise) => {
-      execFile(process.execPath, [ORCH_BIN, ...args], { env: this.env(opts.env), cwd: opts.cwd ?? this.dir, timeout: opts.timeoutMs ?? 60_000 },
+      execFile(cmd, argv, { env: this.env(opts.env), cwd: opts.cwd ?? this.dir, timeout: opts.timeoutMs ?? 60_000 },
         (err, stdout, stderr) => resolvePromise({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }));
     });
   }
 
-  async json<T>(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<T> {
+  async json<T>(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; wrap?: string[] } = {}): Promise<T> {
     const r = await this.run([...args, '--json'], opts);
     if (r.code !== 0) throw new Error(`orch ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as T;
   }
 
   /** Start a long-running orch command (serve, node start); its output goes to a log file. */
-  spawn(args: string[], logName: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  /** `wrap` prefixes the command (e.g. `ip netns exec NS`, which execs in place: the PID stays ours). */
+  spawn(args: string[], logName: string, env: NodeJS.ProcessEnv = {}, wrap: string[] = []): ChildProcess {
     const log = join(this.dir, `${logName}.log`);
     const out = require_fd(log);
-    const p = spawn(process.execPath, [ORCH_BIN, ...args], { env: this.env(env), cwd: this.dir, stdio: ['ignore', out, out] });
+    const [cmd, ...argv] = [...wrap, process.execPath, ORCH_BIN, ...args];
+    const p = spawn(cmd, argv, { env: this.env(env), cwd: this.dir, stdio: ['ignore', out, out] });
     this.procs.add(p);
     p.on('exit', () => this.procs.delete(p));
     return p;
