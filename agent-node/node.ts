@@ -108,7 +108,9 @@ export class AgentNode {
     const every = this.o.heartbeatMs ?? 2_000;
     const beat = () => {
       // Jitter so a fleet does not heartbeat in lockstep.
-      this.hbTimer = setTimeout(() => { void this.heartbeat().finally(() => { if (!this.stopping) beat(); }); }, every * (0.8 + Math.random() * 0.4));
+      // Never wait for the previous put: one stuck in a NATS outage (up to its 10 s timeout)
+      // must not hold back the beats that follow the reconnect.
+      this.hbTimer = setTimeout(() => { void this.heartbeat(); if (!this.stopping) beat(); }, every * (0.8 + Math.random() * 0.4));
       this.hbTimer.unref();
     };
     beat();

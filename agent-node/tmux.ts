@@ -26,6 +26,10 @@ export function envScript(env: Record<string, string>): string {
     .join('');
 }
 
+/** tmux's ways of saying "no such server": a session on it cannot exist. The last session
+ * ending makes the server exit, so a call racing that sees "server exited unexpectedly". */
+const NO_SERVER = /no server running|error connecting|No such file|server exited unexpectedly|lost server/i;
+
 export class Tmux {
   constructor(readonly socket: string) {}
 
@@ -51,7 +55,14 @@ export class Tmux {
 
   /** Start a detached session running `command` in `cwd` (its environment comes separately, see writeFifo). */
   async startSession(name: string, cwd: string, command: string): Promise<void> {
-    await this.run(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', command]);
+    const args = ['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', command];
+    try {
+      await this.run(args);
+    } catch (err) {
+      // The server was exiting (its last session just ended) as we spoke to it: a new one starts now.
+      if (!/server exited unexpectedly|lost server/i.test((err as Error).message)) throw err;
+      await this.run(args);
+    }
   }
 
   async hasSession(name: string): Promise<boolean> {
@@ -60,7 +71,7 @@ export class Tmux {
       return true;
     } catch (err) {
       const m = (err as Error).message;
-      if (/can't find session|no server running|error connecting|No such file/i.test(m)) return false;
+      if (/can't find session/i.test(m) || NO_SERVER.test(m)) return false;
       throw err;
     }
   }
@@ -69,7 +80,7 @@ export class Tmux {
     try {
       return (await this.run(['list-sessions', '-F', '#{session_name}'])).split('\n').filter(Boolean);
     } catch (err) {
-      if (/no server running|error connecting|No such file/i.test((err as Error).message)) return [];
+      if (NO_SERVER.test((err as Error).message)) return [];
       throw err;
     }
   }
@@ -77,7 +88,8 @@ export class Tmux {
   /** Kill a session; one that is already gone is fine. */
   async killSession(name: string): Promise<void> {
     await this.run(['kill-session', '-t', `=${name}`]).catch((err) => {
-      if (!/can't find session|no server running|error connecting|No such file/i.test((err as Error).message)) throw err;
+      const m = (err as Error).message;
+      if (!/can't find session/i.test(m) && !NO_SERVER.test(m)) throw err;
     });
   }
 

@@ -59,6 +59,15 @@ async function refExists(dir: string, ref: string): Promise<boolean> {
   }
 }
 
+const CATCH_UP = `
+cd "$1" || exit 1
+r="refs/remotes/origin/$2"
+git rev-parse --quiet --verify "$r^{commit}" >/dev/null || exit 0
+git merge-base --is-ancestor "$r" HEAD && exit 0
+git update-ref "refs/orch/superseded/$2/$(date +%s%N)" HEAD
+git reset --quiet --hard "$r"
+`;
+
 /** Run a small bash script (arguments as $1..$n, never interpolated): one spawn for several git steps. */
 function bash(script: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -160,7 +169,12 @@ export async function ensureWorktree(o: { mirrorDir: string; worktreeDir: string
     if (await takeSpare(o)) return;
   }
   await withLock(o.mirrorDir, async () => {
-    if (existsSync(o.worktreeDir) && (await refExists(o.worktreeDir, 'HEAD'))) return;
+    if (existsSync(o.worktreeDir) && (await refExists(o.worktreeDir, 'HEAD'))) {
+      // A worktree an earlier attempt left here. The remote branch is the truth: when another
+      // attempt pushed work this one lacks, start from that (keeping the old head under refs/orch/).
+      if (!o.firstAttempt) await bash(CATCH_UP, [o.worktreeDir, o.branch]);
+      return;
+    }
     const remoteBranch = `refs/remotes/origin/${o.branch}`;
     const base = `refs/remotes/origin/${o.baseBranch}`;
     // --no-track: no per-branch upstream entries piling up in the mirror's config.

@@ -25,6 +25,12 @@ export interface CoordinatorDeps {
   bus: Bus;
   /** Heartbeat TTL: a node silent this long is lost. */
   nodeTtlMs?: number;
+  /**
+   * An attempt assigned this long ago that no node has started is lost (its assignment
+   * was exhausted while the coordinator was away, or never arrived). Default 10 min:
+   * the node consumer's ack wait times its max deliveries.
+   */
+  assignTimeoutMs?: number;
 }
 
 /** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
@@ -44,6 +50,8 @@ export class Coordinator {
   private kv!: KeyValue;
   private stopWatch: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private staleTimer: NodeJS.Timeout | undefined;
+  private stopConnWatch: (() => void) | undefined;
   readonly startedAt = new Date();
 
   constructor(readonly deps: CoordinatorDeps) {
@@ -79,12 +87,23 @@ export class Coordinator {
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
     await this.recover();
     const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
-    this.sweepTimer = setInterval(() => this.registry.sweep(), sweepEvery);
+    // Liveness is judged only while we can see heartbeats: a NATS outage of our own is no node's fault.
+    let blind = false;
+    this.stopConnWatch = bus.onConnection((state) => {
+      blind = state === 'disconnected';
+      if (!blind) this.registry.grace();
+    });
+    this.sweepTimer = setInterval(() => { if (!blind) this.registry.sweep(); }, sweepEvery);
     this.sweepTimer.unref();
+    const assignTimeout = this.deps.assignTimeoutMs ?? 600_000;
+    this.staleTimer = setInterval(() => void this.sweepStaleAssignments(assignTimeout), Math.min(30_000, Math.max(100, assignTimeout / 4)));
+    this.staleTimer.unref();
   }
 
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.staleTimer) clearInterval(this.staleTimer);
+    this.stopConnWatch?.();
     this.stopWatch?.();
     this.dispatcher.stop();
     for (const a of this.actors.values()) a.stop();
@@ -112,6 +131,20 @@ export class Coordinator {
       this.registry.expect(n, now);
     }
     if (tasks.length) log.info('recovered unfinished tasks', { count: tasks.length });
+  }
+
+  /** Attempts stuck in `assigned` past the timeout: lost, so the task moves on (see assignTimeoutMs). */
+  private async sweepStaleAssignments(timeoutMs: number): Promise<void> {
+    try {
+      const now = Date.now();
+      for (const a of await this.store.attemptsInState(['assigned'])) {
+        if (now - a.createdAt.getTime() < timeoutMs) continue;
+        log.warn('assignment never started; attempt lost', { task: a.taskId, attempt: a.number, node: a.node });
+        this.actor(a.taskId).tell({ op: 'lost', attempt: a.number, token: a.token, node: a.node, why: `no node started it within ${Math.round(timeoutMs / 1000)} s` });
+      }
+    } catch (err) {
+      log.warn('stale assignment sweep failed', { err });
+    }
   }
 
   actor(taskId: number): TaskActor {

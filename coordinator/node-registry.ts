@@ -75,6 +75,14 @@ export class NodeRegistry {
   }
 
   /** Nodes silent past the TTL become lost; their in-flight attempts go to onLost. */
+  /**
+   * The observer was blind (its own bus connection was down): silence in that window says
+   * nothing about the nodes, so every live node gets a fresh TTL from now.
+   */
+  grace(now = Date.now()): void {
+    for (const e of this.nodes.values()) if (e.state !== 'lost') e.lastSeen = Math.max(e.lastSeen, now);
+  }
+
   sweep(now = Date.now()): string[] {
     const lost: string[] = [];
     for (const [name, e] of this.nodes) {

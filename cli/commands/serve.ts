@@ -70,7 +70,8 @@ export async function serve(args: ServeArgs): Promise<{ address: string; stop: (
       ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: 'orch-coordinator' })
       : new LocalBus();
     cleanups.push(() => bus.close());
-    const coordinator = new Coordinator({ paths, config, db, store: new Store(db.pool), bus, nodeTtlMs: args.nodeTtlMs ?? config.cluster.node_timeout_seconds * 1000 });
+    const coordinator = new Coordinator({ paths, config, db, store: new Store(db.pool), bus, nodeTtlMs: args.nodeTtlMs ?? config.cluster.node_timeout_seconds * 1000,
+      assignTimeoutMs: config.cluster.assign_timeout_seconds * 1000 });
     await coordinator.start();
     cleanups.push(() => coordinator.stop());
     const unwatch = watchConfig(paths.config, (c) => {

@@ -98,5 +98,10 @@ export interface Bus {
   /** Fire-and-forget events (at most once). */
   publish(subject: string, data: Uint8Array, headers?: Headers): Promise<void>;
   subscribe(subject: string, handler: (subject: string, data: Uint8Array, headers: Headers) => void): Promise<Subscription>;
+  /**
+   * Connection changes of this process's link to the bus ('disconnected' / 'reconnected');
+   * the in-process bus never has any. Returns a stop function.
+   */
+  onConnection(handler: (state: 'disconnected' | 'reconnected') => void): () => void;
   close(): Promise<void>;
 }

@@ -293,6 +293,10 @@ export class LocalBus implements Bus {
     return { unsubscribe: async () => { set?.delete(handler); } };
   }
 
+  onConnection(): () => void {
+    return () => undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const q of this.queues.values()) q.close();

@@ -193,7 +193,7 @@ class NatsConsumer implements Consumer {
 
 class NatsKv implements KeyValue {
   private stopped = false;
-  constructor(private readonly kv: KV) {}
+  constructor(private readonly kv: KV, private readonly bus: NatsBus) {}
 
   async put(key: string, value: Uint8Array): Promise<void> {
     await this.kv.put(key, value);
@@ -216,10 +216,13 @@ class NatsKv implements KeyValue {
   }
 
   async watch(handler: (e: KvEntry) => void): Promise<() => void> {
-    let stop: (() => void) | undefined;
+    let current: { stop(): void } | undefined;
+    let generation = 0;
     const start = async (): Promise<void> => {
+      const mine = ++generation;
+      current?.stop();
       const it = await this.kv.watch();
-      stop = () => it.stop();
+      current = it;
       void (async () => {
         try {
           for await (const e of it) {
@@ -228,8 +231,8 @@ class NatsKv implements KeyValue {
         } catch (err) {
           log.warn('kv watch ended', { err: (err as Error).message });
         }
-        // Ended without stop(): the connection broke; watch again once it is back.
-        while (!this.stopped) {
+        // Ended without stop() and not replaced: the connection broke; watch again once it is back.
+        while (!this.stopped && mine === generation) {
           await sleep(500);
           try {
             await start();
@@ -241,9 +244,15 @@ class NatsKv implements KeyValue {
       })();
     };
     await start();
+    // After a reconnect the old watcher may sit silent until its own heartbeat check notices;
+    // a fresh one sees the heartbeats at once (it replays the last value of every key).
+    const unlisten = this.bus.onConnection((state) => {
+      if (state === 'reconnected' && !this.stopped) void start().catch((err) => log.warn('kv watch restart failed', { err: (err as Error).message }));
+    });
     return () => {
       this.stopped = true;
-      stop?.();
+      unlisten();
+      current?.stop();
     };
   }
 }
@@ -251,6 +260,12 @@ class NatsKv implements KeyValue {
 export class NatsBus implements Bus {
   readonly description: string;
   closed = false;
+  listeners = new Set<(state: 'disconnected' | 'reconnected') => void>();
+
+  onConnection(handler: (state: 'disconnected' | 'reconnected') => void): () => void {
+    this.listeners.add(handler);
+    return () => this.listeners.delete(handler);
+  }
   private constructor(readonly nc: NatsConnection, readonly js: JetStreamClient, readonly jsm: JetStreamManager, url: string) {
     this.description = describeUrl(url);
   }
@@ -273,15 +288,21 @@ export class NatsBus implements Bus {
     }).catch((err: Error) => {
       throw new Error(`cannot connect to NATS at ${describeUrl(o.url)}: ${err.message}`);
     }).finally(() => clearInterval(waiting));
+    const bus = { listeners: new Set<(state: 'disconnected' | 'reconnected') => void>() };
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect') log.warn(`nats ${s.type}`, { server: String(s.data) });
+        if (s.type === 'disconnect' || s.type === 'reconnect') {
+          log.warn(`nats ${s.type}`, { server: String(s.data) });
+          for (const l of bus.listeners) l(s.type === 'disconnect' ? 'disconnected' : 'reconnected');
+        }
       }
     })();
     const jsm = await nc.jetstreamManager({ timeout: 10_000 }).catch((err: Error) => {
       throw new Error(`NATS at ${describeUrl(o.url)} has no JetStream (start nats-server with -js): ${err.message}`);
     });
-    return new NatsBus(nc, nc.jetstream({ timeout: 10_000 }), jsm, o.url);
+    const b = new NatsBus(nc, nc.jetstream({ timeout: 10_000 }), jsm, o.url);
+    b.listeners = bus.listeners;
+    return b;
   }
 
   async workQueue(name: string, subjects: string[]): Promise<WorkQueue> {
@@ -302,7 +323,7 @@ export class NatsBus implements Bus {
 
   async kv(bucket: string, opts: { ttlMs: number }): Promise<KeyValue> {
     const kv = await this.js.views.kv(bucket, { ttl: opts.ttlMs, history: 1 });
-    return new NatsKv(kv);
+    return new NatsKv(kv, this);
   }
 
   async request(subject: string, data: Uint8Array, opts: { timeoutMs?: number; headers?: Headers } = {}): Promise<Uint8Array> {

@@ -65,6 +65,8 @@ export interface OrchConfig {
     heartbeat_seconds: number;
     /** Silence after which a node counts as lost. */
     node_timeout_seconds: number;
+    /** An attempt no node has started this long after assignment is lost and re-queued. */
+    assign_timeout_seconds: number;
   };
   node: { name?: string; slots: number; labels: string[]; tools: string[] };
   tmux: { socket: string };
@@ -90,7 +92,7 @@ export function defaultConfig(): OrchConfig {
     server: { listen: '127.0.0.1:0' },
     database: {},
     nats: {},
-    cluster: { heartbeat_seconds: 2, node_timeout_seconds: 10 },
+    cluster: { heartbeat_seconds: 2, node_timeout_seconds: 10, assign_timeout_seconds: 600 },
     node: { slots: 4, labels: [], tools: [] },
     tmux: { socket: 'orch' },
     log: { level: 'info' },
@@ -165,6 +167,7 @@ export const RULES: Record<string, Rule> = {
   'cluster.token': { t: 'string' },
   'cluster.heartbeat_seconds': { t: 'posnum' },
   'cluster.node_timeout_seconds': { t: 'posnum' },
+  'cluster.assign_timeout_seconds': { t: 'posnum' },
   node: { t: 'map' },
   'node.name': { t: 'string' },
   'node.slots': { t: 'posint' },

@@ -29,7 +29,7 @@ describe('coordinator: assignments that no node takes', () => {
     db = await openDatabase({ url: tdb.url, dataDir: join(dir, 'pg') });
     bus = new LocalBus();
     const config = mergeConfig(defaultConfig(), { agents: { x: { kind: 'command', command: '/bin/true' } }, workflow: { max_attempts: 2, retry_delay_seconds: 0 } });
-    coordinator = new Coordinator({ paths: new OrchPaths(dir), config, db, store: new Store(db.pool), bus, nodeTtlMs: 60_000 });
+    coordinator = new Coordinator({ paths: new OrchPaths(dir), config, db, store: new Store(db.pool), bus, nodeTtlMs: 60_000, assignTimeoutMs: 3_000 });
     await coordinator.start();
   }, 120_000);
 
@@ -70,4 +70,29 @@ describe('coordinator: assignments that no node takes', () => {
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['requeued', 'attempts_exhausted']));
     expect(final.reason).toMatch(/attempt lost on flaky/);
   });
+
+  it('an attempt no node ever starts is lost after the assignment timeout, and the task moves on', async () => {
+    const info = NodeInfo.fromPartial({ name: 'silent', slots: 1, agents: [{ name: 'y', kind: 'command', installed: true }], tools: ['git'], state: 'up' });
+    coordinator.registry.register(info);
+    await coordinator.reloadConfig(mergeConfig(coordinator.config, { agents: { ...coordinator.config.agents, y: { kind: 'command', command: '/bin/true' } } }));
+    // The stand-in node takes the assignment and never acks, naks or starts it (a wedged node).
+    const queue = await bus.workQueue(ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS);
+    const held: number[] = [];
+    const consumer = await queue.consume({
+      durable: subjects.assignConsumer('silent'), filter: subjects.assign('silent'), capacity: () => 1, ackWaitMs: 600_000,
+      onMessage: (d) => { held.push(Assignment.decode(d.data).taskId); },
+    });
+    const task = await coordinator.store.createTask({ project: 'o/r', title: 'wedged', body: '', labels: [], agent: 'y' });
+    coordinator.actor(task.id).tell({ op: 'route' });
+    await waitFor(() => held.includes(task.id), { what: 'the assignment to be held' });
+    const lost = await waitFor(async () => {
+      const [a] = await coordinator.store.listAttempts(task.id);
+      return a?.state === 'lost' ? a : undefined;
+    }, { timeoutMs: 20_000, what: 'the first attempt to be declared lost' });
+    expect(lost.errorMessage).toMatch(/no node started it within 3 s/);
+    // The task was handed on (a second attempt), not left in_progress forever.
+    await waitFor(async () => (await coordinator.store.listAttempts(task.id)).length >= 2, { timeoutMs: 20_000, what: 'a second attempt' });
+    await consumer.stop();
+  });
 });
+

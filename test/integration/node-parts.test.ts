@@ -95,6 +95,33 @@ describe('mirrors and worktrees', () => {
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'a.txt', 'b.txt']);
   });
 
+  it('a retry on a node that kept an old worktree continues from the branch another attempt pushed', async () => {
+    const repo = await makeRepo(scratch, 'catchup');
+    const who = { name: 'orch-test', email: 'orch@test.invalid' };
+    const branch = 'orch/9-retry';
+    const mirrorA = join(scratch, 'ca', 'repos', 'catchup.git');
+    const mirrorB = join(scratch, 'cb', 'repos', 'catchup.git');
+    const wtA = join(scratch, 'ca', 'wt');
+    const wtB = join(scratch, 'cb', 'wt');
+    // Attempt 1 on A and attempt 2 on B both start from main; A (presumed lost) pushes first.
+    await ensureMirror(mirrorA, repo.origin);
+    await ensureMirror(mirrorB, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorA, worktreeDir: wtA, branch, baseBranch: 'main', firstAttempt: true });
+    await ensureWorktree({ mirrorDir: mirrorB, worktreeDir: wtB, branch, baseBranch: 'main' });
+    writeFileSync(join(wtA, 'a.txt'), 'A\n');
+    const a = await commitAndPush({ dir: wtA, message: 'attempt 1', who, remote: repo.origin, branch });
+    writeFileSync(join(wtB, 'b.txt'), 'B\n');
+    const b = await commitAndPush({ dir: wtB, message: 'attempt 2', who, remote: repo.origin, branch }).catch((e: CommitError) => e);
+    expect(b).toBeInstanceOf(CommitError);
+    // Attempt 3 lands on B again: it must start from what A pushed, not from B's stale head.
+    await ensureMirror(mirrorB, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorB, worktreeDir: wtB, branch, baseBranch: 'main' });
+    expect((await git(['rev-parse', 'HEAD'], wtB)).trim()).toBe(a.sha);
+    expect((await git(['for-each-ref', '--format=%(objectname)', `refs/orch/superseded/${branch}/`], mirrorB)).trim()).toBe((b as CommitError).sha);
+    writeFileSync(join(wtB, 'c.txt'), 'C\n');
+    expect(await commitAndPush({ dir: wtB, message: 'attempt 3', who, remote: repo.origin, branch })).toMatchObject({ pushed: true });
+  });
+
   it('a warm spare worktree is moved into place for a first attempt, and never used once the base moved on', async () => {
     const repo = await makeRepo(scratch, 'warm');
     const mirror = join(scratch, 'w', 'repos', 'warm.git');
