@@ -26,6 +26,8 @@ export class Dispatcher {
   private stopped = false;
   /** Why the head of the queue is waiting, for status displays. */
   lastWait = '';
+  /** Why each waiting task could not be placed at the last pass (shown by `orch task get`). */
+  private why = new Map<number, string>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -36,6 +38,15 @@ export class Dispatcher {
 
   remove(taskId: number): void {
     this.queue.delete(taskId);
+    this.why.delete(taskId);
+  }
+
+  /** Why a routed task is still waiting, if it is. */
+  waiting(taskId: number): string | undefined {
+    if (!this.queue.has(taskId)) return undefined;
+    const t = this.queue.get(taskId)!;
+    if (t.notBefore > Date.now()) return `retry scheduled at ${new Date(t.notBefore).toISOString()}`;
+    return this.why.get(taskId) ?? 'waiting for a node';
   }
 
   get size(): number { return this.queue.size; }
@@ -64,10 +75,15 @@ export class Dispatcher {
       if (this.stopped) return;
       if (t.notBefore > now) { nextWake = Math.min(nextWake, t.notBefore); continue; }
       const nodes = this.deps.snapshots();
-      if (!nodes.some((n) => n.state === 'up' && n.inFlight < n.slots)) { this.lastWait = 'every node is full'; break; }
+      if (!nodes.some((n) => n.state === 'up' && n.inFlight < n.slots)) {
+        this.lastWait = nodes.length ? 'every node is full' : 'no agent-node is registered';
+        for (const rest of ordered) this.why.set(rest.taskId, this.lastWait);
+        break;
+      }
       const p = place(nodes, t);
-      if (p.node === undefined) { this.lastWait = `task ${t.taskId}: ${p.why}`; continue; }
+      if (p.node === undefined) { this.lastWait = `task ${t.taskId}: ${p.why}`; this.why.set(t.taskId, p.why); continue; }
       this.queue.delete(t.taskId);
+      this.why.delete(t.taskId);
       try {
         await this.deps.dispatch(t.taskId, p.node);
       } catch (err) {

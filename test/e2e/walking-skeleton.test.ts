@@ -53,6 +53,9 @@ describe('orch serve on the embedded default', () => {
       '  slow:',
       '    kind: command',
       `    command: ${slow}`,
+      '  ghost:',
+      '    kind: command',
+      '    command: /nonexistent/ghost-agent',
       'tmux:',
       `  socket: ${h.tmuxSocket}`,
       'node:',
@@ -155,6 +158,24 @@ describe('orch serve on the embedded default', () => {
       expect(await maxAttempts()).toBe('7');
     } finally {
       writeFileSync(cfg, good);
+      await h.stop(serve);
+    }
+  }, 120_000);
+
+  it('a task for an agent no node has waits, and says why', async () => {
+    const serve = await h.serve();
+    try {
+      const t = await h.json<TaskJson & { reason: string }>(['task', 'add', 'Nobody can do this', '--agent', 'ghost'], { cwd: repo.work });
+      const got = await waitFor(async () => {
+        const x = await h.json<TaskJson & { reason: string }>(['task', 'get', String(t.id)]);
+        return x.reason ? x : undefined;
+      }, { what: 'the wait reason' });
+      expect(got.status).toBe('routed');
+      expect(got.reason).toBe('local: no ghost');
+      const human = await h.run(['task', 'get', String(t.id)]);
+      expect(human.stdout).toContain('status:     routed (local: no ghost)');
+      expect((await h.run(['task', 'close', String(t.id), '--note', 'no such agent'])).code).toBe(0);
+    } finally {
       await h.stop(serve);
     }
   }, 120_000);
