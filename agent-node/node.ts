@@ -2,7 +2,7 @@
 // while it has free slots, runs one Session per attempt, answers control requests
 // (kill), and after a restart finds the sessions it left in tmux and resumes them.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { arch, hostname, platform } from 'node:os';
+import { arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { Assignment, NodeInfo, type AgentInfo } from '../proto/gen/orch/v1/types.js';
 import type { HeldAttempt } from '../proto/gen/orch/v1/node.js';

@@ -119,12 +119,11 @@ class NatsConsumer implements Consumer {
   private stopped = false;
   private wakeUp: (() => void) | undefined;
   private inFlight = 0;
-  private done: Promise<void> | undefined;
 
   constructor(private readonly bus: NatsBus, private readonly stream: string, private readonly opts: ConsumeOptions) {}
 
   run(): void {
-    this.done = this.loop();
+    void this.loop();
   }
 
   private async loop(): Promise<void> {
