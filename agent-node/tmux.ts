@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
+import { sq } from './runner.js';
 
 export class TmuxError extends Error {
   constructor(message: string) {
@@ -22,7 +23,7 @@ export function sessionName(project: string, taskId: number): string {
 export function envScript(env: Record<string, string>): string {
   return Object.entries(env)
     .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-    .map(([k, v]) => `export ${k}='${String(v).replace(/'/g, `'\\''`)}'\n`)
+    .map(([k, v]) => `export ${k}=${sq(String(v))}\n`)
     .join('');
 }
 

@@ -68,14 +68,26 @@ git update-ref "refs/orch/superseded/$2/$(date +%s%N)" HEAD
 git reset --quiet --hard "$r"
 `;
 
+interface ScriptRun { code: number; stdout: string; stderr: string }
+
 /** Run a small bash script (arguments as $1..$n, never interpolated): one spawn for several git steps. */
-function bash(script: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('bash', ['-c', script, 'orch-git', ...args], { env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(summarize(String(stderr) || err.message)));
-      else resolve(String(stdout));
-    });
+function runScript(script: string, args: string[], timeoutMs = 120_000): Promise<ScriptRun> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-c', script, 'orch-git', ...args], {
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024,
+    }, (err, stdout, stderr) => resolve({
+      code: err ? (typeof err.code === 'number' ? err.code : -1) : 0,
+      stdout: String(stdout),
+      stderr: String(stderr) || (err?.message ?? ''),
+    }));
   });
+}
+
+/** runScript for scripts whose only output that matters is success; rejects with git's reason. */
+async function bash(script: string, args: string[]): Promise<string> {
+  const r = await runScript(script, args);
+  if (r.code !== 0) throw new Error(summarize(r.stderr));
+  return r.stdout;
 }
 
 /** A ref's commit read straight from the repository's files (no process), or undefined. */
@@ -229,16 +241,9 @@ export class CommitError extends Error {
  * branch there (fast-forward only: a stale attempt cannot clobber newer work).
  * Rejects with a CommitError naming the step; its `sha` is set when the commit was made.
  */
-export function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string }): Promise<{ committed: boolean; sha: string; pushed: boolean }> {
-  return new Promise((resolve, reject) => {
-    execFile('bash', ['-c', COMMIT_AND_PUSH, 'orch-commit', o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch], {
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024,
-    }, (err, stdout, stderr) => {
-      const out = String(stdout);
-      const facts = { committed: /^committed=1$/m.test(out), sha: /^sha=([0-9a-f]+)$/m.exec(out)?.[1] ?? '', pushed: /^pushed=1$/m.test(out) };
-      if (!err) return resolve(facts);
-      const code = typeof err.code === 'number' ? err.code : -1;
-      reject(new CommitError(STEP[code] ?? `commit script (exit ${code})`, String(stderr) || err.message, facts.sha));
-    });
-  });
+export async function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string }): Promise<{ committed: boolean; sha: string; pushed: boolean }> {
+  const r = await runScript(COMMIT_AND_PUSH, [o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch], 300_000);
+  const facts = { committed: /^committed=1$/m.test(r.stdout), sha: /^sha=([0-9a-f]+)$/m.exec(r.stdout)?.[1] ?? '', pushed: /^pushed=1$/m.test(r.stdout) };
+  if (r.code !== 0) throw new CommitError(STEP[r.code] ?? `commit script (exit ${r.code})`, r.stderr, facts.sha);
+  return facts;
 }

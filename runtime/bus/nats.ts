@@ -160,13 +160,12 @@ class NatsConsumer implements Consumer {
 
   private deliver(m: JsMsg): void {
     this.inFlight++;
-    const ackWait = this.opts.ackWaitMs ?? 30_000;
     const d: Delivery = {
       subject: m.subject, data: m.data, headers: toHeaders(m.headers), deliveryCount: m.info.redeliveryCount,
       ack: async () => { await m.ackAck({ timeout: 5_000 }).catch(() => m.ack()); },
       nak: async (delayMs) => m.nak(delayMs),
       term: async () => m.term(),
-      working: async () => { void ackWait; m.working(); },
+      working: async () => m.working(),
     };
     let p: void | Promise<void> = undefined;
     try {
@@ -259,7 +258,7 @@ class NatsKv implements KeyValue {
 export class NatsBus implements Bus {
   readonly description: string;
   closed = false;
-  listeners = new Set<(state: 'disconnected' | 'reconnected') => void>();
+  private readonly listeners = new Set<(state: 'disconnected' | 'reconnected') => void>();
 
   onConnection(handler: (state: 'disconnected' | 'reconnected') => void): () => void {
     this.listeners.add(handler);
@@ -287,7 +286,10 @@ export class NatsBus implements Bus {
     }).catch((err: Error) => {
       throw new Error(`cannot connect to NATS at ${describeUrl(o.url)}: ${err.message}`);
     }).finally(() => clearInterval(waiting));
-    const bus = { listeners: new Set<(state: 'disconnected' | 'reconnected') => void>() };
+    const jsm = await nc.jetstreamManager({ timeout: 10_000 }).catch((err: Error) => {
+      throw new Error(`NATS at ${describeUrl(o.url)} has no JetStream (start nats-server with -js): ${err.message}`);
+    });
+    const bus = new NatsBus(nc, nc.jetstream({ timeout: 10_000 }), jsm, o.url);
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') {
@@ -296,12 +298,7 @@ export class NatsBus implements Bus {
         }
       }
     })();
-    const jsm = await nc.jetstreamManager({ timeout: 10_000 }).catch((err: Error) => {
-      throw new Error(`NATS at ${describeUrl(o.url)} has no JetStream (start nats-server with -js): ${err.message}`);
-    });
-    const b = new NatsBus(nc, nc.jetstream({ timeout: 10_000 }), jsm, o.url);
-    b.listeners = bus.listeners;
-    return b;
+    return bus;
   }
 
   async workQueue(name: string, subjects: string[]): Promise<WorkQueue> {

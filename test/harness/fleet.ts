@@ -15,6 +15,8 @@ export interface FleetNode {
   home: OrchHome;
   proc: ChildProcess;
   slots: number;
+  /** Index of its network namespace, when the fleet has a network. */
+  host?: number;
 }
 
 export interface FleetOptions {
@@ -70,9 +72,9 @@ export class Fleet {
     const home = new OrchHome(`orch-fleet-${name}-`);
     home.writeConfig(this.baseYaml() + `tmux:\n  socket: ${home.tmuxSocket}\nnode:\n  name: ${name}\n  slots: ${slots}\n`);
     mkdirSync(join(home.home, 'state'), { recursive: true });
-    const wrap = this.o.network ? this.o.network.exec(this.nodes.length % this.o.network.hosts.length) : [];
-    const proc = home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(slots), '--name', name], 'node', {}, wrap);
-    const n = { name, home, proc, slots };
+    const host = this.o.network ? this.nodes.length % this.o.network.hosts.length : undefined;
+    const proc = this.spawnNode({ name, home, slots, host });
+    const n: FleetNode = { name, home, proc, slots, host };
     this.nodes.push(n);
     await waitFor(async () => {
       if (proc.exitCode !== null) throw new Error(`node ${name} exited ${proc.exitCode}:\n${home.logOf('node').slice(-2000)}`);
@@ -82,9 +84,14 @@ export class Fleet {
     return n;
   }
 
+  /** `orch node start` for n, in its network namespace when the fleet has one. */
+  private spawnNode(n: Omit<FleetNode, 'proc'>): ChildProcess {
+    const wrap = this.o.network && n.host !== undefined ? this.o.network.exec(n.host) : [];
+    return n.home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(n.slots), '--name', n.name], 'node', {}, wrap);
+  }
+
   async restartNode(n: FleetNode): Promise<void> {
-    const proc = n.home.spawn(['node', 'start', '--coordinator', this.address, '--nats', this.nats.url, '--token', this.token, '--slots', String(n.slots), '--name', n.name], 'node');
-    n.proc = proc;
+    n.proc = this.spawnNode(n);
   }
 
   async stop(keep = false): Promise<void> {
