@@ -223,7 +223,13 @@ if git diff --cached --quiet; then echo committed=0; else
 fi
 echo "sha=$(git rev-parse HEAD)" || exit 93
 [ -n "$5" ] || exit 0
-git push --quiet "$5" "HEAD:refs/heads/$6" || exit 94
+if [ -n "$7" ]; then
+  # The branch may move only from the head the coordinator last accepted: a push of a
+  # superseded attempt that slipped past the lease check cannot replace newer work.
+  git push --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" || exit 94
+else
+  git push --quiet "$5" "HEAD:refs/heads/$6" || exit 94
+fi
 echo pushed=1
 `;
 
@@ -238,11 +244,12 @@ export class CommitError extends Error {
 
 /**
  * Commit everything the agent left uncommitted and, when `remote` is given, push the
- * branch there (fast-forward only: a stale attempt cannot clobber newer work).
- * Rejects with a CommitError naming the step; its `sha` is set when the commit was made.
+ * branch there: leased against `expectHead` (the head the coordinator last accepted)
+ * when there is one, else fast-forward only. Either way a stale attempt cannot clobber
+ * newer work. Rejects with a CommitError naming the step; its `sha` is set when the commit was made.
  */
-export async function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string }): Promise<{ committed: boolean; sha: string; pushed: boolean }> {
-  const r = await runScript(COMMIT_AND_PUSH, [o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch], 300_000);
+export async function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string; expectHead?: string }): Promise<{ committed: boolean; sha: string; pushed: boolean }> {
+  const r = await runScript(COMMIT_AND_PUSH, [o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch, o.expectHead ?? ''], 300_000);
   const facts = { committed: /^committed=1$/m.test(r.stdout), sha: /^sha=([0-9a-f]+)$/m.exec(r.stdout)?.[1] ?? '', pushed: /^pushed=1$/m.test(r.stdout) };
   if (r.code !== 0) throw new CommitError(STEP[r.code] ?? `commit script (exit ${r.code})`, r.stderr, facts.sha);
   return facts;

@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     .command(initCommand)
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
-    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list'))
+    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
     .command(streamCommand);
   infoCommands(cli);
   await cli
