@@ -76,7 +76,8 @@ export class NodeRegistry {
       e.holdUntil = Math.max(e.holdUntil, now + e.info.holdSeconds * 1000);
       return 'stopping';
     }
-    return e.drained || e.info.state === 'draining' ? 'draining' : 'up';
+    // A node's own 'draining' only echoes our drain (it learns an undrain a beat later): ours decides.
+    return e.drained ? 'draining' : 'up';
   }
 
   /** The node registered (first start, restart, or asked to because we did not know it). */

@@ -93,7 +93,26 @@ export class Fleet {
   /** Stop the coordinator (SIGTERM: graceful; SIGKILL: a crash) and start it again on the same home and port. */
   async restartCoordinator(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     await this.coordinator.stop(this.coordinatorProc, signal);
-    this.coordinatorProc = await this.coordinator.serve([], { ORCH_TOKEN: this.token });
+    if (!this.standby) {
+      this.coordinatorProc = await this.coordinator.serve([], { ORCH_TOKEN: this.token });
+      return;
+    }
+    // With a standby, the restarted coordinator may come back as the standby: wait for either.
+    const before = this.coordinator.logOf('serve').length;
+    const p = this.coordinator.spawn(['serve'], 'serve', { ORCH_TOKEN: this.token });
+    await waitFor(() => {
+      if (p.exitCode !== null) throw new Error(`orch serve exited ${p.exitCode}:\n${this.coordinator.logOf('serve').slice(-3000)}`);
+      return /listening on|standing by/.test(this.coordinator.logOf('serve').slice(before));
+    }, { timeoutMs: 90_000, what: 'the restarted coordinator to lead or stand by' });
+    this.coordinatorProc = p;
+  }
+
+  /** The process of whichever coordinator leads now, and the other one's address. */
+  async leader(): Promise<{ proc: ChildProcess; other: string }> {
+    const st = await this.coordinator.json<{ listen: string }>(['status'], { env: this.cliEnv() });
+    return st.listen === this.standby?.address
+      ? { proc: this.standby.proc, other: this.address }
+      : { proc: this.coordinatorProc, other: this.standby?.address ?? '' };
   }
 
   /**

@@ -154,13 +154,16 @@ describe.skipIf(!available)('the fleet survives its own restarts', () => {
   }, 120_000);
 
   it('a standby takes over within failover_seconds when the leader is killed, and the fleet goes on', async () => {
+    // Both coordinators run (one leads, one stands by); kill whichever leads.
+    await waitFor(() => /standing by/.test(fleet.coordinator.logOf('serve') + fleet.standby!.home.logOf('serve')), { what: 'a standby' });
+    const { proc, other } = await fleet.leader();
     const t0 = Date.now();
-    fleet.coordinatorProc.kill('SIGKILL');
+    proc.kill('SIGKILL');
     const leader = await waitFor(async () => {
       const r = await fleet.coordinator.run(['status', '--json'], { env: env() });
       if (r.code !== 0) return undefined;
       const s = JSON.parse(r.stdout) as { listen: string; role: string; epoch: number };
-      return s.listen === fleet.standby!.address ? s : undefined;
+      return s.listen === other ? s : undefined;
     }, { timeoutMs: 30_000, intervalMs: 100, what: 'the standby to lead' });
     const takeoverMs = Date.now() - t0;
     console.log(`standby takeover: ${takeoverMs} ms (failover_seconds 3)`);
