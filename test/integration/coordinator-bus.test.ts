@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayClient } from '../../agent-node/gateway-client.js';
 import { Coordinator } from '../../coordinator/coordinator.js';
+import { startGrpcServer } from '../../coordinator/grpc/server.js';
 import { openDatabase } from '../../coordinator/store/database.js';
 import { Store } from '../../coordinator/store/store.js';
 import { Assignment, NodeInfo } from '../../proto/gen/orch/v1/types.js';
@@ -69,6 +71,10 @@ describe('coordinator: assignments that no node takes', () => {
     const events = await coordinator.store.events(task.id);
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['requeued', 'attempts_exhausted']));
     expect(final.reason).toMatch(/attempt lost on flaky/);
+
+    // `orch task retry` is a person deciding to try again: the attempt budget starts over.
+    await coordinator.ask(task.id, { op: 'retry' });
+    await waitFor(async () => (await coordinator.store.listAttempts(task.id)).length === 3, { timeoutMs: 20_000, what: 'a third attempt after the retry' });
   });
 
   it('an attempt no node ever starts is lost after the assignment timeout, and the task moves on', async () => {
@@ -91,8 +97,25 @@ describe('coordinator: assignments that no node takes', () => {
     }, { timeoutMs: 20_000, what: 'the first attempt to be declared lost' });
     expect(lost.errorMessage).toMatch(/no node started it within 3 s/);
     // The task was handed on (a second attempt), not left in_progress forever.
-    await waitFor(async () => (await coordinator.store.listAttempts(task.id)).length >= 2, { timeoutMs: 20_000, what: 'a second attempt' });
+    const second = await waitFor(async () => (await coordinator.store.listAttempts(task.id))[1], { timeoutMs: 20_000, what: 'a second attempt' });
     await consumer.stop();
+
+    // Output is taken only under the live attempt's token: a superseded node cannot keep writing.
+    const server = await startGrpcServer(coordinator, '127.0.0.1:0', { version: 'test', mode: 'fleet', token: undefined });
+    const gw = new GatewayClient(server.address);
+    try {
+      const chunk = (token: string, seq: number, offset: number, text: string) => ({ taskId: task.id, attempt: second.number, token, seq, offset, data: Buffer.from(text) });
+      await expect(gw.upload([chunk(lost.token, 1, 0, 'from the lost attempt\n')])).rejects.toMatchObject({ code: 9, details: expect.stringMatching(/stale fencing token/) });
+      expect(await gw.upload([chunk(second.token, 1, 0, 'live\n')])).toBe(5);
+      await expect(gw.upload([chunk(second.token, 3, 5, 'b\n'), chunk(second.token, 2, 7, 'a\n')])).rejects.toMatchObject({ details: expect.stringMatching(/out of order/) });
+      await expect(gw.upload([{ ...chunk(second.token, 1, 0, 'x'), attempt: 1 }])).rejects.toMatchObject({ details: expect.stringMatching(/not running/) });
+      // A lease check (before a push) is refused for the lost attempt and granted to the live one.
+      expect((await gw.checkLease({ taskId: task.id, attempt: 1, token: lost.token })).accepted).toBe(false);
+      expect((await gw.checkLease({ taskId: task.id, attempt: second.number, token: second.token })).accepted).toBe(true);
+    } finally {
+      gw.close();
+      await server.stop();
+    }
   });
 });
 

@@ -87,7 +87,7 @@ describe('node registry', () => {
 
   it('routes from what the fleet has installed, and knows agents the fleet has ever reported', () => {
     const { r } = registry();
-    r.register(info('a', { agents: [{ name: 'claude', installed: true }, { name: 'codex', installed: false }] }), 0);
+    r.register(NodeInfo.fromPartial({ name: 'a', slots: 2, agents: [{ name: 'claude', installed: true }, { name: 'codex', installed: false }] }), 0);
     expect(r.fleetAgents()).toEqual(['claude']);
     expect(r.everSeenAgents().sort()).toEqual(['claude', 'codex']);
   });
