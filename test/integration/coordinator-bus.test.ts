@@ -18,6 +18,59 @@ import { OrchPaths } from '../../runtime/paths.js';
 import { startTestDatabase, type TestDatabase } from '../harness/postgres.js';
 import { waitFor } from '../harness/wait.js';
 
+/** The bus as it is during a long outage: every assignment publish fails (after its retries). */
+class BusDown extends LocalBus {
+  failing = 0;
+  override async workQueue(name: string, subjects: string[]) {
+    const q = await super.workQueue(name, subjects);
+    const publish = q.publish.bind(q);
+    q.publish = async (subject, data, opts) => {
+      if (this.failing > 0) { this.failing -= 1; throw new Error('nats: timeout (bus unreachable)'); }
+      return publish(subject, data, opts);
+    };
+    return q;
+  }
+}
+
+describe('coordinator: a bus outage', () => {
+  it('assignments that could not be published burn no attempts: the task waits, backing off, and runs once the bus is back', async () => {
+    const tdb = await startTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'orch-coord-down-'));
+    const db = await openDatabase({ url: tdb.url, dataDir: join(dir, 'pg') });
+    const bus = new BusDown();
+    const config = mergeConfig(defaultConfig(), { agents: { x: { kind: 'command', command: '/bin/true' } }, workflow: { max_attempts: 2, retry_delay_seconds: 0 } });
+    const c = new Coordinator({ paths: new OrchPaths(dir), config, db, store: new Store(db.pool), bus, nodeTtlMs: 60_000 });
+    try {
+      await c.start();
+      c.registry.register(NodeInfo.fromPartial({ name: 'n', slots: 1, agents: [{ name: 'x', kind: 'command', installed: true }], tools: ['git'], state: 'up' }));
+      const queue = await bus.workQueue(ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS);
+      const got: Assignment[] = [];
+      const consumer = await queue.consume({ durable: subjects.assignConsumer('n'), filter: subjects.assign('n'), capacity: () => 1, onMessage: async (d) => { got.push(Assignment.decode(d.data)); await d.ack(); } });
+      bus.failing = 3; // more failed publishes than max_attempts
+      await c.store.addProject({ name: 'o/r', path: '', remote: 'file:///nowhere.git', defaultBranch: 'main' });
+      const task = await c.store.createTask({ project: 'o/r', title: 'through an outage', body: '', labels: [], agent: 'x' });
+      c.actor(task.id).tell({ op: 'route' });
+      const a = await waitFor(() => got.find((x) => x.taskId === task.id), { timeoutMs: 30_000, what: 'the assignment once the bus is back' });
+      const t = (await c.store.getTask(task.id))!;
+      expect(t.status).toBe('in_progress');
+      expect(a.attempt).toBe(4); // three never left the coordinator
+      const attempts = await c.store.listAttempts(task.id);
+      expect(attempts.slice(0, 3).map((x) => [x.state, x.errorMessage.replace(/:.*/, '')])).toEqual(Array(3).fill(['lost', 'assignment not published']));
+      expect(t.spent).toBe(0); // none of them counted against max_attempts
+      // They backed off (1 s, 2 s, 4 s) instead of spinning.
+      const gaps = attempts.slice(1).map((x, i) => x.createdAt.getTime() - attempts[i].createdAt.getTime());
+      expect(gaps[1]).toBeGreaterThanOrEqual(1_500);
+      await consumer.stop();
+    } finally {
+      await c.stop();
+      await bus.close();
+      await db.close();
+      await tdb.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('coordinator: assignments that no node takes', () => {
   let tdb: TestDatabase;
   let dir: string;

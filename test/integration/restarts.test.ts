@@ -153,6 +153,27 @@ describe.skipIf(!available)('the fleet survives its own restarts', () => {
     expect((await nodes()).find((n) => n.name === drained)!.state).toBe('up');
   }, 120_000);
 
+  it('a NATS outage longer than the node timeout loses no node and re-runs nothing', async () => {
+    await fleet.nats.down();
+    const ids: number[] = [];
+    try {
+      // Added while the bus is down: the coordinator cannot publish their assignments.
+      for (let i = 0; i < 3; i++) ids.push(await addTask(`During a NATS outage ${i}`, 'instant'));
+      // Longer than the node TTL (3 s): nobody may be declared lost for the coordinator's own blindness.
+      await new Promise((r) => setTimeout(r, 12_000));
+      for (const id of ids) expect((await task(id)).status).not.toBe('needs_review');
+    } finally {
+      await fleet.nats.up();
+    }
+    for (const id of ids) {
+      const t = await done(id, 90_000);
+      // Attempts that never left the coordinator do not count; exactly one ran, and it succeeded.
+      expect(t.attempt_history.filter((a) => a.state === 'succeeded')).toHaveLength(1);
+      expect(t.attempt_history.filter((a) => a.state !== 'lost' && a.state !== 'succeeded')).toEqual([]);
+      expect(runs(runsFile).filter((r) => r.task === id && r.kind === 'start')).toHaveLength(1);
+    }
+  }, 180_000);
+
   it('a standby takes over within failover_seconds when the leader is killed, and the fleet goes on', async () => {
     // Both coordinators run (one leads, one stands by); kill whichever leads.
     await waitFor(() => /standing by/.test(fleet.coordinator.logOf('serve') + fleet.standby!.home.logOf('serve')), { what: 'a standby' });
