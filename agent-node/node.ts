@@ -39,6 +39,8 @@ export interface AgentNodeOptions {
   nodeTtlMs?: number;
   /** On SIGTERM, how long the coordinator keeps this node's running attempts for its next start. */
   restartGraceMs?: number;
+  /** How long to keep trying to claim an attempt's start before giving the assignment back (default 60 s). */
+  claimTimeoutMs?: number;
 }
 
 export class AgentNode {
@@ -280,7 +282,8 @@ export class AgentNode {
     // moved on, nothing of this attempt ever runs (no duplicate of a re-queued attempt).
     let ack: { accepted: boolean; reason: string };
     try {
-      ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree });
+      ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree },
+        this.o.claimTimeoutMs ?? 60_000);
     } catch (err) {
       log.warn('could not claim the attempt (coordinator unreachable); giving the assignment back', { task: a.taskId, attempt: a.attempt, err: (err as Error).message });
       await s.kill();

@@ -128,6 +128,38 @@ describe('mirrors and worktrees', () => {
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'a.txt', 'b.txt']);
   });
 
+  it('the current attempt\'s push, leased against the head the coordinator accepted, wins over a superseded attempt that pushed first', async () => {
+    const repo = await makeRepo(scratch, 'lease');
+    const who = { name: 'orch-test', email: 'orch@test.invalid' };
+    const branch = 'orch/11-lease';
+    const mirrorA = join(scratch, 'la', 'repos', 'lease.git');
+    const mirrorB = join(scratch, 'lb', 'repos', 'lease.git');
+    const wtA = join(scratch, 'la', 'wt');
+    const wtB = join(scratch, 'lb', 'wt');
+    // Attempt 1 (on A) was accepted with head H1.
+    await ensureMirror(mirrorA, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorA, worktreeDir: wtA, branch, baseBranch: 'main', firstAttempt: true });
+    writeFileSync(join(wtA, 'one.txt'), '1\n');
+    const h1 = (await commitAndPush({ dir: wtA, message: 'attempt 1', who, remote: repo.origin, branch })).sha;
+    // Attempt 2 (A) is presumed lost; attempt 3 (B) is current. Both start from H1, and their assignments name H1.
+    await ensureMirror(mirrorB, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorB, worktreeDir: wtB, branch, baseBranch: 'main' });
+    // The superseded attempt 2 slips a push in first (a fast-forward of H1).
+    writeFileSync(join(wtA, 'two.txt'), '2\n');
+    expect((await commitAndPush({ dir: wtA, message: 'attempt 2 (superseded)', who, remote: repo.origin, branch, expectHead: h1 })).pushed).toBe(true);
+    // The current attempt's push is leased against H1, not fast-forward only: its work becomes the branch.
+    writeFileSync(join(wtB, 'three.txt'), '3\n');
+    const h3 = await commitAndPush({ dir: wtB, message: 'attempt 3', who, remote: repo.origin, branch, expectHead: h1 });
+    expect(h3.pushed).toBe(true);
+    expect((await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim()).toBe(h3.sha);
+    expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'one.txt', 'three.txt']);
+    // And a push leased against a head that is no longer the branch's is refused.
+    writeFileSync(join(wtA, 'late.txt'), 'late\n');
+    const stale = await commitAndPush({ dir: wtA, message: 'late', who, remote: repo.origin, branch, expectHead: h1 }).catch((e: CommitError) => e);
+    expect(stale).toBeInstanceOf(CommitError);
+    expect((await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim()).toBe(h3.sha);
+  });
+
   it('a retry on a node that kept an old worktree continues from the branch another attempt pushed', async () => {
     const repo = await makeRepo(scratch, 'catchup');
     const who = { name: 'orch-test', email: 'orch@test.invalid' };
