@@ -224,9 +224,16 @@ fi
 echo "sha=$(git rev-parse HEAD)" || exit 93
 [ -n "$5" ] || exit 0
 if [ -n "$7" ]; then
-  # The branch may move only from the head the coordinator last accepted: a push of a
-  # superseded attempt that slipped past the lease check cannot replace newer work.
-  git push --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" || exit 94
+  # Leased against the head the coordinator last accepted ($7). Only the current attempt
+  # gets here (it passed the coordinator's lease check just before), so a branch head that
+  # is not $7 was pushed by a superseded attempt: replace it, leased against that head.
+  if ! git push --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" 2>"$1/.git-push-err"; then
+    r=$(git ls-remote "$5" "refs/heads/$6" | cut -f1)
+    if [ -z "$r" ] || [ "$r" = "$7" ]; then cat "$1/.git-push-err" >&2; rm -f "$1/.git-push-err"; exit 94; fi
+    echo "superseded=$r"
+    git push --quiet --force-with-lease="refs/heads/$6:$r" "$5" "HEAD:refs/heads/$6" || { rm -f "$1/.git-push-err"; exit 94; }
+  fi
+  rm -f "$1/.git-push-err"
 else
   git push --quiet "$5" "HEAD:refs/heads/$6" || exit 94
 fi
@@ -248,9 +255,10 @@ export class CommitError extends Error {
  * when there is one, else fast-forward only. Either way a stale attempt cannot clobber
  * newer work. Rejects with a CommitError naming the step; its `sha` is set when the commit was made.
  */
-export async function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string; expectHead?: string }): Promise<{ committed: boolean; sha: string; pushed: boolean }> {
+export async function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string; expectHead?: string }): Promise<{ committed: boolean; sha: string; pushed: boolean; superseded?: string }> {
   const r = await runScript(COMMIT_AND_PUSH, [o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch, o.expectHead ?? ''], 300_000);
-  const facts = { committed: /^committed=1$/m.test(r.stdout), sha: /^sha=([0-9a-f]+)$/m.exec(r.stdout)?.[1] ?? '', pushed: /^pushed=1$/m.test(r.stdout) };
+  const superseded = /^superseded=([0-9a-f]+)$/m.exec(r.stdout)?.[1];
+  const facts = { committed: /^committed=1$/m.test(r.stdout), sha: /^sha=([0-9a-f]+)$/m.exec(r.stdout)?.[1] ?? '', pushed: /^pushed=1$/m.test(r.stdout), ...(superseded ? { superseded } : {}) };
   if (r.code !== 0) throw new CommitError(STEP[r.code] ?? `commit script (exit ${r.code})`, r.stderr, facts.sha);
   return facts;
 }

@@ -149,15 +149,11 @@ describe('mirrors and worktrees', () => {
     expect((await commitAndPush({ dir: wtA, message: 'attempt 2 (superseded)', who, remote: repo.origin, branch, expectHead: h1 })).pushed).toBe(true);
     // The current attempt's push is leased against H1, not fast-forward only: its work becomes the branch.
     writeFileSync(join(wtB, 'three.txt'), '3\n');
+    const h2 = (await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim();
     const h3 = await commitAndPush({ dir: wtB, message: 'attempt 3', who, remote: repo.origin, branch, expectHead: h1 });
-    expect(h3.pushed).toBe(true);
+    expect(h3).toMatchObject({ pushed: true, superseded: h2 });
     expect((await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim()).toBe(h3.sha);
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'one.txt', 'three.txt']);
-    // And a push leased against a head that is no longer the branch's is refused.
-    writeFileSync(join(wtA, 'late.txt'), 'late\n');
-    const stale = await commitAndPush({ dir: wtA, message: 'late', who, remote: repo.origin, branch, expectHead: h1 }).catch((e: CommitError) => e);
-    expect(stale).toBeInstanceOf(CommitError);
-    expect((await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim()).toBe(h3.sha);
   });
 
   it('a retry on a node that kept an old worktree continues from the branch another attempt pushed', async () => {
