@@ -232,6 +232,7 @@ export class Session {
       });
       result.commit = c.sha;
       result.pushed = c.pushed;
+      if (c.superseded) log.warn('replaced a branch head no accepted attempt made (a superseded attempt pushed it)', { task: a.taskId, attempt: a.attempt, head: c.superseded });
     } catch (err) {
       result.commit = err instanceof CommitError ? err.sha : '';
       log.warn('commit/push failed', { task: a.taskId, err });
