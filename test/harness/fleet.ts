@@ -36,6 +36,8 @@ export interface FleetOptions {
   databaseServer?: boolean;
   /** Start a standby coordinator before the nodes (they and the CLI get both addresses). */
   standby?: boolean;
+  /** Agents only in the nodes' configs (as in a real fleet): the coordinator routes from what nodes report. */
+  agentsOnNodesOnly?: boolean;
 }
 
 export class Fleet {
@@ -50,12 +52,12 @@ export class Fleet {
 
   constructor(readonly o: FleetOptions) {}
 
-  private baseYaml(): string {
+  private baseYaml(forNode = true): string {
     return [
       `nats:\n  url: ${this.nats.url}`,
       `cluster:\n  token: ${this.o.token ?? 'test-cluster-token-123456'}\n  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}${(this.o.clusterYaml ?? []).map((l) => `\n  ${l}`).join('')}`,
       'workflow:\n  max_attempts: 3\n  timeout_seconds: 120',
-      this.o.agentsYaml,
+      forNode || !this.o.agentsOnNodesOnly ? this.o.agentsYaml : '',
       this.o.extraYaml ?? '',
     ].join('\n') + '\n';
   }
@@ -63,7 +65,7 @@ export class Fleet {
   /** A coordinator config: the shared database (when external) and a fixed port, so restarts keep their address. */
   private coordinatorYaml(port: number): string {
     const dbUrl = this.db?.url;
-    return this.baseYaml() + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: ${this.o.network?.hostIp ?? '127.0.0.1'}:${port}\n`;
+    return this.baseYaml(false) + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: ${this.o.network?.hostIp ?? '127.0.0.1'}:${port}\n`;
   }
 
   /** Every coordinator address the nodes and CLIs are given (leader and standby). */

@@ -42,7 +42,8 @@ describe.skipIf(!available)('the fleet survives its own restarts', () => {
       agents.push(`  ${g}:\n    kind: command\n    command: ${instantAgent(scratch, runsFile, 0, `${g}.sh`, gates[g])}`);
     }
     fleet = new Fleet({
-      nodes: 2, slots: 2, nodeTtlSeconds: 3, databaseServer: true, standby: true, agentsYaml: agents.join('\n'),
+      // Agents are configured on the nodes only: the coordinator routes from what they report.
+      nodes: 2, slots: 2, nodeTtlSeconds: 3, databaseServer: true, standby: true, agentsOnNodesOnly: true, agentsYaml: agents.join('\n'),
       clusterYaml: ['restart_grace_seconds: 30', 'failover_seconds: 3'],
     });
     await fleet.start();
