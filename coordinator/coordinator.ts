@@ -49,6 +49,14 @@ export function enabledAgents(config: OrchConfig): string[] {
   return names.length ? names : ['claude'];
 }
 
+/** This coordinator is stopping (shutdown, or its leadership ended): ask again, here or at the next leader. */
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('the coordinator is shutting down');
+    this.name = 'ShuttingDownError';
+  }
+}
+
 export class Coordinator {
   readonly registry: NodeRegistry;
   readonly dispatcher: Dispatcher;
@@ -234,7 +242,7 @@ export class Coordinator {
   /** Send a message to a task's actor and wait for the resulting task row. */
   ask(taskId: number, msg: TaskMsg, timeoutMs = 60_000): Promise<TaskRow> {
     return this.actor(taskId).ask<TaskRow>(msg, timeoutMs).catch((err) => {
-      if (err instanceof ActorStoppedError) throw new RefusedError('the coordinator is shutting down');
+      if (err instanceof ActorStoppedError) throw new ShuttingDownError();
       throw err;
     });
   }

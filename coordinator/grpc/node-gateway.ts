@@ -5,13 +5,21 @@ import { status, type ServerReadableStream, type sendUnaryData, type UntypedServ
 import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse } from '../../proto/gen/orch/v1/node.js';
 import { logger } from '../../runtime/log.js';
 import type { Coordinator } from '../coordinator.js';
-import { authed, InvalidArgument, unary, unauthenticated } from './handlers.js';
+import { authed, InvalidArgument, TryAgainError, unary, unauthenticated } from './handlers.js';
 
 const log = logger('gateway');
 
+/**
+ * A decided refusal (the attempt was superseded, the task moved on) is an answer; anything
+ * else (the database is restarting, leadership moved) is not, and is thrown as UNAVAILABLE so
+ * the node asks again rather than dropping its start, its push or its result.
+ */
 function refusal(err: unknown): { accepted: boolean; reason: string } {
   const reason = err instanceof Error ? err.message : String(err);
-  return { accepted: false, reason };
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'RefusedError' || name === 'FencedError') return { accepted: false, reason };
+  log.warn('could not decide a node report now; the node will retry', { err: reason });
+  throw new TryAgainError(`the coordinator cannot decide now, try again: ${reason}`);
 }
 
 /** `ipv4:10.0.0.2:5123` / `ipv6:[::1]:5123` -> the host part. */
