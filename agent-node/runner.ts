@@ -16,6 +16,9 @@ export interface RunnerOptions {
   leaseFile?: string;
 }
 
+/** What every agent may see of the node's environment (the rest comes from its own `env`). */
+export const BASE_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'TMPDIR', 'TZ'];
+
 /** Exit code of a run stopped because its node's lease ran out. */
 export const LEASE_EXPIRED_EXIT = 86;
 
@@ -44,8 +47,12 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),
     `cd ${sq(o.worktree)} || exit 125`,
     `echo "orch: running ${o.invocation.argv[0].replace(/["$`\\]/g, '')} in $PWD"`,
+    // The agent sees a minimal environment and its own variables, nothing else of the node's
+    // (tmux hands every session the environment its server started with).
+    `keep=(${[...new Set([...BASE_ENV, ...Object.keys(o.invocation.env), 'TRACEPARENT'])].filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)).join(' ')})`,
+    'e=(); for n in "${keep[@]}"; do [ -n "${!n+x}" ] && e+=("$n=${!n}"); done',
     // timeout leads its own process group: the watchdog stops the agent and all it started.
-    `timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
+    `env -i "\${e[@]}" timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
     'p=$!',
     // The agent runs in timeout's own process group, which tmux's hangup does not reach:
     // a killed session (or a killed runner) takes the whole group down with it.

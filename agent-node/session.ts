@@ -8,12 +8,13 @@ import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
-import { redact } from '../runtime/redact.js';
+import { redact, redactDeep } from '../runtime/redact.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
 import { classifyFailure } from './errors.js';
-import { LEASE_EXPIRED_EXIT, readExit, writeRunnerScript } from './runner.js';
+import { branchProblem, projectNameProblem } from '../runtime/names.js';
+import { LEASE_EXPIRED_EXIT, readExit, sq, writeRunnerScript } from './runner.js';
 import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
 import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
@@ -74,6 +75,9 @@ export class Session {
   /** prepare + artifacts + launch. Throws with a classed message when the attempt cannot start. */
   async launch(): Promise<void> {
     const { a, deps } = this;
+    // Checked again here: these become paths, refs and shell words on this machine.
+    const problem = projectNameProblem(a.project) ?? branchProblem(a.branch) ?? (a.baseBranch ? branchProblem(a.baseBranch) : undefined);
+    if (problem) throw new Error(`refusing assignment: ${problem}`);
     const t0 = Date.now();
     mkdirSync(this.dir, { recursive: true });
     const sys = join(this.dir, 'prompt-sys.md');
@@ -95,7 +99,7 @@ export class Session {
 
     // The session starts while the worktree is made: runner.sh waits on its FIFO, and
     // gets its environment (and so goes on into the worktree) only once the worktree exists.
-    const command = `bash ${JSON.stringify(script)}`;
+    const command = `bash ${sq(script)}`;
     const session = (async () => {
       try {
         await deps.tmux.startSession(this.name, this.dir, command);
@@ -201,7 +205,7 @@ export class Session {
     const stdout = existsSync(outputFile) ? readFileSync(outputFile, 'utf8') : '';
     const spec = agentSpec(a.agent, deps.config);
     const run = adapterFor(spec.kind).parseOutput(stdout);
-    writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(run, null, 2)));
+    writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(redactDeep(run), null, 2)));
     const base: AttemptResult = {
       taskId: a.taskId, attempt: a.attempt, token: a.token, node: deps.node, outcome: 'error', answer: undefined,
       errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs, inputTokens: run.inputTokens,
@@ -218,7 +222,8 @@ export class Session {
       result = { ...base, errorClass: c.errorClass, errorMessage: run.errorText ? redact(run.errorText).slice(0, 500) : c.message };
     } else {
       const { answer } = parseAgentAnswer(run.text);
-      result = { ...base, outcome: 'success', answer: { ...answer, summary: redact(answer.summary) } };
+      // Every field of the answer leaves the node (task memory, comments, PR bodies): all redacted.
+      result = { ...base, outcome: 'success', answer: redactDeep(answer) };
     }
     // Whatever the outcome, keep the agent's work: commit, and push the branch while this
     // attempt is still the task's current one (a superseded attempt keeps its commit local).

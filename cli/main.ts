@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     .scriptName('orch')
     .usage('orch <command> [options]\n\nDelegates coding tasks to AI coding agents across a fleet of machines.')
     .option('coordinator', { type: 'string', describe: 'Coordinator HOST:PORT (default: ORCH_COORDINATOR or the local `orch serve`)', global: true })
-    .option('token', { type: 'string', describe: 'Cluster token (default: ORCH_TOKEN)', global: true })
+    .option('token', { type: 'string', describe: 'Cluster token (visible in ps: prefer ORCH_TOKEN or ORCH_TOKEN_FILE)', global: true })
     .option('json', { type: 'boolean', describe: 'Machine-readable output', global: true })
     .command(serveCommand)
     .command(initCommand)

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import type { CoordinatorServer, OutputEvent, StreamOutputRequest } from '../../proto/gen/orch/v1/coordinator.js';
 import type { AgentInfo } from '../../proto/gen/orch/v1/types.js';
 import { getKey } from '../../runtime/config/index.js';
+import { maskSecrets } from '../../runtime/config/mask.js';
 import { type Coordinator, enabledAgents } from '../coordinator.js';
 import { TASK_STATUSES, type TaskStatus } from '../lifecycle.js';
 import { resolveProject } from '../projects.js';
@@ -60,7 +61,8 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
 
     getConfig: unary(t, async (req) => {
       const cfg = req.project ? c.projectConfig((await findProject(req.project)).name) : c.config;
-      const v = getKey(cfg, req.key);
+      // Secrets (tokens, passwords, any agent env value, passwords in URLs) are never shown.
+      const v = maskSecrets(getKey(cfg, req.key), req.key.split('.').filter(Boolean));
       if (v === undefined) return { found: false, value: '' };
       return { found: true, value: typeof v === 'object' && v !== null ? stringify(v).trimEnd() : String(v) };
     }),
