@@ -61,7 +61,8 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.leaseFile ? [
       // Self-fencing: when the node stops renewing its lease (it died or lost the coordinator),
       // the agent stops before the coordinator hands the attempt to another node.
-      `( while sleep 1; do read -r lease_until < ${sq(o.leaseFile)} 2>/dev/null || continue; [ "$(date +%s)" -le "\${lease_until%.*}" ] && continue;`,
+      // (printf's %(%s)T is bash's own clock: no process per check; date where bash is older.)
+      `( while sleep 1; do read -r lease_until < ${sq(o.leaseFile)} 2>/dev/null || continue; printf -v now '%(%s)T' -1 2>/dev/null || now=$(date +%s); [ "$now" -le "\${lease_until%.*}" ] && continue;`,
       `  echo "orch: the node's lease ran out; stopping the agent" >> "$d/stderr.txt"; : > "$d/lease-expired";`,
       `  kill -TERM -- -$p 2>/dev/null; sleep 2; kill -KILL -- -$p 2>/dev/null; exit 0; done ) &`,
       'w=$!',

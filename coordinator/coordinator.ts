@@ -197,7 +197,12 @@ export class Coordinator {
       if (t.status === 'new') this.actor(t.id).tell({ op: 'route' });
       else if (t.status === 'routed') this.enqueue(t);
     }
-    for (const n of await this.store.listNodes()) if (n.drained) this.registry.setDrained(n.name, n.drained);
+    for (const n of await this.store.listNodes()) {
+      if (n.drained) this.registry.setDrained(n.name, n.drained);
+      // What the fleet had before this coordinator started: tasks may name those agents at once.
+      const agents = (n.info as { agents?: Array<{ name?: unknown }> } | null)?.agents ?? [];
+      this.registry.rememberAgents(agents.map((a) => a.name).filter((x): x is string => typeof x === 'string'));
+    }
     for (const a of await this.store.attemptsInState(['assigned', 'running'])) {
       this.registry.placed(a.node, { taskId: a.taskId, attempt: a.number, token: a.token });
       if (a.state === 'running') this.registry.claimed(a.token);
