@@ -97,26 +97,38 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     say(`${s.name}: ${detail} (${((tInjected - tFault) / 1000).toFixed(1)} s)`);
     lastChange = Date.now();
 
+    const coordinatorsAlive = () => [fleet!.coordinatorProc, fleet!.standbyProc].some((p) => p && p.exitCode === null && p.signalCode === null);
     const settled = await waitFor(async () => {
       await poll();
       if (ids.every((id) => TERMINAL.has(status.get(id) ?? ''))) return 'settled';
+      if (!coordinatorsAlive()) return 'coordinator-died';
       return Date.now() - lastChange > STALL_MS ? 'stalled' : undefined;
     }, { timeoutMs: 30 * 60_000, intervalMs: 300, what: 'every task to settle' });
+    if (settled === 'coordinator-died') {
+      const p = fleet.coordinatorProc;
+      say(`${s.name}: orch serve died (${p.signalCode ?? `exit ${p.exitCode}`}); its last words:`);
+      for (const l of fleet.coordinator.logOf('serve').split('\n').filter((x) => x && !x.startsWith('{"level":"info"')).slice(-12)) say(`    ${l.slice(0, 300)}`);
+    }
     // A run without an end record may be an orphan that still works: give it the chance to be fenced.
     await waitFor(() => watch.running().length === 0, { timeoutMs: 15_000, intervalMs: 200 }).catch(() => undefined);
 
+    // Each task as the coordinator has it now (or as last seen, if no coordinator answers any more).
     const final = new Map<number, Task>();
-    for (const id of ids) final.set(id, await api.getTask(id));
+    for (const id of ids) {
+      final.set(id, await api.getTask(id).catch(() => ({ id, status: status.get(id) ?? 'unknown', attemptHistory: [], branch: '', reason: 'no coordinator answers' }) as unknown as Task));
+    }
     const runs = watch.runs();
     const twice = tasksRunTwice(runs);
     row.done = ids.filter((id) => final.get(id)!.status === 'done').length;
     row.lost = o.tasks - row.done;
     row.runTwice = twice.length;
-    const firstDone = [...doneSeen.values()].filter((at) => at >= tInjected).sort((a, b) => a - b)[0];
+    // Recovery: the fleet takes new work and completes it again (a task whose run started after the fault).
+    const startedAfter = new Set(runs.filter((r) => r.start >= tInjected).map((r) => r.task));
+    const firstDone = [...doneSeen].filter(([id, at]) => at >= tInjected && startedAfter.has(id)).map(([, at]) => at).sort((a, b) => a - b)[0];
     row.recoveryMs = firstDone === undefined ? undefined : firstDone - tFault;
     const movedIds: number[] = [];
     for (const [id, t] of final) {
-      if (t.status !== 'done') continue;
+      if (t.status !== 'done' || !t.attemptHistory.length) continue;
       const ok = t.attemptHistory.find((a) => a.state === 'succeeded');
       const v = judgeBranch(ok?.number ?? -1, await branchHistory(repo.origin, t.branch, id));
       row.otherPushes += v.otherPushes;
@@ -136,7 +148,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     for (const [a, b] of concurrentRuns(runs).slice(0, 5)) say(`${s.name}: RUN TWICE: ${describeRun(a)} || ${describeRun(b)}`);
     for (const id of movedIds.slice(0, 3)) say(`${s.name}: MOVED branch of task ${id} (${final.get(id)!.branch})`);
     const claimed = readdirSync(faultDir).filter((f) => /^(hang|flood)\.\d+$/.test(f));
-    row.note = [detail, ...(claimed.length ? [`agent runs that took the fault: ${claimed.length}`] : []), ...(settled === 'stalled' ? [`stalled ${STALL_MS / 1000} s`] : [])].join('; ');
+    row.note = [detail, ...(claimed.length ? [`agent runs that took the fault: ${claimed.length}`] : []), ...(settled !== 'settled' ? [settled === 'stalled' ? `no progress for ${STALL_MS / 1000} s` : 'orch serve died']: [])].join('; ');
     keep ||= rowFailed(row);
   } catch (err) {
     row.error = (err as Error).message.split('\n')[0].slice(0, 300);

@@ -12,7 +12,7 @@ export interface ChaosRow {
   otherPushes: number;
   /** Task branches whose head is not the succeeded attempt's commit, or that such a push overwrote. */
   moved: number;
-  /** Fault injected -> first task completed after it, ms; undefined if none completed. */
+  /** Fault injected -> first task done whose agent run started after the fault was over (includes that run), ms. */
   recoveryMs?: number;
   /** The scenario could not be run or measured (the fleet did not start, a fault could not be injected). */
   error?: string;
