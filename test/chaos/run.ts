@@ -97,7 +97,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     say(`${s.name}: ${detail} (${((tInjected - tFault) / 1000).toFixed(1)} s)`);
     lastChange = Date.now();
 
-    const coordinatorsAlive = () => [fleet!.coordinatorProc, fleet!.standbyProc].some((p) => p && p.exitCode === null && p.signalCode === null);
+    const coordinatorsAlive = () => [fleet!.coordinatorProc, fleet!.standby?.proc].some((p) => p && p.exitCode === null && p.signalCode === null);
     const settled = await waitFor(async () => {
       await poll();
       if (ids.every((id) => TERMINAL.has(status.get(id) ?? ''))) return 'settled';
