@@ -85,14 +85,16 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     };
     const doneCount = () => ids.filter((id) => status.get(id) === 'done').length;
 
+    const ctx = { fleet, pg, proxy, watch, faultDir, nodeTtlSeconds: NODE_TTL_SECONDS };
     await waitFor(async () => {
       await poll();
-      return doneCount() >= Math.max(1, Math.floor(o.tasks / 4)) && watch.running().length >= 2;
+      return doneCount() >= Math.max(1, Math.floor(o.tasks / 4)) && watch.running().length >= 2 && (s.due?.(ctx) ?? true);
     }, { timeoutMs: 180_000, intervalMs: 200, what: 'a quarter of the tasks done with attempts running' });
 
     const tFault = Date.now();
-    say(`${s.name}: injecting (${doneCount()}/${o.tasks} done, ${watch.running().length} running): ${s.what}`);
-    const detail = await s.inject({ fleet, pg, proxy, watch, faultDir, nodeTtlSeconds: NODE_TTL_SECONDS });
+    const running = watch.running();
+    say(`${s.name}: injecting (${doneCount()}/${o.tasks} done, running: ${running.map((r) => `${r.task}@${r.node}`).join(' ')}): ${s.what}`);
+    const detail = await s.inject(ctx);
     const tInjected = Date.now();
     say(`${s.name}: ${detail} (${((tInjected - tFault) / 1000).toFixed(1)} s)`);
     lastChange = Date.now();
@@ -127,12 +129,17 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     const firstDone = [...doneSeen].filter(([id, at]) => at >= tInjected && startedAfter.has(id)).map(([, at]) => at).sort((a, b) => a - b)[0];
     row.recoveryMs = firstDone === undefined ? undefined : firstDone - tFault;
     const movedIds: number[] = [];
+    const branchNotes = new Map<number, string>();
     for (const [id, t] of final) {
       if (t.status !== 'done' || !t.attemptHistory.length) continue;
       const ok = t.attemptHistory.find((a) => a.state === 'succeeded');
-      const v = judgeBranch(ok?.number ?? -1, await branchHistory(repo.origin, t.branch, id));
+      const h = await branchHistory(repo.origin, t.branch, id);
+      const v = judgeBranch(ok?.number ?? -1, h);
       row.otherPushes += v.otherPushes;
-      if (v.moved) movedIds.push(id);
+      if (v.moved) {
+        movedIds.push(id);
+        branchNotes.set(id, h.updates.length ? `succeeded attempt ${ok?.number}; updates by attempts [${h.updates.join(', ')}] (0 = unknown), head now attempt ${h.head}` : `succeeded attempt ${ok?.number}, but the branch is not on the origin`);
+      }
     }
     row.moved = movedIds.length;
 
@@ -146,7 +153,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
       for (const l of linesOf(id)) say(`    ${l.slice(0, 400)}`);
     }
     for (const [a, b] of concurrentRuns(runs).slice(0, 5)) say(`${s.name}: RUN TWICE: ${describeRun(a)} || ${describeRun(b)}`);
-    for (const id of movedIds.slice(0, 3)) say(`${s.name}: MOVED branch of task ${id} (${final.get(id)!.branch})`);
+    for (const id of movedIds.slice(0, 3)) say(`${s.name}: BRANCH WRONG for task ${id} (${final.get(id)!.branch}): ${branchNotes.get(id)}`);
     const claimed = readdirSync(faultDir).filter((f) => /^(hang|flood)\.\d+$/.test(f));
     row.note = [detail, ...(claimed.length ? [`agent runs that took the fault: ${claimed.length}`] : []), ...(settled !== 'settled' ? [settled === 'stalled' ? `no progress for ${STALL_MS / 1000} s` : 'orch serve died']: [])].join('; ');
     keep ||= rowFailed(row);

@@ -26,6 +26,8 @@ export interface Scenario {
   fleet?: Pick<FleetOptions, 'standby'>;
   /** Put a TCP proxy between node1 and nats-server. */
   natsProxy?: boolean;
+  /** Extra condition for injecting (beyond a quarter done and attempts running). */
+  due?(c: FaultContext): boolean;
   /** Inject the fault; resolves when it is over (the restarted part is back). Returns what was done. */
   inject(c: FaultContext): Promise<string>;
 }
@@ -84,6 +86,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'node-partition',
     what: 'node1 cut off from NATS (its connections dropped, new ones refused) for node timeout + 5 s; gRPC stays up',
     natsProxy: true,
+    due: (c) => c.watch.running().some((r) => r.node === 'node1'),
     inject: async (c) => {
       const seconds = c.nodeTtlSeconds + 5;
       c.proxy!.partition();

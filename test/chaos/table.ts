@@ -10,7 +10,7 @@ export interface ChaosRow {
   runTwice: number;
   /** Branch updates on the origin by attempts other than the one that succeeded. */
   otherPushes: number;
-  /** Task branches whose head is not the succeeded attempt's commit, or that such a push overwrote. */
+  /** Done tasks whose branch on the origin is not the succeeded attempt's commit (missing, or moved by another attempt's push). */
   moved: number;
   /** Fault injected -> first task done whose agent run started after the fault was over (includes that run), ms. */
   recoveryMs?: number;
@@ -29,7 +29,7 @@ export function formatDuration(ms: number | undefined): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
-const HEADERS = ['fault', 'tasks', 'done', 'lost', 'run twice', 'other-attempt pushes', 'moved branches', 'recovery', 'verdict'];
+const HEADERS = ['fault', 'tasks', 'done', 'lost', 'run twice', 'other-attempt pushes', 'branch wrong', 'recovery', 'verdict'];
 
 export function formatTable(rows: ChaosRow[]): string {
   const cells = rows.map((r) => [

@@ -25,11 +25,11 @@ describe('chaos table', () => {
   it('formats aligned rows with a verdict', () => {
     const t = formatTable([ok, { ...ok, fault: 'node-kill9', lost: 2, done: 28, recoveryMs: undefined }, { ...ok, fault: 'x', error: 'boom' }]);
     expect(t.split('\n')).toEqual([
-      'fault        | tasks | done | lost | run twice | other-attempt pushes | moved branches | recovery | verdict',
-      '-------------|-------|------|------|-----------|----------------------|----------------|----------|--------',
-      'nats-restart | 30    | 30   | 0    | 0         | 0                    | 0              | 1.2 s    | ok',
-      'node-kill9   | 30    | 28   | 2    | 0         | 0                    | 0              | -        | FAIL',
-      'x            | 30    | 30   | 0    | 0         | 0                    | 0              | 1.2 s    | ERROR: boom',
+      'fault        | tasks | done | lost | run twice | other-attempt pushes | branch wrong | recovery | verdict',
+      '-------------|-------|------|------|-----------|----------------------|--------------|----------|--------',
+      'nats-restart | 30    | 30   | 0    | 0         | 0                    | 0            | 1.2 s    | ok',
+      'node-kill9   | 30    | 28   | 2    | 0         | 0                    | 0            | -        | FAIL',
+      'x            | 30    | 30   | 0    | 0         | 0                    | 0            | 1.2 s    | ERROR: boom',
       '',
     ]);
   });
