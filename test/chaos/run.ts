@@ -25,7 +25,6 @@ const NODES = 3;
 const SLOTS = 2;
 const AGENT_SECONDS = 5; // longer than the node timeout: an orphaned run outlives the coordinator's decision to re-run it
 const NODE_TTL_SECONDS = 3;
-const TIMEOUT_SECONDS = 12; // workflow.timeout_seconds: the hanging agent is cut off after this
 /** No task changed status for this long: the rest are stuck. */
 const STALL_MS = 60_000;
 const TERMINAL = new Set(['done', 'needs_review', 'blocked']);
@@ -49,7 +48,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     fleet = new Fleet({
       nodes: NODES, slots: SLOTS, nodeTtlSeconds: NODE_TTL_SECONDS, standby: s.fleet?.standby,
       databaseUrl: await pg.createDatabase(),
-      workflowYaml: `workflow:\n  max_attempts: 3\n  timeout_seconds: ${TIMEOUT_SECONDS}\n  retry_delay_seconds: 1`,
+      workflowYaml: `workflow:\n  max_attempts: 3\n  timeout_seconds: ${s.timeoutSeconds ?? 120}\n  retry_delay_seconds: 1`,
       agentsYaml: `agents:\n  chaos:\n    kind: command\n    command: ${agent}\n`,
       natsUrlFor: proxy ? (i, url) => (i === 1 ? proxy!.url('nats') : url) : undefined,
     });

@@ -1,5 +1,5 @@
 // The faults `npm run chaos` injects, one per scenario, each on a fresh fleet.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Fleet, FleetOptions } from '../harness/fleet.js';
@@ -24,6 +24,8 @@ export interface Scenario {
   name: string;
   what: string;
   fleet?: Pick<FleetOptions, 'standby'>;
+  /** workflow.timeout_seconds (default 120: longer than any fault, so it never stops an orphan in their place). */
+  timeoutSeconds?: number;
   /** Put a TCP proxy between node1 and nats-server. */
   natsProxy?: boolean;
   /** Extra condition for injecting (beyond a quarter done and attempts running). */
@@ -61,11 +63,19 @@ const failover = (signal: NodeJS.Signals): Scenario['inject'] => async (c) => {
 export const SCENARIOS: Scenario[] = [
   {
     name: 'node-kill9',
-    what: 'kill -9 of an agent-node running attempts (not restarted; its tmux sessions live on)',
+    what: 'kill -9 of an agent-node running attempts (not restarted; its tmux sessions live on, their runs held until the tasks start elsewhere)',
     inject: async (c) => {
       const victim = c.fleet.nodes.find((n) => n.name === busiestNode(c))!;
+      const orphans = c.watch.running().filter((r) => r.node === victim.name);
+      // Its runs keep working until their tasks started elsewhere: an orphan that was not
+      // stopped (self-fenced) by then runs at the same time as its task's next attempt.
+      const hold = join(c.faultDir, `hold-${victim.name}`);
+      writeFileSync(hold, '');
       victim.proc.kill('SIGKILL');
-      return `killed ${victim.name} (pid ${victim.proc.pid})`;
+      const movedOn = await waitFor(() => orphans.every((o) => c.watch.runs().some((r) => r.task === o.task && r.start > o.start)),
+        { timeoutMs: 60_000, intervalMs: 200, what: 'the victim\'s tasks to start again' }).catch(() => false);
+      rmSync(hold);
+      return `killed ${victim.name} (pid ${victim.proc.pid}) running tasks ${orphans.map((o) => o.task).join(', ')}; ${movedOn ? 'they started again elsewhere' : 'they had not started again 60 s later'}`;
     },
   },
   { name: 'coord-term', what: 'SIGTERM of the coordinator, then start it again', inject: coordinatorRestart('SIGTERM') },
@@ -84,20 +94,24 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'node-partition',
-    what: 'node1 cut off from NATS (its connections dropped, new ones refused) for node timeout + 5 s; gRPC stays up',
+    what: 'node1 cut off from NATS (its connections dropped, new ones refused) for node timeout + 10 s, its runs held meanwhile; gRPC stays up',
     natsProxy: true,
     due: (c) => c.watch.running().some((r) => r.node === 'node1'),
     inject: async (c) => {
-      const seconds = c.nodeTtlSeconds + 5;
+      const seconds = c.nodeTtlSeconds + 10;
+      const hold = join(c.faultDir, 'hold-node1'); // node1's runs outlast the partition
+      writeFileSync(hold, '');
       c.proxy!.partition();
       await sleep(seconds * 1000); // the partition's length, not a wait for a condition
       c.proxy!.heal();
+      rmSync(hold);
       return `node1 partitioned from NATS for ${seconds} s`;
     },
   },
   {
     name: 'agent-hang',
-    what: 'the next 3 agent runs hang silently past workflow.timeout_seconds',
+    what: 'the next 3 agent runs hang silently past workflow.timeout_seconds (12 s)',
+    timeoutSeconds: 12,
     inject: async (c) => { writeFileSync(join(c.faultDir, 'hang'), ''); return 'armed 3 silent hangs'; },
   },
   {

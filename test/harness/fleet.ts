@@ -217,7 +217,8 @@ export interface AgentOptions {
   /**
    * Faults armed by the creation of files in this directory: `hang` (the next 3 runs
    * sleep silently forever, without an end record) and `flood` (the next 3 runs print
-   * 30 MB before their work). Each run claims a fault by an atomic mkdir.
+   * 30 MB before their work); each run claims one by an atomic mkdir. While `hold-NODE`
+   * exists, runs on NODE keep working after their work is done.
    */
   faultDir?: string;
 }
@@ -251,6 +252,8 @@ export function instantAgent(dir: string, runsFile: string, opts: AgentOptions |
     ...(o.gateFile ? [`while [ ! -f ${JSON.stringify(o.gateFile)} ]; do sleep 0.05; done`] : []),
     'echo "task $ORCH_TASK_ID attempt $ORCH_ATTEMPT" > "task-$ORCH_TASK_ID.txt"',
     `for i in $(seq 1 ${Math.max(1, Math.round(sleepSeconds * 10))}); do echo "working $i"; sleep ${sleepSeconds > 0 ? 0.1 : 0}; done`,
+    // A held node's runs go on working until the hold is lifted (they outlive a fault on their node).
+    ...(o.faultDir ? [`while [ -f ${JSON.stringify(join(o.faultDir, 'hold-'))}"$ORCH_NODE" ]; do echo "held"; sleep 0.1; done`] : []),
     record('end'),
     `echo '{"status":"done","summary":"instant agent wrote task-'"$ORCH_TASK_ID"'.txt"}'`,
   ].join('\n') + '\n', { mode: 0o755 });
