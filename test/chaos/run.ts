@@ -43,6 +43,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
   let api: ChaosApi | undefined;
   const watch = new RunWatch(runsFile).start();
   let keep = o.keep;
+  onInterrupt = async () => { await fleet?.stop(); await proxy?.stop(); rmSync(dir, { recursive: true, force: true }); };
   try {
     if (s.natsProxy) proxy = await startTcpProxy(() => ({ host: '127.0.0.1', port: fleet!.nats.port }));
     fleet = new Fleet({
@@ -161,6 +162,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     say(`${s.name}: ERROR ${(err as Error).stack ?? err}`);
     keep = true;
   } finally {
+    onInterrupt = undefined;
     watch.stop();
     api?.close();
     await fleet?.stop(keep).catch((err) => say(`${s.name}: teardown: ${(err as Error).message}`));
@@ -171,6 +173,9 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
   return row;
 }
 
+/** What ^C or SIGTERM must stop besides the PostgreSQL server: the running scenario's fleet. */
+let onInterrupt: (() => Promise<void>) | undefined;
+
 async function main(): Promise<number> {
   const o = parseChaosArgs(process.argv.slice(2), FAULTS);
   if (!natsServerAvailable()) throw new Error('nats-server is not installed (apt-get install nats-server)');
@@ -179,6 +184,12 @@ async function main(): Promise<number> {
   const pg = await startPostgresServer();
   const stopPg = () => { try { process.kill(pg.pid, 'SIGQUIT'); } catch { /* gone */ } };
   process.once('exit', stopPg);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      say(`${sig}: stopping the fleet`);
+      void (onInterrupt?.() ?? Promise.resolve()).catch(() => undefined).then(() => pg.stop()).finally(() => process.exit(130));
+    });
+  }
   const rows: ChaosRow[] = [];
   try {
     for (const s of scenarios) {
