@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
+import { jobCommands } from './commands/job.js';
 import { nodeStartCommand } from './commands/node.js';
 import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     .command(initCommand)
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
+    .command('job', 'Manage scheduled jobs (cron)', jobCommands)
     .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
     .command(streamCommand);
   infoCommands(cli);
