@@ -44,11 +44,18 @@ export class GatewayClient {
 
   get address(): string { return this.addresses[this.current]; }
 
-  private unary<Req, Res>(method: Unary, req: Req, timeoutMs = 15_000): Promise<Res> {
+  /** W3C trace context of the attempt a call is about, carried in the call's metadata. */
+  private metadata(trace?: Record<string, string>) {
+    const md = tokenMetadata(this.token);
+    for (const [k, v] of Object.entries(trace ?? {})) if (k === 'traceparent' || k === 'tracestate') md.set(k, v);
+    return md;
+  }
+
+  private unary<Req, Res>(method: Unary, req: Req, timeoutMs = 15_000, trace?: Record<string, string>): Promise<Res> {
     const client = this.clients[this.current];
     return new Promise<Res>((resolve, reject) => {
       const fn = client[method] as unknown as (r: Req, md: unknown, o: unknown, cb: (e: ServiceError | null, r: Res) => void) => void;
-      fn.call(client, req, tokenMetadata(this.token), { deadline: Date.now() + timeoutMs }, (e, r) => {
+      fn.call(client, req, this.metadata(trace), { deadline: Date.now() + timeoutMs }, (e, r) => {
         if (e && e.code === status.UNAVAILABLE && this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
         if (e) reject(e); else resolve(r);
       });
@@ -76,12 +83,12 @@ export class GatewayClient {
   }
 
   /** Claim an attempt's start; rejects (transient) when the coordinator stays unreachable for `untilMs`. */
-  reportStarted(req: AttemptStarted, untilMs = 60_000): Promise<ReportAck> {
-    return this.retrying('report start', () => this.unary('reportStarted', req), untilMs);
+  reportStarted(req: AttemptStarted, untilMs = 60_000, trace?: Record<string, string>): Promise<ReportAck> {
+    return this.retrying('report start', () => this.unary('reportStarted', req, 15_000, trace), untilMs);
   }
 
-  reportResult(req: AttemptResult): Promise<ReportAck> {
-    return this.retrying('report result', () => this.unary('reportResult', req));
+  reportResult(req: AttemptResult, trace?: Record<string, string>): Promise<ReportAck> {
+    return this.retrying('report result', () => this.unary('reportResult', req, 15_000, trace));
   }
 
   /** One try, short deadline: heartbeats come again soon. */

@@ -14,6 +14,8 @@ import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import { OrchPaths } from '../runtime/paths.js';
 import { redact, registerSecret } from '../runtime/redact.js';
+import { SpanKind } from '@opentelemetry/api';
+import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
@@ -268,6 +270,19 @@ export class AgentNode {
     }
     const s = new Session(a, this.sessionDeps());
     this.sessions.set(a.token, s);
+    // The CONSUMER side of the coordinator's publish: from receipt to the agent let go.
+    const received = tracer().startSpan('orch.assign receive', {
+      kind: SpanKind.CONSUMER, attributes: { 'orch.task': a.taskId, 'orch.attempt': a.attempt, 'orch.node': this.o.name, 'messaging.system': 'nats', 'messaging.operation.type': 'process' },
+    }, contextOf(d.headers.traceparent ? d.headers : a.trace));
+    try {
+      await this.accept(d, a, s);
+    } finally {
+      received.end();
+    }
+  }
+
+  /** prepare the session, claim the attempt, let the agent go (or give the assignment back). */
+  private async accept(d: Delivery, a: Assignment, s: Session): Promise<void> {
     try {
       await d.working();
       await s.launch();
@@ -283,7 +298,7 @@ export class AgentNode {
     let ack: { accepted: boolean; reason: string };
     try {
       ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree },
-        this.o.claimTimeoutMs ?? 60_000);
+        this.o.claimTimeoutMs ?? 60_000, a.trace);
     } catch (err) {
       log.warn('could not claim the attempt (coordinator unreachable); giving the assignment back', { task: a.taskId, attempt: a.attempt, err: (err as Error).message });
       await s.kill();
@@ -326,7 +341,7 @@ export class AgentNode {
     try {
       const result = await s.watch();
       if (this.stopping && result.errorClass === 'Killed') return;
-      const ack = await this.gateway.reportResult(result);
+      const ack = await this.gateway.reportResult(result, s.a.trace);
       if (!ack.accepted) log.warn('result refused', { task: s.a.taskId, attempt: s.a.attempt, reason: ack.reason });
       // A runner that wrote exit.txt has ended and its session closes by itself; only the others need a kill.
       if (readExit(s.dir) === undefined) await this.tmux.killSession(s.name).catch(() => undefined);

@@ -9,6 +9,8 @@ import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
 import { redact, redactDeep } from '../runtime/redact.js';
+import { trace, type Span } from '@opentelemetry/api';
+import { carrierOf, contextOf, telemetry, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
@@ -20,6 +22,9 @@ import { OutputUploader, type UploaderOptions } from './uploader.js';
 import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
 
 const log = logger('session');
+
+/** gen_ai.provider.name by agent name or kind. */
+const PROVIDERS: Record<string, string> = { claude: 'anthropic', codex: 'openai', kimi: 'moonshot_ai', minimax: 'minimax' };
 
 export interface SessionDeps {
   node: string;
@@ -55,6 +60,8 @@ export class Session {
   private uploader: OutputUploader | undefined;
   private killed = false;
   private startedAt = Date.now();
+  /** The agent run's span (not kept across a node restart: a resumed run has none). */
+  private span: Span | undefined;
   /** The environment, written into the runner's FIFO once the coordinator accepts the start. */
   private pendingEnv: { fifo: string; text: string } | undefined;
 
@@ -90,7 +97,26 @@ export class Session {
     const inv = adapter.invocation(spec, { systemPromptFile: sys, promptFile: msg }, a.model);
     // Facts about the attempt every agent (and wrapper script) may use.
     inv.env = { ...inv.env, ORCH_TASK_ID: String(a.taskId), ORCH_ATTEMPT: String(a.attempt), ORCH_NODE: deps.node, ORCH_PROJECT: a.project, ORCH_BRANCH: a.branch };
-    const traceparent = a.trace.traceparent;
+    // The agent run is a span of the task's trace; the agent gets its context as TRACEPARENT.
+    const parent = contextOf(a.trace);
+    this.span = tracer().startSpan(`invoke_agent ${a.agent}`, {
+      attributes: {
+        'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': a.agent, 'gen_ai.request.model': a.model || spec.kind,
+        ...(PROVIDERS[a.agent] ?? PROVIDERS[spec.kind] ? { 'gen_ai.provider.name': PROVIDERS[a.agent] ?? PROVIDERS[spec.kind] } : {}),
+        'orch.task': a.taskId, 'orch.attempt': a.attempt, 'orch.node': deps.node,
+      },
+    }, parent);
+    const carrier = carrierOf(trace.setSpan(parent, this.span));
+    const traceparent = carrier.traceparent;
+    if (carrier.tracestate) inv.env.TRACESTATE = carrier.tracestate;
+    const tel = telemetry();
+    if (tel.enabled && spec.kind === 'claude' && tel.endpoint) {
+      // Claude Code exports its own spans (claude_code.*), nested under ours through TRACEPARENT.
+      inv.env = {
+        CLAUDE_CODE_ENABLE_TELEMETRY: '1', CLAUDE_CODE_ENHANCED_TELEMETRY_BETA: '1', OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_ENDPOINT: tel.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: tel.protocol ?? 'http/protobuf', ...inv.env,
+      };
+    }
     const { script, envFifo } = await writeRunnerScript({
       attemptDir: this.dir, worktree: this.worktree, invocation: inv, timeoutSeconds: a.timeoutSeconds, traceparent, leaseFile: deps.paths.nodeLease,
     });
@@ -225,6 +251,15 @@ export class Session {
       // Every field of the answer leaves the node (task memory, comments, PR bodies): all redacted.
       result = { ...base, outcome: 'success', answer: redactDeep(answer) };
     }
+    if (this.span) {
+      this.span.setAttributes({
+        'gen_ai.usage.input_tokens': run.inputTokens, 'gen_ai.usage.output_tokens': run.outputTokens,
+        'orch.cost_usd': run.costUsd, 'orch.exit_code': exitCode ?? -1, ...(result.errorClass ? { 'error.type': result.errorClass, 'orch.exit_class': result.errorClass } : {}),
+      });
+      if (result.outcome !== 'success') this.span.setStatus({ code: 2, message: result.errorMessage });
+      this.span.end();
+    }
+    const push = tracer().startSpan('orch.git push', { attributes: { 'orch.task': a.taskId, 'orch.attempt': a.attempt, 'orch.branch': a.branch } }, contextOf(a.trace));
     // Whatever the outcome, keep the agent's work: commit, and push the branch while this
     // attempt is still the task's current one (a superseded attempt keeps its commit local).
     try {
@@ -245,6 +280,8 @@ export class Session {
         result = { ...result, outcome: 'error', errorClass: 'PushFailed', errorMessage: redact((err as Error).message).slice(0, 500) };
       }
     }
+    push.setAttributes({ 'orch.pushed': result.pushed, 'orch.commit': result.commit });
+    push.end();
     writeFileSync(join(this.dir, 'result.json'), JSON.stringify(resultJson(result, a), null, 2));
     return result;
   }

@@ -397,7 +397,8 @@ export class Coordinator {
   async publishAssignment(a: Assignment): Promise<void> {
     this.registry.placed(a.node, { taskId: a.taskId, attempt: a.attempt, token: a.token });
     this.hub.noteAttempt(a.taskId, a.attempt, a.token);
-    await this.queue.publish(subjects.assign(a.node), Assignment.encode(a).finish(), { msgId: a.token });
+    // W3C trace context rides in the NATS headers too.
+    await this.queue.publish(subjects.assign(a.node), Assignment.encode(a).finish(), { msgId: a.token, headers: a.trace });
   }
 
   private async killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void> {

@@ -2,7 +2,9 @@
 // is decided by the pure lifecycle and applied as one store transaction (status +
 // task_events row + attempt change), then the coordinator is told what changed.
 import { randomUUID } from 'node:crypto';
+import { SpanKind, trace } from '@opentelemetry/api';
 import { Actor } from '../runtime/actor.js';
+import { carrierOf, contextOf, endWithError, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
 import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
@@ -110,9 +112,13 @@ export class TaskActor extends Actor<TaskMsg> {
   private async routeTask(task: TaskRow): Promise<TaskRow> {
     if (task.status !== 'new') return task; // already routed by an earlier message
     let r: RouteDecision;
+    const span = tracer().startSpan('orch.task.route', { attributes: { 'orch.task': task.id } }, contextOf(task.trace));
     try {
       r = this.ctx.route(task);
+      span.setAttributes({ 'orch.agent': r.agent, 'orch.model': r.model, 'orch.complexity': r.complexity, 'orch.route.reason': r.reason });
+      span.end();
     } catch (err) {
+      endWithError(span, err);
       const reason = err instanceof Error ? err.message : String(err);
       const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
       this.ctx.changed(next, 'routing_failed');
@@ -138,10 +144,19 @@ export class TaskActor extends Actor<TaskMsg> {
       newAttempt: { token, node, agent: task.agent, model: task.model },
     });
     this.ctx.changed(next, t.event);
+    // The assignment's publish (PRODUCER); the node's receive is its CONSUMER child.
+    const span = tracer().startSpan('orch.assign publish', {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'orch.task': task.id, 'orch.attempt': attempt!.number, 'orch.node': node, 'messaging.system': 'nats', 'messaging.operation.type': 'publish' },
+    }, contextOf(task.trace));
     try {
-      await this.ctx.publishAssignment(await this.assignment(next, attempt!));
+      const a = await this.assignment(next, attempt!);
+      a.trace = carrierOf(trace.setSpan(contextOf(task.trace), span));
+      await this.ctx.publishAssignment(a);
+      span.end();
       this.publishFailures = 0;
     } catch (err) {
+      endWithError(span, err);
       this.publishFailures += 1;
       log.warn('could not publish assignment; re-queueing', { task: task.id, failures: this.publishFailures, err });
       // An attempt that never left the coordinator does not count, and the next try waits (1 s .. 30 s).

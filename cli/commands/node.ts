@@ -8,6 +8,7 @@ import { loadGlobalConfig } from '../../runtime/config/index.js';
 import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { orchHome } from '../../runtime/paths.js';
 import { resolveToken } from '../../runtime/grpc-auth.js';
+import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
 
@@ -45,6 +46,7 @@ export function nodeStartCommand(y: Argv): Argv {
     registerSecret(token);
     const name = args.name ?? config.node?.name ?? hostname();
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliError(`node name "${name}" must be 1-64 letters, digits, - or _ (set --name or node.name)`);
+    await initTelemetry('orch-node', config.telemetry);
     const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: `orch-node-${name}` });
     const node = await AgentNode.start({
       home, name, slots, config, coordinator, token, bus,
@@ -59,7 +61,7 @@ export function nodeStartCommand(y: Argv): Argv {
       stopping = true;
       const hard = setTimeout(() => process.exit(1), 15_000);
       hard.unref();
-      void node.stop().then(() => bus.close()).then(() => process.exit(0));
+      void node.stop().then(() => bus.close()).then(() => telemetry().shutdown()).then(() => process.exit(0));
     };
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);

@@ -19,6 +19,7 @@ import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
 import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
 import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
+import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
 import { VERSION } from '../version.js';
@@ -62,6 +63,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
   setLogLevel((config.log?.level ?? 'info') as Level);
   for (const w of warnings) log.warn(w);
 
+  await initTelemetry('orch-coordinator', config.telemetry);
   const databaseUrl = args.databaseUrl ?? process.env.ORCH_DATABASE_URL ?? config.database?.url;
   const natsUrl = args.natsUrl ?? process.env.ORCH_NATS_URL ?? config.nats?.url;
   const token = resolveToken(args.token, config.cluster?.token);
@@ -186,7 +188,7 @@ export const serveCommand: CommandModule = {
       log.info('shutting down', { signal: sig });
       const hard = setTimeout(() => process.exit(1), 20_000);
       hard.unref();
-      void s.stop().then(() => process.exit(0));
+      void s.stop().then(() => telemetry().shutdown()).then(() => process.exit(0));
     };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));

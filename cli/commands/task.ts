@@ -16,6 +16,7 @@ function showTask(t: Task, json: boolean | undefined): void {
     `attempts:   ${t.attempts}${t.node ? ` (last on ${t.node})` : ''}`,
   ];
   if (t.labels.length) lines.push(`labels:     ${t.labels.join(', ')}`);
+  if (t.traceId) lines.push(`trace:      ${t.traceId}`);
   if (t.summary) lines.push(`summary:    ${t.summary}`);
   if (t.filesChanged.length) lines.push(`files:      ${t.filesChanged.join(', ')}`);
   if (t.body) lines.push('', t.body);

@@ -3,7 +3,9 @@ import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/g
 import { stringify } from 'yaml';
 import type { CoordinatorServer, OutputEvent, StreamOutputRequest } from '../../proto/gen/orch/v1/coordinator.js';
 import type { AgentInfo } from '../../proto/gen/orch/v1/types.js';
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { getKey } from '../../runtime/config/index.js';
+import { carrierOf, endWithError, tracer } from '../../runtime/telemetry/index.js';
 import { maskSecrets } from '../../runtime/config/mask.js';
 import { type Coordinator, enabledAgents } from '../coordinator.js';
 import { TASK_STATUSES, type TaskStatus } from '../lifecycle.js';
@@ -98,12 +100,21 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       if (req.agent && !known.includes(req.agent)) {
         throw new InvalidArgument(`no node has agent "${req.agent}" and none is configured here (known: ${known.join(', ') || 'none'})`);
       }
-      const task = await store.createTask({
-        project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
-        agent: req.agent || undefined, complexity: req.complexity || undefined,
-      });
-      c.actor(task.id).tell({ op: 'route' });
-      return taskToProto(task);
+      // The task's trace starts here: every later span of its life is a child of this one.
+      const span = tracer().startSpan('orch.task.intake', { attributes: { 'orch.intake': 'cli', 'orch.project': project.name } });
+      try {
+        const task = await store.createTask({
+          project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
+          agent: req.agent || undefined, complexity: req.complexity || undefined, trace: carrierOf(trace.setSpan(ROOT_CONTEXT, span)),
+        });
+        span.setAttribute('orch.task', task.id);
+        span.end();
+        c.actor(task.id).tell({ op: 'route' });
+        return taskToProto(task);
+      } catch (err) {
+        endWithError(span, err);
+        throw err;
+      }
     }),
 
     listTasks: unary(t, async (req) => {

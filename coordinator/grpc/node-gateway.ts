@@ -6,6 +6,19 @@ import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse 
 import { logger } from '../../runtime/log.js';
 import type { Coordinator } from '../coordinator.js';
 import { authed, InvalidArgument, TryAgainError, unary, unauthenticated } from './handlers.js';
+import { SpanKind } from '@opentelemetry/api';
+import type { Metadata } from '@grpc/grpc-js';
+import { contextOf, tracer } from '../../runtime/telemetry/index.js';
+
+/** The caller's trace context from gRPC metadata (traceparent / tracestate). */
+function contextFromMetadata(md: Metadata) {
+  const carrier: Record<string, string> = {};
+  for (const k of ['traceparent', 'tracestate']) {
+    const v = md.get(k)[0];
+    if (typeof v === 'string') carrier[k] = v;
+  }
+  return contextOf(carrier);
+}
 
 const log = logger('gateway');
 
@@ -90,12 +103,19 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       }
     }),
 
-    reportResult: unary(token, async (req) => {
+    reportResult: unary(token, async (req, call) => {
+      const span = tracer().startSpan('orch.report result', {
+        kind: SpanKind.SERVER, attributes: { 'orch.task': req.taskId, 'orch.attempt': req.attempt, 'orch.node': req.node, 'orch.outcome': req.outcome, ...(req.errorClass ? { 'error.type': req.errorClass } : {}) },
+      }, contextFromMetadata(call.metadata));
       try {
-        await c.report(req);
+        const task = await c.report(req);
+        span.setAttribute('orch.status', task.status);
+        span.end();
         return { accepted: true, reason: '' };
       } catch (err) {
         log.warn('result refused', { task: req.taskId, attempt: req.attempt, node: req.node, err });
+        span.setAttribute('orch.refused', err instanceof Error ? err.message : String(err));
+        span.end();
         return refusal(err);
       }
     }),

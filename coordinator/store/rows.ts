@@ -33,6 +33,8 @@ export interface TaskRow {
   spent: number;
   /** The task branch's head as of the last accepted push ('' = none yet). */
   head: string;
+  /** W3C trace context of the task's trace ({} when tracing was off at intake). */
+  trace: Record<string, string>;
   filesChanged: string[];
   memory: unknown[];
   createdAt: Date;
@@ -133,7 +135,7 @@ export function taskRow(r: Raw): TaskRow {
   return {
     id: Number(r.id), project: r.project, title: r.title, body: r.body, status: r.status,
     agent: r.agent, model: r.model, complexity: r.complexity, labels: r.labels, branch: r.branch,
-    summary: r.summary, reason: r.reason, attempts: r.attempts, spent: r.spent ?? 0, head: r.head ?? '', filesChanged: r.files_changed,
+    summary: r.summary, reason: r.reason, attempts: r.attempts, spent: r.spent ?? 0, head: r.head ?? '', trace: r.trace ?? {}, filesChanged: r.files_changed,
     memory: r.memory, createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }

@@ -14,7 +14,7 @@ export type { AttemptPatch, AttemptRow, AttemptState, NodeRow, ProjectRow, TaskE
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
 
-export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string }
+export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; trace?: Record<string, string> }
 
 export interface TransitionChange {
   patch?: TaskPatch;
@@ -252,9 +252,9 @@ export async function insertTask(c: pg.ClientBase, input: NewTask): Promise<Task
   let r: pg.QueryResult;
   try {
     r = await c.query(
-      `insert into tasks (project, title, body, labels, agent, complexity, status)
-       values ($1, $2, $3, $4, $5, $6, 'new') returning *`,
-      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '']);
+      `insert into tasks (project, title, body, labels, agent, complexity, status, trace)
+       values ($1, $2, $3, $4, $5, $6, 'new', $7::jsonb) returning *`,
+      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', JSON.stringify(input.trace ?? {})]);
   } catch (err) {
     if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
       throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);

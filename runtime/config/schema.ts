@@ -52,6 +52,8 @@ export interface OrchConfig {
   /** Tools a node must have to run this project's tasks. */
   required_tools: string[];
   jobs: unknown[];
+  /** OpenTelemetry (the standard OTEL_* variables win): on when an endpoint is set. */
+  telemetry?: { endpoint?: string; protocol?: 'http/protobuf' | 'http/json' | 'grpc'; service_name?: string };
   /** Coordinator gRPC address. */
   server: { listen: string };
   /** PostgreSQL server; unset = embedded. */
@@ -157,6 +159,10 @@ export const RULES: Record<string, Rule> = {
   'github.private_key_path': { t: 'string' },
   required_tools: { t: 'strings' },
   jobs: { t: 'list' },
+  telemetry: { t: 'map' },
+  'telemetry.endpoint': { t: 'string' },
+  'telemetry.protocol': { t: 'enum', of: ['http/protobuf', 'http/json', 'grpc'] },
+  'telemetry.service_name': { t: 'string' },
   server: { t: 'map' },
   'server.listen': { t: 'string' },
   database: { t: 'map' },

@@ -44,6 +44,8 @@ export interface Task {
   events: TaskEvent[];
   worktree: string;
   filesChanged: string[];
+  /** OpenTelemetry trace of the task's whole life ('' = tracing was off) */
+  traceId: string;
 }
 
 export interface Attempt {
@@ -224,6 +226,7 @@ function createBaseTask(): Task {
     events: [],
     worktree: "",
     filesChanged: [],
+    traceId: "",
   };
 }
 
@@ -288,6 +291,9 @@ export const Task: MessageFns<Task> = {
     }
     for (const v of message.filesChanged) {
       writer.uint32(162).string(v!);
+    }
+    if (message.traceId !== "") {
+      writer.uint32(170).string(message.traceId);
     }
     return writer;
   },
@@ -465,6 +471,14 @@ export const Task: MessageFns<Task> = {
             message.filesChanged.push(reader.string());
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -515,6 +529,11 @@ export const Task: MessageFns<Task> = {
         : globalThis.Array.isArray(object?.files_changed)
         ? object.files_changed.map((e: any) => globalThis.String(e))
         : [],
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
     };
   },
 
@@ -580,6 +599,9 @@ export const Task: MessageFns<Task> = {
     if (message.filesChanged?.length) {
       obj.filesChanged = message.filesChanged;
     }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
     return obj;
   },
 
@@ -608,6 +630,7 @@ export const Task: MessageFns<Task> = {
     message.events = object.events?.map((e) => TaskEvent.fromPartial(e)) || [];
     message.worktree = object.worktree ?? "";
     message.filesChanged = object.filesChanged?.map((e) => e) || [];
+    message.traceId = object.traceId ?? "";
     return message;
   },
 };

@@ -1,0 +1,66 @@
+// One trace per task across the coordinator, the node and the agent (issue 11's first
+// slice): `orch serve` on the embedded default exports to a fake OTLP receiver; the agent
+// gets TRACEPARENT of its own `invoke_agent` span.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOtlp, type FakeOtlp } from '../fixtures/fake-otlp.js';
+import { makeRepo, OrchHome } from '../harness/orch.js';
+import { waitFor } from '../harness/wait.js';
+
+describe('tracing', () => {
+  let h: OrchHome;
+  let otlp: FakeOtlp;
+  let serve: Awaited<ReturnType<OrchHome['serve']>>;
+  let repo: { work: string; origin: string };
+  let seen: string;
+
+  beforeAll(async () => {
+    otlp = await startFakeOtlp();
+    h = new OrchHome('orch-trace-');
+    seen = join(h.dir, 'traceparent.txt');
+    const agent = join(h.dir, 'traced-agent.sh');
+    writeFileSync(agent, `#!/bin/bash\necho "$TRACEPARENT" > ${JSON.stringify(seen)}\necho '{"status":"done","summary":"traced"}'\n`, { mode: 0o755 });
+    h.writeConfig(`tmux:\n  socket: ${h.tmuxSocket}\nagents:\n  traced:\n    kind: command\n    command: ${agent}\n`);
+    serve = await h.serve([], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' });
+    repo = await makeRepo(h.dir);
+    expect((await h.run(['project', 'add', `file://${repo.origin}`])).code).toBe(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (serve) await h.stop(serve);
+    await h?.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
+    await otlp?.close();
+  });
+
+  it('a task\'s life is one trace: intake, route, publish -> receive, the agent run (its TRACEPARENT), push, result', async () => {
+    const { id } = await h.json<{ id: number }>(['task', 'add', 'Traced work', '--agent', 'traced']);
+    const task = await waitFor(async () => {
+      const t = await h.json<{ status: string; trace_id: string }>(['task', 'get', String(id)]);
+      if (t.status === 'needs_review') throw new Error('the task failed');
+      return t.status === 'done' ? t : undefined;
+    }, { timeoutMs: 60_000, what: 'the task to finish' });
+    expect(task.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    const names = ['orch.task.intake', 'orch.task.route', 'orch.assign publish', 'orch.assign receive', 'invoke_agent traced', 'orch.git push', 'orch.report result'];
+    const spans = await waitFor(() => {
+      const mine = otlp.spans.filter((s) => s.traceId === task.trace_id);
+      return names.every((n) => mine.some((s) => s.name === n)) ? mine : undefined;
+    }, { timeoutMs: 20_000, what: `the spans ${names.join(', ')}` });
+    expect(otlp.rejected).toEqual([]);
+    const by = (n: string) => spans.find((s) => s.name === n)!;
+    // Every span about this task is in its one trace.
+    expect(otlp.spans.filter((s) => s.attributes['orch.task'] === id).every((s) => s.traceId === task.trace_id)).toBe(true);
+    // The shape: intake is the root; publish (PRODUCER) -> receive (CONSUMER); the agent run and the report hang off the assignment.
+    expect(by('orch.task.intake').parentSpanId).toBe('');
+    expect(by('orch.task.route').parentSpanId).toBe(by('orch.task.intake').spanId);
+    expect(by('orch.assign publish')).toMatchObject({ kind: 4, parentSpanId: by('orch.task.intake').spanId });
+    expect(by('orch.assign receive')).toMatchObject({ kind: 5, parentSpanId: by('orch.assign publish').spanId });
+    expect(by('invoke_agent traced').parentSpanId).toBe(by('orch.assign publish').spanId);
+    expect(by('orch.report result')).toMatchObject({ kind: 2, parentSpanId: by('orch.assign publish').spanId });
+    expect(by('invoke_agent traced').attributes).toMatchObject({ 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'traced', 'orch.task': id, 'orch.attempt': 1 });
+    expect(by('orch.git push').attributes['orch.pushed']).toBe(true);
+    // The agent process saw the context of its own span.
+    expect(readFileSync(seen, 'utf8').trim()).toBe(`00-${task.trace_id}-${by('invoke_agent traced').spanId}-01`);
+    expect(by('orch.task.intake').service).toBe('orch-coordinator');
+  }, 90_000);
+});
