@@ -25,7 +25,10 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
   rmSync(envFifo, { force: true });
   const d = sq(o.attemptDir);
   const cmd = o.invocation.argv.map(sq).join(' ');
-  const stdin = o.invocation.stdinFile ? ` < ${sq(o.invocation.stdinFile)}` : ' < /dev/null';
+  const files = o.invocation.stdinFiles;
+  // Several prompt files reach stdin one after the other, a blank line between them.
+  const feed = files?.length ? `{ ${files.map((f) => `cat ${sq(f)}`).join("; printf '\\n\\n'; ")}; } | ` : '';
+  const stdin = feed ? '' : o.invocation.stdinFile ? ` < ${sq(o.invocation.stdinFile)}` : ' < /dev/null';
   const lines = [
     '#!/bin/bash',
     '# Written by orch for one attempt. It holds no secrets: they arrive through env.fifo.',
@@ -39,7 +42,7 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),
     `cd ${sq(o.worktree)} || exit 125`,
     `echo "orch: running ${o.invocation.argv[0].replace(/["$`\\]/g, '')} in $PWD"`,
-    `timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt"`,
+    `${feed}timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt"`,
   ];
   writeFileSync(script, lines.join('\n') + '\n', { mode: 0o755 });
   return { script, envFifo };

@@ -2,12 +2,13 @@
 // prepare (mirror, worktree) -> artifacts (prompts, runner.sh) -> launch (tmux) ->
 // watch (output upload, exit) -> finish (parse answer, commit, push, result.json) -> report.
 // attempt.json in the attempt directory lets a restarted node resume any step after launch.
-import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
+import { costOf, priceFor } from '../runtime/pricing.js';
 import { redact } from '../runtime/redact.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
@@ -49,6 +50,8 @@ export class Session {
   readonly name: string;
   private uploader: OutputUploader | undefined;
   private killed = false;
+  /** Seconds of silence after which this session was stopped (set only then). */
+  private silentFor: number | undefined;
   private startedAt = Date.now();
 
   constructor(readonly a: Assignment, private readonly deps: SessionDeps) {
@@ -129,6 +132,7 @@ export class Session {
     });
     this.uploader.start();
     const deadline = this.startedAt + (a.timeoutSeconds + 30) * 1000;
+    const silenceMs = (deps.config.workflow?.silence_seconds ?? 300) * 1000;
     const exitCode = await new Promise<number | null>((resolve) => {
       let done = false;
       const finish = (code: number | null) => {
@@ -150,6 +154,13 @@ export class Session {
           await deps.tmux.killSession(this.name).catch(() => undefined);
           return finish(124);
         }
+        const quiet = this.quietMs();
+        if (quiet > silenceMs) {
+          this.silentFor = Math.round(quiet / 1000);
+          log.warn('agent silent; stopping it', { task: a.taskId, attempt: a.attempt, seconds: this.silentFor });
+          await deps.tmux.killSession(this.name).catch(() => undefined);
+          return finish(readExit(this.dir) ?? null);
+        }
       };
       let watcher: ReturnType<typeof watch> | undefined;
       try {
@@ -157,13 +168,26 @@ export class Session {
       } catch {
         watcher = undefined;
       }
-      // exit.txt wakes us through the watcher; the poll is for vanished sessions and the deadline.
-      const timer = setInterval(() => void check(), 2_000);
+      // exit.txt wakes us through the watcher; the poll is for vanished sessions, silence and the deadline.
+      const timer = setInterval(() => void check(), Math.min(2_000, Math.max(200, silenceMs / 4)));
       // A first look without tmux (a resumed session may have ended while nobody watched).
       if (readExit(this.dir) !== undefined) void check();
     });
     await this.uploader.finish();
     return this.finish(exitCode);
+  }
+
+  /** Time since the agent last printed anything (or since the start). */
+  private quietMs(): number {
+    let last = this.startedAt;
+    for (const f of ['output.log', 'stderr.txt']) {
+      try {
+        last = Math.max(last, statSync(join(this.dir, f)).mtimeMs);
+      } catch {
+        // not there yet
+      }
+    }
+    return Date.now() - last;
   }
 
   private async finish(exitCode: number | null): Promise<AttemptResult> {
@@ -174,18 +198,35 @@ export class Session {
     const spec = agentSpec(a.agent, deps.config);
     const run = adapterFor(spec.kind).parseOutput(stdout);
     writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(run, null, 2)));
+    const model = a.model || spec.defaultModel || '';
+    // The agent's own cost when it reports one; otherwise orch's price table.
+    let costUsd = run.costUsd ?? 0;
+    let costSource = run.costUsd !== undefined ? 'agent' : '';
+    if (run.costUsd === undefined && run.inputTokens + run.cacheReadTokens + run.cacheWriteTokens + run.outputTokens > 0) {
+      const price = priceFor(deps.config.pricing ?? {}, a.agent, model);
+      if (price) {
+        costUsd = costOf(run, price);
+        costSource = 'pricing';
+      }
+    }
     const base: AttemptResult = {
       taskId: a.taskId, attempt: a.attempt, token: a.token, node: deps.node, outcome: 'error', answer: undefined,
-      errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs, inputTokens: run.inputTokens,
-      outputTokens: run.outputTokens, costUsd: run.costUsd, commit: '', pushed: false,
+      errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs,
+      inputTokens: run.inputTokens, cacheReadTokens: run.cacheReadTokens, cacheWriteTokens: run.cacheWriteTokens, outputTokens: run.outputTokens,
+      costUsd, costSource, retryAfterSeconds: run.retryAfterSeconds ?? 0, sessionId: run.sessionId ?? '', model,
+      commit: '', pushed: false, diff: '', changedFiles: [],
       stderrTail: redact(tail(join(this.dir, 'stderr.txt'), 2048)), dir: this.dir,
     };
     let result: AttemptResult;
     if (this.killed) {
       result = { ...base, errorClass: 'Killed', errorMessage: 'the session was killed' };
-    } else if (exitCode !== 0 || run.isError) {
-      const c = classifyFailure({ exitCode, timedOut: exitCode === 124, outputTail: redact(tail(outputFile)), stderrTail: base.stderrTail });
-      result = { ...base, errorClass: c.errorClass, errorMessage: run.errorText ? redact(run.errorText).slice(0, 500) : c.message };
+    } else if (exitCode !== 0 || run.isError || this.silentFor !== undefined) {
+      const c = classifyFailure({
+        exitCode, timedOut: exitCode === 124 && this.silentFor === undefined, silentSeconds: this.silentFor,
+        structured: run.isError ? { errorClass: run.errorClass, message: run.errorText ? redact(run.errorText) : undefined } : undefined,
+        outputTail: redact(tail(outputFile)), stderrTail: base.stderrTail,
+      });
+      result = { ...base, errorClass: c.errorClass, errorMessage: c.message.slice(0, 500) };
     } else {
       const { answer } = parseAgentAnswer(run.text);
       result = { ...base, outcome: 'success', answer: { ...answer, summary: redact(answer.summary) } };
@@ -195,14 +236,17 @@ export class Session {
       const c = await commitAndPush({
         dir: this.worktree, message: `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), branch: a.branch, remote: a.remote,
         who: { name: deps.config.git?.name ?? 'orch[bot]', email: deps.config.git?.email ?? 'orch@localhost' },
+        diffBase: `refs/remotes/origin/${a.baseBranch}`,
       });
       result.commit = c.sha;
       result.pushed = c.pushed;
+      result.changedFiles = c.files;
+      result.diff = redact(c.diff);
     } catch (err) {
       result.commit = err instanceof CommitError ? err.sha : '';
       log.warn('commit/push failed', { task: a.taskId, err });
       if (result.outcome === 'success') {
-        result = { ...result, outcome: 'error', errorClass: 'PushFailed', errorMessage: redact((err as Error).message).slice(0, 500) };
+        result = { ...result, outcome: 'error', errorClass: 'AgentFailed', errorMessage: `the work could not be pushed: ${redact((err as Error).message)}`.slice(0, 500) };
       }
     }
     writeFileSync(join(this.dir, 'result.json'), JSON.stringify(resultJson(result, a), null, 2));
@@ -224,8 +268,8 @@ function resultJson(r: AttemptResult, a: Assignment): Record<string, unknown> {
   if (r.outcome === 'success' && r.answer) {
     return {
       outcome: 'success', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt,
-      status: r.answer.status, summary: r.answer.summary, input_tokens: r.inputTokens, output_tokens: r.outputTokens,
-      cost_usd: r.costUsd, duration_ms: r.durationMs, files: r.answer.filesChanged, accomplished: r.answer.accomplished,
+      status: r.answer.status, summary: r.answer.summary, input_tokens: r.inputTokens, cache_read_tokens: r.cacheReadTokens,
+      cache_write_tokens: r.cacheWriteTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd, cost_source: r.costSource, duration_ms: r.durationMs, files: r.answer.filesChanged, accomplished: r.answer.accomplished,
       remaining: r.answer.remaining, blockers: r.answer.blockers, learnings: r.answer.learnings, delegations: r.answer.delegations,
       commit: r.commit, pushed: r.pushed,
     };
@@ -233,5 +277,7 @@ function resultJson(r: AttemptResult, a: Assignment): Record<string, unknown> {
   return {
     outcome: 'error', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt, error_class: r.errorClass,
     error_message: r.errorMessage, stderr_tail: r.stderrTail, commit: r.commit, pushed: r.pushed, duration_ms: r.durationMs,
+    input_tokens: r.inputTokens, cache_read_tokens: r.cacheReadTokens, cache_write_tokens: r.cacheWriteTokens, output_tokens: r.outputTokens,
+    cost_usd: r.costUsd, cost_source: r.costSource, retry_after_seconds: r.retryAfterSeconds,
   };
 }

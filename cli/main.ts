@@ -10,6 +10,7 @@ import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
 import { streamCommand } from './commands/stream.js';
 import { taskCommands } from './commands/task.js';
+import { metricsCommand, showMetrics } from './commands/usage.js';
 import { VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -29,7 +30,8 @@ async function main(): Promise<void> {
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
     .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list'))
-    .command(streamCommand);
+    .command(streamCommand)
+    .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics);
   infoCommands(cli);
   await cli
     .version(VERSION)

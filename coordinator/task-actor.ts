@@ -197,6 +197,7 @@ export class TaskActor extends Actor<TaskMsg> {
           state: t.attemptEnds ?? (r.outcome === 'success' ? 'succeeded' : 'failed'), exitCode: r.exitCode, finishedAt: new Date(),
           summary: answer?.summary ?? '', errorClass: r.errorClass, errorMessage: r.errorMessage,
           inputTokens: r.inputTokens, outputTokens: r.outputTokens, costUsd: r.costUsd, durationMs: r.durationMs,
+          cacheReadTokens: r.cacheReadTokens, cacheWriteTokens: r.cacheWriteTokens, costSource: r.costSource,
           dir: r.dir || a.dir, result: { commit: r.commit, pushed: r.pushed, stderrTail: r.stderrTail, answer: answer ?? null },
         },
       },

@@ -11,6 +11,7 @@ import { COMPLEXITIES, type Complexity } from '../router.js';
 import { projectToProto, taskToProto } from '../store/convert.js';
 import type { ProjectRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
+import { metrics, taskCost } from '../usage.js';
 import { authed, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
 
 export interface ServerFacts {
@@ -124,11 +125,21 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       for (const name of Object.keys(c.config.agents ?? {}).length ? Object.keys(c.config.agents) : enabledAgents(c.config)) {
         const seen = nodes.flatMap((n) => n.agents.filter((a) => a.name === name).map((a) => ({ ...a, node: n.name })));
         if (seen.length) agents.push(...seen);
-        else agents.push({ name, kind: c.config.agents?.[name]?.kind ?? name, command: c.config.agents?.[name]?.command ?? name, installed: false, version: '', node: '' });
+        else agents.push({ name, kind: c.config.agents?.[name]?.kind ?? name, command: c.config.agents?.[name]?.command ?? name, installed: false, version: '', node: '', path: '', models: [] });
       }
       return { agents };
     }),
     listNodes: unary(t, async () => ({ nodes: c.registry.list() })),
+
+    taskCost: unary(t, async (req) => {
+      if (!(await store.getTask(req.id))) throw new InvalidArgument(`task ${req.id} not found`);
+      return taskCost(req.id, await store.listAttempts(req.id));
+    }),
+    getMetrics: unary(t, async (req) => {
+      if (req.sinceSeconds < 0) throw new InvalidArgument('since must not be negative');
+      const since = req.sinceSeconds ? new Date(Date.now() - req.sinceSeconds * 1000) : undefined;
+      return metrics(req.sinceSeconds, await store.taskStatusCounts(since), await store.attemptsSince(since));
+    }),
 
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
       if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }

@@ -54,8 +54,11 @@ export interface AttemptRow {
   worktree: string;
   session: string;
   inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   outputTokens: number;
   costUsd: number;
+  costSource: string;
   durationMs: number;
   result: unknown | null;
   createdAt: Date;
@@ -97,6 +100,7 @@ export const ATTEMPT_COLUMNS: Record<keyof AttemptPatch, { col: string; json?: t
   summary: { col: 'summary' }, errorClass: { col: 'error_class' }, errorMessage: { col: 'error_message' },
   dir: { col: 'dir' }, worktree: { col: 'worktree' }, session: { col: 'session' },
   inputTokens: { col: 'input_tokens' }, outputTokens: { col: 'output_tokens' }, costUsd: { col: 'cost_usd' },
+  cacheReadTokens: { col: 'cache_read_tokens' }, cacheWriteTokens: { col: 'cache_write_tokens' }, costSource: { col: 'cost_source' },
   durationMs: { col: 'duration_ms' }, result: { col: 'result', json: true },
 };
 
@@ -139,6 +143,7 @@ export function attemptRow(r: Raw): AttemptRow {
     summary: r.summary, errorClass: r.error_class, errorMessage: r.error_message, dir: r.dir,
     worktree: r.worktree, session: r.session, inputTokens: Number(r.input_tokens),
     outputTokens: Number(r.output_tokens), costUsd: r.cost_usd, durationMs: Number(r.duration_ms),
+    cacheReadTokens: Number(r.cache_read_tokens ?? 0), cacheWriteTokens: Number(r.cache_write_tokens ?? 0), costSource: r.cost_source ?? '',
     result: r.result, createdAt: r.created_at,
   };
 }

@@ -171,6 +171,21 @@ export class Store {
     return (await this.pool.query('select * from attempts where state = any($1) order by task_id, number', [states])).rows.map(attemptRow);
   }
 
+  /** Attempts created since a moment (all when undefined), oldest first. */
+  async attemptsSince(since?: Date): Promise<AttemptRow[]> {
+    const r = since
+      ? await this.pool.query('select * from attempts where created_at >= $1 order by created_at', [since])
+      : await this.pool.query('select * from attempts order by created_at');
+    return r.rows.map(attemptRow);
+  }
+
+  /** Tasks created since a moment (all when undefined), counted by current status. */
+  async taskStatusCounts(since?: Date): Promise<Record<string, number>> {
+    const r = await this.pool.query(
+      `select status, count(*)::int as n from tasks ${since ? 'where created_at >= $1' : ''} group by status`, since ? [since] : []);
+    return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
+  }
+
   // ---- history and nodes
 
   async events(taskId: number): Promise<TaskEventRow[]> {

@@ -65,6 +65,11 @@ export interface Attempt {
   outputTokens: number;
   costUsd: number;
   durationMs: number;
+  /** input_tokens above excludes these (one convention for every agent) */
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /** agent (its own report) or pricing (orch's price table) */
+  costSource: string;
 }
 
 export interface TaskEvent {
@@ -94,6 +99,10 @@ export interface AgentInfo {
   installed: boolean;
   version: string;
   node: string;
+  /** resolved binary on the node */
+  path: string;
+  /** models configured for it (model_map, agents.<name>.model) */
+  models: string[];
 }
 
 export interface NodeInfo {
@@ -184,6 +193,21 @@ export interface AttemptResult {
   pushed: boolean;
   stderrTail: string;
   dir: string;
+  /** input_tokens above excludes these (one convention for every agent) */
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /** agent (its own report) or pricing (orch's price table) */
+  costSource: string;
+  /** the provider's retry-after, when the agent showed it */
+  retryAfterSeconds: number;
+  /** the agent's own session/thread id */
+  sessionId: string;
+  /** the attempt's changes (git diff, bounded) for the next attempt's prompt */
+  diff: string;
+  /** files the attempt's commits touched (from git) */
+  changedFiles: string[];
+  /** the model the attempt ran with */
+  model: string;
 }
 
 function createBaseTask(): Task {
@@ -614,6 +638,9 @@ function createBaseAttempt(): Attempt {
     outputTokens: 0,
     costUsd: 0,
     durationMs: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costSource: "",
   };
 }
 
@@ -666,6 +693,15 @@ export const Attempt: MessageFns<Attempt> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(128).int64(message.durationMs);
+    }
+    if (message.cacheReadTokens !== 0) {
+      writer.uint32(320).int64(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(328).int64(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      writer.uint32(338).string(message.costSource);
     }
     return writer;
   },
@@ -811,6 +847,30 @@ export const Attempt: MessageFns<Attempt> = {
             message.durationMs = longToNumber(reader.int64());
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.cacheReadTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.costSource = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -877,6 +937,21 @@ export const Attempt: MessageFns<Attempt> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      cacheReadTokens: isSet(object.cacheReadTokens)
+        ? globalThis.Number(object.cacheReadTokens)
+        : isSet(object.cache_read_tokens)
+        ? globalThis.Number(object.cache_read_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      costSource: isSet(object.costSource)
+        ? globalThis.String(object.costSource)
+        : isSet(object.cost_source)
+        ? globalThis.String(object.cost_source)
+        : "",
     };
   },
 
@@ -930,6 +1005,15 @@ export const Attempt: MessageFns<Attempt> = {
     if (message.durationMs !== 0) {
       obj.durationMs = Math.round(message.durationMs);
     }
+    if (message.cacheReadTokens !== 0) {
+      obj.cacheReadTokens = Math.round(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      obj.costSource = message.costSource;
+    }
     return obj;
   },
 
@@ -954,6 +1038,9 @@ export const Attempt: MessageFns<Attempt> = {
     message.outputTokens = object.outputTokens ?? 0;
     message.costUsd = object.costUsd ?? 0;
     message.durationMs = object.durationMs ?? 0;
+    message.cacheReadTokens = object.cacheReadTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.costSource = object.costSource ?? "";
     return message;
   },
 };
@@ -1241,7 +1328,7 @@ export const Project: MessageFns<Project> = {
 };
 
 function createBaseAgentInfo(): AgentInfo {
-  return { name: "", kind: "", command: "", installed: false, version: "", node: "" };
+  return { name: "", kind: "", command: "", installed: false, version: "", node: "", path: "", models: [] };
 }
 
 export const AgentInfo: MessageFns<AgentInfo> = {
@@ -1263,6 +1350,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     }
     if (message.node !== "") {
       writer.uint32(50).string(message.node);
+    }
+    if (message.path !== "") {
+      writer.uint32(322).string(message.path);
+    }
+    for (const v of message.models) {
+      writer.uint32(330).string(v!);
     }
     return writer;
   },
@@ -1328,6 +1421,22 @@ export const AgentInfo: MessageFns<AgentInfo> = {
             message.node = reader.string();
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 41: {
+            if (tag !== 330) {
+              break;
+            }
+
+            message.models.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1348,6 +1457,8 @@ export const AgentInfo: MessageFns<AgentInfo> = {
       installed: isSet(object.installed) ? globalThis.Boolean(object.installed) : false,
       version: isSet(object.version) ? globalThis.String(object.version) : "",
       node: isSet(object.node) ? globalThis.String(object.node) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1371,6 +1482,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     if (message.node !== "") {
       obj.node = message.node;
     }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.models?.length) {
+      obj.models = message.models;
+    }
     return obj;
   },
 
@@ -1385,6 +1502,8 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     message.installed = object.installed ?? false;
     message.version = object.version ?? "";
     message.node = object.node ?? "";
+    message.path = object.path ?? "";
+    message.models = object.models?.map((e) => e) || [];
     return message;
   },
 };
@@ -2447,6 +2566,14 @@ function createBaseAttemptResult(): AttemptResult {
     pushed: false,
     stderrTail: "",
     dir: "",
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costSource: "",
+    retryAfterSeconds: 0,
+    sessionId: "",
+    diff: "",
+    changedFiles: [],
+    model: "",
   };
 }
 
@@ -2502,6 +2629,30 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     }
     if (message.dir !== "") {
       writer.uint32(138).string(message.dir);
+    }
+    if (message.cacheReadTokens !== 0) {
+      writer.uint32(320).int64(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(328).int64(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      writer.uint32(338).string(message.costSource);
+    }
+    if (message.retryAfterSeconds !== 0) {
+      writer.uint32(345).double(message.retryAfterSeconds);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(354).string(message.sessionId);
+    }
+    if (message.diff !== "") {
+      writer.uint32(362).string(message.diff);
+    }
+    for (const v of message.changedFiles) {
+      writer.uint32(370).string(v!);
+    }
+    if (message.model !== "") {
+      writer.uint32(378).string(message.model);
     }
     return writer;
   },
@@ -2655,6 +2806,70 @@ export const AttemptResult: MessageFns<AttemptResult> = {
             message.dir = reader.string();
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.cacheReadTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.costSource = reader.string();
+            continue;
+          }
+          case 43: {
+            if (tag !== 345) {
+              break;
+            }
+
+            message.retryAfterSeconds = reader.double();
+            continue;
+          }
+          case 44: {
+            if (tag !== 354) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 45: {
+            if (tag !== 362) {
+              break;
+            }
+
+            message.diff = reader.string();
+            continue;
+          }
+          case 46: {
+            if (tag !== 370) {
+              break;
+            }
+
+            message.changedFiles.push(reader.string());
+            continue;
+          }
+          case 47: {
+            if (tag !== 378) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2722,6 +2937,38 @@ export const AttemptResult: MessageFns<AttemptResult> = {
         ? globalThis.String(object.stderr_tail)
         : "",
       dir: isSet(object.dir) ? globalThis.String(object.dir) : "",
+      cacheReadTokens: isSet(object.cacheReadTokens)
+        ? globalThis.Number(object.cacheReadTokens)
+        : isSet(object.cache_read_tokens)
+        ? globalThis.Number(object.cache_read_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      costSource: isSet(object.costSource)
+        ? globalThis.String(object.costSource)
+        : isSet(object.cost_source)
+        ? globalThis.String(object.cost_source)
+        : "",
+      retryAfterSeconds: isSet(object.retryAfterSeconds)
+        ? globalThis.Number(object.retryAfterSeconds)
+        : isSet(object.retry_after_seconds)
+        ? globalThis.Number(object.retry_after_seconds)
+        : 0,
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      diff: isSet(object.diff) ? globalThis.String(object.diff) : "",
+      changedFiles: globalThis.Array.isArray(object?.changedFiles)
+        ? object.changedFiles.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.changed_files)
+        ? object.changed_files.map((e: any) => globalThis.String(e))
+        : [],
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
     };
   },
 
@@ -2778,6 +3025,30 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     if (message.dir !== "") {
       obj.dir = message.dir;
     }
+    if (message.cacheReadTokens !== 0) {
+      obj.cacheReadTokens = Math.round(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      obj.costSource = message.costSource;
+    }
+    if (message.retryAfterSeconds !== 0) {
+      obj.retryAfterSeconds = floatToJson(message.retryAfterSeconds);
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.diff !== "") {
+      obj.diff = message.diff;
+    }
+    if (message.changedFiles?.length) {
+      obj.changedFiles = message.changedFiles;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
     return obj;
   },
 
@@ -2805,6 +3076,14 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     message.pushed = object.pushed ?? false;
     message.stderrTail = object.stderrTail ?? "";
     message.dir = object.dir ?? "";
+    message.cacheReadTokens = object.cacheReadTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.costSource = object.costSource ?? "";
+    message.retryAfterSeconds = object.retryAfterSeconds ?? 0;
+    message.sessionId = object.sessionId ?? "";
+    message.diff = object.diff ?? "";
+    message.changedFiles = object.changedFiles?.map((e) => e) || [];
+    message.model = object.model ?? "";
     return message;
   },
 };
