@@ -42,10 +42,28 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),
     `cd ${sq(o.worktree)} || exit 125`,
     `echo "orch: running ${o.invocation.argv[0].replace(/["$`\\]/g, '')} in $PWD"`,
-    `${feed}timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt"`,
+    // In the background so its pid is known: `timeout` leads its own process group, and orch
+    // stops a silent or killed agent by signalling that group (a tmux kill alone may miss it).
+    `${feed}timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
+    'echo $! > "$d/agent.pid"',
+    'wait $!',
   ];
   writeFileSync(script, lines.join('\n') + '\n', { mode: 0o755 });
   return { script, envFifo };
+}
+
+/** Stop the agent of an attempt: SIGTERM to the process group its `timeout` leads (false when none is known or alive). */
+export function stopAgent(attemptDir: string, signal: NodeJS.Signals = 'SIGTERM'): boolean {
+  const f = join(attemptDir, 'agent.pid');
+  if (!existsSync(f)) return false;
+  const pid = Number.parseInt(readFileSync(f, 'utf8').trim(), 10);
+  if (!(pid > 1)) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The exit code the runner recorded, or undefined while it runs. */

@@ -14,7 +14,7 @@ import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
 import { classifyFailure } from './errors.js';
-import { readExit, writeRunnerScript } from './runner.js';
+import { readExit, stopAgent, writeRunnerScript } from './runner.js';
 import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
 import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
@@ -73,7 +73,7 @@ export class Session {
     const msg = join(this.dir, 'prompt-msg.md');
     writeFileSync(sys, a.systemPrompt);
     writeFileSync(msg, a.prompt);
-    for (const f of ['exit.txt', 'output.log', 'stderr.txt', 'output.json', 'result.json', 'upload.json']) rmSync(join(this.dir, f), { force: true });
+    for (const f of ['exit.txt', 'output.log', 'stderr.txt', 'output.json', 'result.json', 'upload.json', 'agent.pid']) rmSync(join(this.dir, f), { force: true });
     const spec = agentSpec(a.agent, deps.config);
     const adapter = adapterFor(spec.kind);
     const inv = adapter.invocation(spec, { systemPromptFile: sys, promptFile: msg }, a.model);
@@ -143,6 +143,7 @@ export class Session {
         resolve(code);
       };
       const check = async () => {
+        if (done) return;
         const code = readExit(this.dir);
         if (code !== undefined) return finish(code);
         if (this.killed) return finish(null);
@@ -158,7 +159,12 @@ export class Session {
         if (quiet > silenceMs) {
           this.silentFor = Math.round(quiet / 1000);
           log.warn('agent silent; stopping it', { task: a.taskId, attempt: a.attempt, seconds: this.silentFor });
-          await deps.tmux.killSession(this.name).catch(() => undefined);
+          // The agent's own group first (the runner then records its exit), the session as a fallback.
+          if (stopAgent(this.dir)) await new Promise((r) => setTimeout(r, 1_000));
+          // The runner may have recorded its end meanwhile (and the attempt been reported, and the
+          // next attempt of the task started in a session of the same name): never kill that one.
+          if (done) return;
+          if (readExit(this.dir) === undefined) await deps.tmux.killSession(this.name).catch(() => undefined);
           return finish(readExit(this.dir) ?? null);
         }
       };
@@ -255,6 +261,7 @@ export class Session {
 
   async kill(): Promise<void> {
     this.killed = true;
+    stopAgent(this.dir);
     await this.deps.tmux.killSession(this.name).catch(() => undefined);
   }
 

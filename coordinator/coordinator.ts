@@ -7,7 +7,9 @@ import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } fro
 import { loadProjectConfig, type OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
+import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
+import { recoverFromFailure } from './failure-recovery.js';
 import { NodeRegistry, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
 import { route as routeDecision, type RouteDecision } from './router.js';
@@ -43,6 +45,7 @@ export class Coordinator {
   readonly registry: NodeRegistry;
   readonly dispatcher: Dispatcher;
   readonly hub: OutputHub;
+  readonly cooldowns: Cooldowns;
   private actors = new Map<number, TaskActor>();
   private projectConfigs = new Map<string, OrchConfig>();
   private cursor = 0;
@@ -55,6 +58,7 @@ export class Coordinator {
   readonly startedAt = new Date();
 
   constructor(readonly deps: CoordinatorDeps) {
+    this.cooldowns = new Cooldowns(deps.store);
     this.taskContext = this.makeTaskContext();
     this.registry = new NodeRegistry(deps.nodeTtlMs ?? 10_000, (node, attempts) => this.nodeLost(node, attempts));
     this.hub = new OutputHub(deps.paths);
@@ -85,6 +89,7 @@ export class Coordinator {
       }
     });
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
+    await this.cooldowns.load();
     await this.recover();
     const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
     // Liveness is judged only while we can see heartbeats: a NATS outage of our own is no node's fault.
@@ -114,7 +119,8 @@ export class Coordinator {
     const tasks = await this.store.tasksInStatus(['new', 'routed', 'in_progress']);
     for (const t of tasks) {
       if (t.status === 'new') this.actor(t.id).tell({ op: 'route' });
-      else if (t.status === 'routed') this.enqueue(t);
+      // A retry waiting out a cooldown keeps waiting after a restart.
+      else if (t.status === 'routed') this.enqueue(t, this.cooldowns.remainingMs(t.agent, t.model));
     }
     for (const a of await this.store.attemptsInState(['assigned', 'running'])) {
       this.registry.placed(a.node, { taskId: a.taskId, attempt: a.number, token: a.token });
@@ -184,6 +190,9 @@ export class Coordinator {
       this.dispatcher.pump();
     },
     changed: (task, event, opts) => this.changed(task, event, opts?.retryDelayMs),
+    recover: (task, attempt, result) => recoverFromFailure({
+      cooldowns: this.cooldowns, config: (t) => this.projectConfig(t.project), route: (t) => this.route(t),
+    }, task, attempt, result),
     };
   }
 
@@ -191,7 +200,10 @@ export class Coordinator {
     const cfg = this.projectConfig(task.project);
     const d = routeDecision(
       { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels },
-      { agents: enabledAgents(cfg), modelMap: cfg.model_map ?? {}, cursor: this.cursor, fallbackAgent: cfg.router?.fallback_executor },
+      {
+        agents: enabledAgents(cfg), modelMap: cfg.model_map ?? {}, cursor: this.cursor, fallbackAgent: cfg.router?.fallback_executor,
+        cooling: (agent, model) => this.cooldowns.cooling(agent, model),
+      },
     );
     if (d.usedCursor) this.cursor += 1;
     return d;

@@ -7,7 +7,8 @@ import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
 import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
 import { decide, isRefusal, type LifecycleEvent, type TaskStatus } from './lifecycle.js';
-import { branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
+import { boundDiff, branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
+import type { Recovery } from './recovery.js';
 import type { RouteDecision } from './router.js';
 import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
 
@@ -38,6 +39,8 @@ export interface TaskContext {
   killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void>;
   /** An attempt placed on `node` is over (frees its slot). */
   attemptEnded(node: string, token: string): void;
+  /** What follows a failed attempt (recovery.ts), with its cooldown persisted; a reroute names the new model. */
+  recover(task: TaskRow, attempt: AttemptRow, result: AttemptResult): Promise<Recovery & { model?: string }>;
   /** The task changed; `retryDelayMs` asks for a delayed dispatch. */
   changed(task: TaskRow, event: string, opts?: { retryDelayMs?: number }): void;
 }
@@ -174,15 +177,17 @@ export class TaskActor extends Actor<TaskMsg> {
     const a = await this.activeAttempt(task, r.attempt, r.token);
     if (typeof a === 'string') throw new RefusedError(a);
     const answer = r.answer;
-    const ev: LifecycleEvent = r.outcome === 'success' && answer
+    const rec = r.outcome === 'success' && answer ? undefined : await this.ctx.recover(task, a, r);
+    const ev: LifecycleEvent = !rec && answer
       ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; ') }
-      : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: r.errorMessage || 'the agent failed', retryable: retryable(r.errorClass) };
+      : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: rec?.reason || r.errorMessage || 'the agent failed', retryable: rec?.action !== 'needs_review' };
     const t = decide(this.facts(task), ev);
     if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
     const memory: AttemptMemory = {
       attempt: a.number, agent: a.agent, model: a.model, outcome: r.outcome === 'success' ? `answered ${answer?.status}` : `failed (${r.errorClass})`,
       summary: answer?.summary ?? '', error: r.outcome === 'success' ? undefined : r.errorMessage,
-      learnings: answer?.learnings ?? [], filesChanged: answer?.filesChanged ?? [],
+      learnings: answer?.learnings ?? [], filesChanged: r.changedFiles?.length ? r.changedFiles : answer?.filesChanged ?? [],
+      approach: answer?.accomplished.join('; ') || undefined, diff: r.diff ? boundDiff(r.diff) : undefined,
     };
     const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
       event: t.event, detail: t.detail,
@@ -190,7 +195,8 @@ export class TaskActor extends Actor<TaskMsg> {
         ...(t.reason !== undefined ? { reason: t.reason } : {}),
         ...(answer?.summary ? { summary: answer.summary } : {}),
         ...(answer?.filesChanged.length ? { filesChanged: answer.filesChanged } : {}),
-        memory: [...(task.memory as AttemptMemory[]), memory],
+        memory: [...(task.memory as AttemptMemory[]).map(({ diff: _older, ...m }) => m), memory],
+        ...(rec?.action === 'reroute' && t.to === 'routed' ? { agent: rec.agent, model: rec.model ?? '' } : {}),
       },
       attemptUpdate: {
         number: a.number, token: a.token, patch: {
@@ -203,7 +209,7 @@ export class TaskActor extends Actor<TaskMsg> {
       },
     });
     this.ctx.attemptEnded(a.node, a.token);
-    this.ctx.changed(next, t.event, t.to === 'routed' && ev.type === 'failed' ? { retryDelayMs: retryDelayMs(this.ctx.settings(task).retryBaseMs, a.number) } : undefined);
+    this.ctx.changed(next, t.event, t.to === 'routed' && rec ? { retryDelayMs: rec.delayMs } : undefined);
     return next;
   }
 
@@ -254,13 +260,4 @@ export class TaskActor extends Actor<TaskMsg> {
 
 function normalizeStatus(s: string): 'done' | 'in_progress' | 'blocked' | 'needs_review' {
   return s === 'done' || s === 'in_progress' || s === 'blocked' || s === 'needs_review' ? s : 'needs_review';
-}
-
-/** Failures worth another attempt (the rest need a person). */
-export function retryable(errorClass: string): boolean {
-  return !['Auth', 'MissingTool', 'PermissionDenied', 'WaitingForInput'].includes(errorClass);
-}
-
-export function retryDelayMs(base: number, attempt: number): number {
-  return Math.min(120_000, base * 2 ** Math.max(0, attempt - 1));
 }

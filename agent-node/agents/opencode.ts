@@ -58,7 +58,9 @@ export const opencodeAdapter: AgentAdapter = {
       const data = error.data ?? {};
       run.errorText = `${error.name ?? 'Error'}: ${data.message ?? ''}`.trim();
       run.errorClass = opencodeErrorClass(error);
-      const ra = retryAfterSeconds(data.responseHeaders?.['retry-after']);
+      const h = data.responseHeaders ?? {};
+      const ms = Number(h['retry-after-ms']);
+      const ra = Number.isFinite(ms) && h['retry-after-ms'] !== undefined ? Math.max(0, ms / 1000) : retryAfterSeconds(h['retry-after']);
       if (ra !== undefined) run.retryAfterSeconds = ra;
     } else if (!texts.length) {
       run.isError = true;

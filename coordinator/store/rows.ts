@@ -75,6 +75,20 @@ export interface TaskEventRow {
   detail: string;
 }
 
+export interface CooldownRow {
+  /** `agent` or `agent/model`. */
+  scope: string;
+  until: Date;
+  strikes: number;
+  errorClass: string;
+  reason: string;
+  updatedAt: Date;
+}
+
+export function cooldownRow(r: Record<string, any>): CooldownRow {
+  return { scope: r.scope, until: r.until, strikes: r.strikes, errorClass: r.error_class, reason: r.reason, updatedAt: r.updated_at };
+}
+
 export interface NodeRow {
   name: string;
   info: unknown;

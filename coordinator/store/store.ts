@@ -4,13 +4,14 @@
 import type pg from 'pg';
 import { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError } from './errors.js';
 import {
-  ATTEMPT_COLUMNS, TASK_COLUMNS, assignments, attemptRow, eventRow, nodeRow, projectRow, taskRow,
+  ATTEMPT_COLUMNS, TASK_COLUMNS, assignments, attemptRow, cooldownRow, eventRow, nodeRow, projectRow, taskRow,
+  type CooldownRow,
   type AttemptPatch, type AttemptRow, type AttemptState, type NodeRow, type ProjectRow, type TaskEventRow,
   type TaskPatch, type TaskRow, type TaskStatus,
 } from './rows.js';
 
 export { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError } from './errors.js';
-export type { AttemptPatch, AttemptRow, AttemptState, NodeRow, ProjectRow, TaskEventRow, TaskPatch, TaskRow, TaskStatus } from './rows.js';
+export type { AttemptPatch, AttemptRow, AttemptState, CooldownRow, NodeRow, ProjectRow, TaskEventRow, TaskPatch, TaskRow, TaskStatus } from './rows.js';
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
 
@@ -184,6 +185,22 @@ export class Store {
     const r = await this.pool.query(
       `select status, count(*)::int as n from tasks ${since ? 'where created_at >= $1' : ''} group by status`, since ? [since] : []);
     return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
+  }
+
+  // ---- cooldowns (agent or agent/model scopes)
+
+  async listCooldowns(): Promise<CooldownRow[]> {
+    return (await this.pool.query('select * from cooldowns order by scope')).rows.map(cooldownRow);
+  }
+
+  /** Start or extend a cooldown; `strikes` counts cooldowns in a row (reset once one has expired long enough). */
+  async putCooldown(c: Omit<CooldownRow, 'updatedAt'>): Promise<CooldownRow> {
+    const r = await this.pool.query(
+      `insert into cooldowns (scope, until, strikes, error_class, reason) values ($1, $2, $3, $4, $5)
+       on conflict (scope) do update set until = excluded.until, strikes = excluded.strikes,
+         error_class = excluded.error_class, reason = excluded.reason, updated_at = now()
+       returning *`, [c.scope, c.until, c.strikes, c.errorClass, c.reason]);
+    return cooldownRow(r.rows[0]);
   }
 
   // ---- history and nodes
