@@ -266,6 +266,8 @@ export class Coordinator {
     if (task.status === 'new') this.actor(task.id).tell({ op: 'route' });
     else if (task.status === 'routed') this.enqueue(task, retryDelayMs ?? 0);
     else this.dispatcher.remove(task.id);
+    // A delegated task done: its parent may go on (its actor checks every sibling).
+    if (task.status === 'done' && task.parentId) this.actor(task.parentId).tell({ op: 'children_done' });
     if (task.status === 'in_progress' && event === 'dispatched') {
       void this.store.getAttempt(task.id, task.attempts).then((a) => {
         if (a) this.hub.noteAttempt(task.id, a.number);

@@ -5,9 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { Actor } from '../runtime/actor.js';
 import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
-import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
+import type { Assignment, AttemptResult, Delegation } from '../proto/gen/orch/v1/types.js';
 import { decide, isRefusal, type LifecycleEvent, type TaskStatus } from './lifecycle.js';
 import { boundDiff, branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
+import { childrenDone, childTasks, waitingReason } from './delegation.js';
 import type { Recovery } from './recovery.js';
 import type { RouteDecision } from './router.js';
 import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
@@ -54,7 +55,8 @@ export type TaskMsg =
   | { op: 'kill'; by: string }
   | { op: 'close'; note: string }
   | { op: 'retry' }
-  | { op: 'run' };
+  | { op: 'run' }
+  | { op: 'children_done' };
 
 const ACTIVE: AttemptRow['state'][] = ['assigned', 'running'];
 
@@ -76,6 +78,7 @@ export class TaskActor extends Actor<TaskMsg> {
       case 'close': return this.close(task, msg.note);
       case 'retry': return this.apply(task, { type: 'retry' });
       case 'run': return this.apply(task, { type: 'run' });
+      case 'children_done': return this.resumeParent(task);
     }
   }
 
@@ -178,7 +181,11 @@ export class TaskActor extends Actor<TaskMsg> {
     if (typeof a === 'string') throw new RefusedError(a);
     const answer = r.answer;
     const rec = r.outcome === 'success' && answer ? undefined : await this.ctx.recover(task, a, r);
-    const ev: LifecycleEvent = !rec && answer
+    // Delegations become child tasks (created before the parent blocks, routed after it has).
+    const children = !rec && answer && ['done', 'in_progress'].includes(answer.status) ? await this.createChildren(task, answer.delegations) : [];
+    const ev: LifecycleEvent = children.length
+      ? { type: 'answered', status: 'blocked', summary: answer!.summary, reason: waitingReason(children.map((c) => c.id)) }
+      : !rec && answer
       ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; ') }
       : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: rec?.reason || r.errorMessage || 'the agent failed', retryable: rec?.action !== 'needs_review' };
     const t = decide(this.facts(task), ev);
@@ -210,7 +217,21 @@ export class TaskActor extends Actor<TaskMsg> {
     });
     this.ctx.attemptEnded(a.node, a.token);
     this.ctx.changed(next, t.event, t.to === 'routed' && rec ? { retryDelayMs: rec.delayMs } : undefined);
+    for (const c of children) this.ctx.changed(c, 'created');
     return next;
+  }
+
+  private async createChildren(task: TaskRow, delegations: Delegation[]): Promise<TaskRow[]> {
+    const out: TaskRow[] = [];
+    for (const c of childTasks(task, delegations)) out.push(await this.ctx.store.createTask(c));
+    return out;
+  }
+
+  /** A blocked parent whose delegated tasks are all done goes on (checked here: the actor owns the task). */
+  private async resumeParent(task: TaskRow): Promise<TaskRow> {
+    const children = await this.ctx.store.childrenOf(task.id);
+    if (!childrenDone(task, children)) return task;
+    return this.apply(task, { type: 'children_done', children: children.map((c) => c.id) });
   }
 
   private async lost(task: TaskRow, m: { attempt: number; token: string; node: string; why: string }): Promise<TaskRow> {

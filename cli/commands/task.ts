@@ -17,6 +17,8 @@ function showTask(t: Task, json: boolean | undefined): void {
     `attempts:   ${t.attempts}${t.node ? ` (last on ${t.node})` : ''}`,
   ];
   if (t.labels.length) lines.push(`labels:     ${t.labels.join(', ')}`);
+  if (t.parentId) lines.push(`parent:     #${t.parentId}`);
+  if (t.children.length) lines.push(`delegated:  ${t.children.map((c) => `#${c}`).join(', ')}`);
   if (t.summary) lines.push(`summary:    ${t.summary}`);
   if (t.filesChanged.length) lines.push(`files:      ${t.filesChanged.join(', ')}`);
   if (t.body) lines.push('', t.body);

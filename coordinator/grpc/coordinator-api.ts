@@ -40,7 +40,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
   async function fullTask(id: number) {
     const task = await store.getTask(id);
     if (!task) throw new InvalidArgument(`task ${id} not found`);
-    const t = taskToProto(task, await store.listAttempts(id), await store.events(id));
+    const t = taskToProto(task, await store.listAttempts(id), await store.events(id), (await store.childrenOf(id)).map((c) => c.id));
     // A routed task says why it waits (no node with its agent, every node full, a retry later).
     if (task.status === 'routed' && !t.reason) t.reason = c.dispatcher.waiting(id) ?? '';
     return t;

@@ -31,6 +31,8 @@ export interface TaskRow {
   attempts: number;
   filesChanged: string[];
   memory: unknown[];
+  /** The task that delegated this one (null: none). */
+  parentId: number | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -146,7 +148,7 @@ export function taskRow(r: Raw): TaskRow {
     id: Number(r.id), project: r.project, title: r.title, body: r.body, status: r.status,
     agent: r.agent, model: r.model, complexity: r.complexity, labels: r.labels, branch: r.branch,
     summary: r.summary, reason: r.reason, attempts: r.attempts, filesChanged: r.files_changed,
-    memory: r.memory, createdAt: r.created_at, updatedAt: r.updated_at,
+    memory: r.memory, parentId: r.parent_id == null ? null : Number(r.parent_id), createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
 

@@ -15,7 +15,7 @@ export type { AttemptPatch, AttemptRow, AttemptState, CooldownRow, NodeRow, Proj
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
 
-export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string }
+export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; parentId?: number }
 
 export interface TransitionChange {
   patch?: TaskPatch;
@@ -80,9 +80,9 @@ export class Store {
       let r: pg.QueryResult;
       try {
         r = await c.query(
-          `insert into tasks (project, title, body, labels, agent, complexity, status)
-           values ($1, $2, $3, $4, $5, $6, 'new') returning *`,
-          [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '']);
+          `insert into tasks (project, title, body, labels, agent, complexity, parent_id, status)
+           values ($1, $2, $3, $4, $5, $6, $7, 'new') returning *`,
+          [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.parentId ?? null]);
       } catch (err) {
         if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
           throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);
@@ -170,6 +170,11 @@ export class Store {
 
   async attemptsInState(states: AttemptState[]): Promise<AttemptRow[]> {
     return (await this.pool.query('select * from attempts where state = any($1) order by task_id, number', [states])).rows.map(attemptRow);
+  }
+
+  /** Tasks a task delegated, oldest first. */
+  async childrenOf(parentId: number): Promise<TaskRow[]> {
+    return (await this.pool.query('select * from tasks where parent_id = $1 order by id', [parentId])).rows.map(taskRow);
   }
 
   /** Attempts created since a moment (all when undefined), oldest first. */

@@ -44,6 +44,10 @@ export interface Task {
   events: TaskEvent[];
   worktree: string;
   filesChanged: string[];
+  /** the task that delegated this one (0 = none) */
+  parentId: number;
+  /** tasks this one delegated */
+  children: number[];
 }
 
 export interface Attempt {
@@ -232,6 +236,8 @@ function createBaseTask(): Task {
     events: [],
     worktree: "",
     filesChanged: [],
+    parentId: 0,
+    children: [],
   };
 }
 
@@ -296,6 +302,16 @@ export const Task: MessageFns<Task> = {
     }
     for (const v of message.filesChanged) {
       writer.uint32(162).string(v!);
+    }
+    if (message.parentId !== 0) {
+      writer.uint32(320).int64(message.parentId);
+    }
+    if (message.children.length !== 0) {
+      writer.uint32(330).fork();
+      for (const v of message.children) {
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -473,6 +489,32 @@ export const Task: MessageFns<Task> = {
             message.filesChanged.push(reader.string());
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.parentId = longToNumber(reader.int64());
+            continue;
+          }
+          case 41: {
+            if (tag === 328) {
+              message.children.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 330) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.children.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -522,6 +564,14 @@ export const Task: MessageFns<Task> = {
         ? object.filesChanged.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.files_changed)
         ? object.files_changed.map((e: any) => globalThis.String(e))
+        : [],
+      parentId: isSet(object.parentId)
+        ? globalThis.Number(object.parentId)
+        : isSet(object.parent_id)
+        ? globalThis.Number(object.parent_id)
+        : 0,
+      children: globalThis.Array.isArray(object?.children)
+        ? object.children.map((e: any) => globalThis.Number(e))
         : [],
     };
   },
@@ -588,6 +638,12 @@ export const Task: MessageFns<Task> = {
     if (message.filesChanged?.length) {
       obj.filesChanged = message.filesChanged;
     }
+    if (message.parentId !== 0) {
+      obj.parentId = Math.round(message.parentId);
+    }
+    if (message.children?.length) {
+      obj.children = message.children.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -616,6 +672,8 @@ export const Task: MessageFns<Task> = {
     message.events = object.events?.map((e) => TaskEvent.fromPartial(e)) || [];
     message.worktree = object.worktree ?? "";
     message.filesChanged = object.filesChanged?.map((e) => e) || [];
+    message.parentId = object.parentId ?? 0;
+    message.children = object.children?.map((e) => e) || [];
     return message;
   },
 };
