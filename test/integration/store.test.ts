@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskToProto } from '../../coordinator/store/convert.js';
 import { openDatabase } from '../../coordinator/store/database.js';
-import { migrate, migrationsDir } from '../../coordinator/store/migrate.js';
+import { loadMigrations, migrate, migrationsDir } from '../../coordinator/store/migrate.js';
 import { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError, Store, type TaskRow } from '../../coordinator/store/store.js';
 import { startTestDatabase, type TestDatabase } from '../harness/postgres.js';
 
@@ -47,10 +47,12 @@ describe('migrations', () => {
     const fresh = await startTestDatabase();
     const p = new pg.Pool({ connectionString: fresh.url });
     try {
-      expect(await migrate(p)).toEqual(['001_init']);
+      const shipped = await loadMigrations();
+      expect(shipped.map((m) => m.name)).toContain('003_agents');
+      expect(await migrate(p)).toEqual(shipped.map((m) => m.name));
       expect(await migrate(p)).toEqual([]);
-      const rows = (await p.query('select version, name from schema_migrations')).rows;
-      expect(rows).toEqual([{ version: 1, name: '001_init' }]);
+      const rows = (await p.query('select version, name from schema_migrations order by version')).rows;
+      expect(rows).toEqual(shipped.map((m) => ({ version: m.version, name: m.name })));
     } finally {
       await p.end();
       await fresh.stop();
@@ -62,8 +64,9 @@ describe('migrations', () => {
     const pools = [1, 2, 3, 4].map(() => new pg.Pool({ connectionString: fresh.url }));
     try {
       const applied = await Promise.all(pools.map((p) => migrate(p)));
-      expect(applied.flat()).toEqual(['001_init']);
-      expect((await pools[0]!.query('select count(*)::int as n from schema_migrations')).rows[0].n).toBe(1);
+      const shipped = (await loadMigrations()).map((m) => m.name);
+      expect(applied.flat().sort()).toEqual(shipped);
+      expect((await pools[0]!.query('select count(*)::int as n from schema_migrations')).rows[0].n).toBe(shipped.length);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
       await fresh.stop();
@@ -93,7 +96,7 @@ describe('openDatabase', () => {
       try {
         expect((await new Store(second.pool).listProjects()).map((p) => p.name)).toEqual([PROJECT.name]);
         const migrations = await second.pool.query('select count(*)::int as n from schema_migrations');
-        expect(migrations.rows[0].n).toBe(1);
+        expect(migrations.rows[0].n).toBe((await loadMigrations()).length); // applied once, not again on reopen
       } finally {
         await second.close();
       }
