@@ -157,9 +157,16 @@ describe.skipIf(missing.length > 0 && !process.env.CI)('agent CLIs through orch 
   });
   const attemptDir = (id: number, n: number) => join(h.home, 'state', 'local', 'demo', 'tasks', String(id), 'attempts', String(n));
 
+  /** Keep the CLI's real output and what the fake sent for it (normalised usage), for the parser unit tests. */
   function record(agent: string, scenario: string, id: number, n = 1): void {
     if (!process.env.ORCH_RECORD_FIXTURES) return;
-    copyFileSync(join(attemptDir(id, n), 'output.log'), join(ROOT, 'test', 'fixtures', 'agent-output', agent, `${scenario}.jsonl`));
+    const base = join(ROOT, 'test', 'fixtures', 'agent-output', agent, scenario);
+    copyFileSync(join(attemptDir(id, n), 'output.log'), `${base}.jsonl`);
+    const tag = `${scenario === 'success' ? 'ok' : scenario}-${agent}`;
+    const sent = agent === 'claude'
+      ? (anthropic.usageByScenario[tag] ?? []).map((u) => ({ input_tokens: u.input_tokens, cache_read_tokens: u.cache_read_input_tokens, cache_write_tokens: u.cache_creation_input_tokens, output_tokens: u.output_tokens }))
+      : (openai.usageByScenario[tag] ?? []).map((u) => ({ input_tokens: u.input - u.cached, cache_read_tokens: u.cached, cache_write_tokens: 0, output_tokens: u.output }));
+    writeFileSync(`${base}.sent.json`, JSON.stringify(sent, null, 1) + '\n');
   }
 
   describe.each(['codex', 'opencode'])('%s', (agent) => {
