@@ -1,8 +1,13 @@
 // The node's gRPC client of the coordinator's NodeGateway, with the cluster token
 // and retries: a coordinator that restarts delays reports, it does not lose them.
+// Given several coordinator addresses (a leader and its standbys), it moves on to the
+// next whenever the one it uses is unreachable, so it follows whichever one leads.
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { NodeGatewayClient, type AttemptStarted, type OutputChunk, type RegisterRequest, type RegisterResponse, type ReportAck, type UploadOutputResponse } from '../proto/gen/orch/v1/node.js';
-import type { AttemptResult } from '../proto/gen/orch/v1/types.js';
+import {
+  NodeGatewayClient, type AttemptStarted, type HeartbeatAck, type HeldAttempt, type OutputChunk, type RegisterRequest,
+  type RegisterResponse, type ReportAck, type UploadOutputResponse,
+} from '../proto/gen/orch/v1/node.js';
+import type { AttemptResult, NodeInfo } from '../proto/gen/orch/v1/types.js';
 import { backoffMs } from '../runtime/actor.js';
 import { tokenMetadata } from '../runtime/grpc-auth.js';
 import { logger } from '../runtime/log.js';
@@ -10,26 +15,43 @@ import { logger } from '../runtime/log.js';
 const log = logger('gateway-client');
 
 /** Errors worth retrying: the coordinator is away, not refusing. */
-function transient(err: ServiceError): boolean {
+export function transient(err: ServiceError): boolean {
   return [status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED, status.INTERNAL, status.UNKNOWN].includes(err.code);
 }
 
-export class GatewayClient {
-  private client: NodeGatewayClient;
-  private closed = false;
+/** `a:1,b:2` -> ['a:1', 'b:2']. */
+export function coordinatorAddresses(list: string): string[] {
+  return list.split(',').map((s) => s.trim()).filter(Boolean);
+}
 
-  constructor(readonly address: string, private readonly token?: string) {
-    this.client = new NodeGatewayClient(address, credentials.createInsecure(), {
+type Unary = 'register' | 'reportStarted' | 'reportResult' | 'heartbeat' | 'checkLease';
+
+export class GatewayClient {
+  private clients: NodeGatewayClient[];
+  private current = 0;
+  private closed = false;
+  readonly addresses: string[];
+
+  constructor(address: string, private readonly token?: string) {
+    this.addresses = coordinatorAddresses(address);
+    if (!this.addresses.length) throw new Error('no coordinator address given');
+    this.clients = this.addresses.map((a) => new NodeGatewayClient(a, credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2_000,
-    });
+    }));
   }
 
-  private unary<Req, Res>(method: 'register' | 'reportStarted' | 'reportResult', req: Req, timeoutMs = 15_000): Promise<Res> {
+  get address(): string { return this.addresses[this.current]; }
+
+  private unary<Req, Res>(method: Unary, req: Req, timeoutMs = 15_000): Promise<Res> {
+    const client = this.clients[this.current];
     return new Promise<Res>((resolve, reject) => {
-      const fn = this.client[method] as unknown as (r: Req, md: unknown, o: unknown, cb: (e: ServiceError | null, r: Res) => void) => void;
-      fn.call(this.client, req, tokenMetadata(this.token), { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(e) : resolve(r)));
+      const fn = client[method] as unknown as (r: Req, md: unknown, o: unknown, cb: (e: ServiceError | null, r: Res) => void) => void;
+      fn.call(client, req, tokenMetadata(this.token), { deadline: Date.now() + timeoutMs }, (e, r) => {
+        if (e && e.code === status.UNAVAILABLE && this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
+        if (e) reject(e); else resolve(r);
+      });
     });
   }
 
@@ -53,19 +75,32 @@ export class GatewayClient {
     return this.retrying('register', () => this.unary('register', req));
   }
 
-  reportStarted(req: AttemptStarted): Promise<ReportAck> {
-    return this.retrying('report start', () => this.unary('reportStarted', req), 60_000);
+  /** Claim an attempt's start; rejects (transient) when the coordinator stays unreachable for `untilMs`. */
+  reportStarted(req: AttemptStarted, untilMs = 60_000): Promise<ReportAck> {
+    return this.retrying('report start', () => this.unary('reportStarted', req), untilMs);
   }
 
   reportResult(req: AttemptResult): Promise<ReportAck> {
     return this.retrying('report result', () => this.unary('reportResult', req));
   }
 
+  /** One try, short deadline: heartbeats come again soon. */
+  heartbeat(info: NodeInfo, timeoutMs = 5_000): Promise<HeartbeatAck> {
+    return this.unary('heartbeat', info, timeoutMs);
+  }
+
+  checkLease(req: HeldAttempt): Promise<ReportAck> {
+    return this.retrying('check lease', () => this.unary('checkLease', req));
+  }
+
   /** One upload call carrying chunks in order; resolves with the offset the coordinator holds. */
   upload(chunks: OutputChunk[]): Promise<number> {
+    const client = this.clients[this.current];
     return new Promise<number>((resolve, reject) => {
-      const call = this.client.uploadOutput(tokenMetadata(this.token), { deadline: Date.now() + 30_000 }, (e: ServiceError | null, r?: UploadOutputResponse) =>
-        (e ? reject(e) : resolve(r!.nextOffset)));
+      const call = client.uploadOutput(tokenMetadata(this.token), { deadline: Date.now() + 30_000 }, (e: ServiceError | null, r?: UploadOutputResponse) => {
+        if (e && e.code === status.UNAVAILABLE && this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
+        if (e) reject(e); else resolve(r!.nextOffset);
+      });
       for (const c of chunks) call.write(c);
       call.end();
     });
@@ -73,6 +108,6 @@ export class GatewayClient {
 
   close(): void {
     this.closed = true;
-    this.client.close();
+    for (const c of this.clients) c.close();
   }
 }

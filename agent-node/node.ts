@@ -1,6 +1,8 @@
-// AgentNode: registers with the coordinator, heartbeats, pulls assignments only
-// while it has free slots, runs one Session per attempt, answers control requests
-// (kill), and after a restart finds the sessions it left in tmux and resumes them.
+// AgentNode: registers with the coordinator (again whenever the coordinator does not
+// know it), heartbeats over the bus and gRPC, renews the lease its sessions live on,
+// pulls assignments only while it has free slots and is not drained, claims each
+// attempt before its agent starts, answers control requests (kill), and after a
+// restart finds the sessions it left in tmux and resumes them.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +13,7 @@ import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } fro
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import { OrchPaths } from '../runtime/paths.js';
-import { registerSecret } from '../runtime/redact.js';
+import { redact, registerSecret } from '../runtime/redact.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
@@ -35,6 +37,10 @@ export interface AgentNodeOptions {
   address?: string;
   heartbeatMs?: number;
   nodeTtlMs?: number;
+  /** On SIGTERM, how long the coordinator keeps this node's running attempts for its next start. */
+  restartGraceMs?: number;
+  /** How long to keep trying to claim an attempt's start before giving the assignment back (default 60 s). */
+  claimTimeoutMs?: number;
 }
 
 export class AgentNode {
@@ -46,6 +52,14 @@ export class AgentNode {
   private agents: AgentInfo[] = [];
   private tools: string[] = [];
   private stopping = false;
+  /** Why the coordinator wants no new work here (`orch node drain`), if it does. */
+  private drained: string | undefined;
+  private busDown = false;
+  private beats = 0;
+  private registering: Promise<void> | undefined;
+  private stopConnWatch: (() => void) | undefined;
+  /** Set on a graceful stop: the coordinator keeps our attempts this long. */
+  private holdSeconds = 0;
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
   readonly gateway: GatewayClient;
@@ -79,31 +93,74 @@ export class AgentNode {
     return {
       name: this.o.name, address: this.o.address ?? '', slots: this.o.slots, running: this.sessions.size,
       agents: this.agents, tools: this.tools, os: platform(), arch: arch(), labels: this.o.labels ?? [],
-      lastHeartbeat: new Date().toISOString(), state: this.stopping ? 'draining' : 'up', version: '',
+      lastHeartbeat: new Date().toISOString(), state: this.stopping || this.drained ? 'draining' : 'up', version: '',
+      held: [...this.sessions.keys()], holdSeconds: this.holdSeconds, busDown: this.busDown,
+      drainReason: this.stopping ? 'the node is stopping' : this.drained ?? '',
     };
+  }
+
+  private get ttlMs(): number { return this.o.nodeTtlMs ?? 10_000; }
+
+  /** Let our sessions run until `untilMs` (see OrchPaths.nodeLease). */
+  private writeLease(untilMs: number): void {
+    try {
+      writeFileSync(this.paths.nodeLease, `${Math.floor(untilMs / 1000)}\n`);
+    } catch (err) {
+      log.warn('could not renew the node lease', { err });
+    }
+  }
+
+  /**
+   * Tell the coordinator who we are and what we hold; stop what it no longer wants.
+   * Runs at start and whenever the coordinator says it does not know us (it restarted,
+   * or it had marked us lost). Concurrent calls share one registration.
+   */
+  private register(): Promise<void> {
+    this.registering ??= (async () => {
+      try {
+        const held: HeldAttempt[] = [...this.sessions.values()].map((x) => ({ taskId: x.a.taskId, attempt: x.a.attempt, token: x.a.token }));
+        const reg = await this.gateway.register({ node: this.info(), held });
+        this.drained = reg.state === 'draining' ? reg.drainReason || 'drained' : undefined;
+        for (const h of reg.release) {
+          const s = this.sessions.get(h.token);
+          if (!s) continue;
+          log.info('stopping a session the coordinator no longer wants', { task: h.taskId, attempt: h.attempt });
+          await s.kill();
+          this.forget(h.token);
+        }
+        this.writeLease(Date.now() + this.ttlMs);
+        this.consumer?.wake();
+      } finally {
+        this.registering = undefined;
+      }
+    })();
+    return this.registering;
   }
 
   private async begin(): Promise<void> {
     mkdirSync(this.paths.sessionsDir, { recursive: true });
     dropStaleSpares(this.paths.worktreesRoot);
     await this.detect();
-    const resumable = await this.findSurvivors();
-    const held: HeldAttempt[] = resumable.map((r) => ({ taskId: r.assignment.taskId, attempt: r.assignment.attempt, token: r.assignment.token }));
-    const reg = await this.gateway.register({ node: this.info(), held });
-    const released = new Set(reg.release.map((h) => h.token));
-    for (const r of resumable) {
-      const s = new Session(r.assignment, this.sessionDeps());
-      if (released.has(r.assignment.token)) {
-        log.info('dropping a session the coordinator no longer wants', { task: r.assignment.taskId, attempt: r.assignment.attempt });
+    mkdirSync(this.paths.runDir, { recursive: true });
+    for (const r of await this.findSurvivors()) {
+      const s = new Session(r.assignment, this.sessionDeps(), r);
+      if (!r.claimed) {
+        // Its agent never started (we stopped before the coordinator accepted it): the
+        // unacknowledged assignment comes back by itself.
+        log.info('dropping a session whose start was never accepted', { task: r.assignment.taskId, attempt: r.assignment.attempt });
         await s.kill();
         this.forget(r.assignment.token);
         continue;
       }
       this.sessions.set(s.token, s);
-      log.info('resuming session left by a previous run', { task: r.assignment.taskId, attempt: r.assignment.attempt });
+    }
+    await this.register();
+    for (const s of this.sessions.values()) {
+      log.info('resuming session left by a previous run', { task: s.a.taskId, attempt: s.a.attempt });
       void this.follow(s);
     }
-    this.kv = await this.o.bus.kv(HEARTBEAT_BUCKET, { ttlMs: this.o.nodeTtlMs ?? 10_000 });
+    this.stopConnWatch = this.o.bus.onConnection((state) => { this.busDown = state === 'disconnected'; });
+    this.kv = await this.o.bus.kv(HEARTBEAT_BUCKET, { ttlMs: this.ttlMs });
     await this.heartbeat();
     const every = this.o.heartbeatMs ?? 2_000;
     const beat = () => {
@@ -119,7 +176,7 @@ export class AgentNode {
     this.consumer = await queue.consume({
       durable: subjects.assignConsumer(this.o.name),
       filter: subjects.assign(this.o.name),
-      capacity: () => (this.stopping ? 0 : this.o.slots - this.sessions.size),
+      capacity: () => (this.stopping || this.drained ? 0 : this.o.slots - this.sessions.size),
       ackWaitMs: 120_000,
       maxDeliver: 5,
       onMessage: (d) => this.onAssignment(d),
@@ -131,6 +188,7 @@ export class AgentNode {
     return {
       node: this.o.name, paths: this.paths, config: this.o.config, tmux: this.tmux,
       uploadOutput: (chunks: Parameters<GatewayClient['upload']>[0]) => this.gateway.upload(chunks),
+      checkLease: (a: Assignment) => this.gateway.checkLease({ taskId: a.taskId, attempt: a.attempt, token: a.token }),
     };
   }
 
@@ -159,12 +217,36 @@ export class AgentNode {
     return out;
   }
 
+  /**
+   * A heartbeat into the bus's KV bucket and, every third beat or when the bus fails,
+   * over gRPC (which also tells us whether the coordinator knows us and wants us
+   * drained). Either one arriving renews the lease our sessions live on.
+   */
   private async heartbeat(): Promise<void> {
-    try {
-      await this.kv.put(this.o.name, NodeInfo.encode(this.info()).finish());
-    } catch (err) {
-      log.warn('heartbeat failed', { err });
+    this.beats += 1;
+    const info = this.info();
+    let reached = false;
+    if (!this.busDown) {
+      try {
+        await this.kv.put(this.o.name, NodeInfo.encode(info).finish());
+        reached = true;
+      } catch (err) {
+        log.warn('heartbeat over the bus failed', { err });
+      }
     }
+    if (!reached || this.beats % 3 === 0 || this.holdSeconds) {
+      try {
+        const ack = await this.gateway.heartbeat(info);
+        reached = true;
+        const was = this.drained;
+        this.drained = ack.state === 'draining' ? ack.drainReason || 'drained' : undefined;
+        if (was && !this.drained) this.consumer?.wake();
+        if (!ack.known && !this.stopping) void this.register().catch((err) => log.warn('re-register failed', { err }));
+      } catch (err) {
+        if (!reached) log.warn('heartbeat over gRPC failed too', { err: (err as Error).message });
+      }
+    }
+    if (reached && !this.stopping) this.writeLease(Date.now() + this.ttlMs);
   }
 
   private async onAssignment(d: Delivery): Promise<void> {
@@ -176,9 +258,12 @@ export class AgentNode {
       await d.term('malformed assignment');
       return;
     }
-    if (this.sessions.has(a.token) || existsSync(this.indexFile(a.token)) || this.stopping) {
-      // A redelivery of something we already run (or we are draining: give it back).
-      if (this.stopping) await d.nak(1_000); else await d.ack();
+    if (this.sessions.has(a.token) || existsSync(this.indexFile(a.token))) {
+      await d.ack(); // a redelivery of something we already run
+      return;
+    }
+    if (this.stopping || this.drained) {
+      await d.nak(1_000); // give it back: we take no new work
       return;
     }
     const s = new Session(a, this.sessionDeps());
@@ -190,26 +275,51 @@ export class AgentNode {
     } catch (err) {
       log.error('attempt could not start', { task: a.taskId, attempt: a.attempt, err });
       await d.ack();
-      const message = (err as Error).message;
-      await this.gateway.reportResult({
-        taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, outcome: 'error', answer: undefined,
-        errorClass: /not found|ENOENT|command not found/i.test(message) ? 'MissingTool' : 'AgentFailed', errorMessage: message.slice(0, 500),
-        exitCode: -1, durationMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, commit: '', pushed: false, stderrTail: '', dir: s.dir,
-        cacheReadTokens: 0, cacheWriteTokens: 0, costSource: '', retryAfterSeconds: 0, sessionId: '', diff: '', changedFiles: [], model: a.model,
-      }).catch((e) => log.error('could not report a failed start', { task: a.taskId, err: e }));
+      await this.reportStartFailure(s, err as Error);
+      return;
+    }
+    // Claim the attempt before its agent runs: if the coordinator cannot be asked, or has
+    // moved on, nothing of this attempt ever runs (no duplicate of a re-queued attempt).
+    let ack: { accepted: boolean; reason: string };
+    try {
+      ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree },
+        this.o.claimTimeoutMs ?? 60_000);
+    } catch (err) {
+      log.warn('could not claim the attempt (coordinator unreachable); giving the assignment back', { task: a.taskId, attempt: a.attempt, err: (err as Error).message });
+      await s.kill();
       this.forget(a.token);
+      await d.nak(5_000).catch(() => undefined);
+      return;
+    }
+    if (!ack.accepted) {
+      log.warn('coordinator refused the attempt; dropping it', { task: a.taskId, attempt: a.attempt, reason: ack.reason });
+      await s.kill();
+      this.forget(a.token);
+      await d.term(ack.reason).catch(() => undefined);
       return;
     }
     await d.ack();
-    const ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree })
-      .catch((err) => ({ accepted: true, reason: `unconfirmed: ${(err as Error).message}` }));
-    if (!ack.accepted) {
-      log.warn('coordinator refused the attempt; stopping it', { task: a.taskId, reason: ack.reason });
-      await s.kill();
-      this.forget(a.token);
+    try {
+      await s.go();
+    } catch (err) {
+      log.error('the agent could not be started', { task: a.taskId, attempt: a.attempt, err });
+      await this.reportStartFailure(s, err as Error);
       return;
     }
     void this.follow(s);
+  }
+
+  private async reportStartFailure(s: Session, err: Error): Promise<void> {
+    const { a } = s;
+    const message = redact(err.message);
+    await s.kill();
+    await this.gateway.reportResult({
+      taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, outcome: 'error', answer: undefined,
+      errorClass: /not found|ENOENT|command not found/i.test(message) ? 'MissingTool' : 'AgentFailed', errorMessage: message.slice(0, 500),
+      exitCode: -1, durationMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, commit: '', pushed: false, stderrTail: '', dir: s.dir,
+      cacheReadTokens: 0, cacheWriteTokens: 0, costSource: '', retryAfterSeconds: 0, sessionId: '', diff: '', changedFiles: [], model: a.model,
+    }).catch((e) => log.error('could not report a failed start', { task: a.taskId, err: e }));
+    this.forget(a.token);
   }
 
   /** Watch a session to its end and report the result (retrying until the coordinator answers). */
@@ -230,8 +340,14 @@ export class AgentNode {
   }
 
   private async onControl(data: Uint8Array): Promise<Uint8Array> {
-    const req = JSON.parse(Buffer.from(data).toString('utf8')) as { op: string; taskId: number; attempt: number; token: string };
-    if (req.op !== 'kill') throw new Error(`unknown control op ${req.op}`);
+    let req: { op?: string; token?: string };
+    try {
+      req = JSON.parse(Buffer.from(data).toString('utf8')) as typeof req;
+    } catch {
+      throw new Error('malformed control request (not JSON)');
+    }
+    if (req.op !== 'kill' || typeof req.token !== 'string') throw new Error(`unknown control request ${String(req.op)}`);
+    // Kills go by the attempt's token: never another attempt of the same task.
     const s = this.sessions.get(req.token);
     if (s) await s.kill();
     return Buffer.from(JSON.stringify({ ok: true, found: !!s }));
@@ -244,6 +360,16 @@ export class AgentNode {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.hbTimer) clearTimeout(this.hbTimer);
+    // Say we are going, and how long to keep our attempts: they stay in tmux for the next start.
+    const grace = this.o.restartGraceMs ?? 60_000;
+    this.holdSeconds = Math.max(1, Math.round(grace / 1000));
+    this.writeLease(Date.now() + grace);
+    const bye = NodeInfo.encode(this.info()).finish();
+    await Promise.allSettled([
+      this.busDown ? Promise.resolve() : this.kv.put(this.o.name, bye),
+      this.gateway.heartbeat(this.info(), 2_000),
+    ]);
+    this.stopConnWatch?.();
     await this.consumer?.stop().catch(() => undefined);
     await this.control?.unsubscribe().catch(() => undefined);
     for (const s of this.sessions.values()) s.stopWatching();

@@ -12,7 +12,12 @@ export interface RunnerOptions {
   invocation: Invocation;
   timeoutSeconds: number;
   traceparent?: string;
+  /** The node's lease file (epoch seconds): the agent is stopped once the time passes it. */
+  leaseFile?: string;
 }
+
+/** Exit code of a run stopped because its node's lease ran out. */
+export const LEASE_EXPIRED_EXIT = 86;
 
 /** Single-quote for bash. */
 export function sq(s: string): string {
@@ -42,11 +47,24 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),
     `cd ${sq(o.worktree)} || exit 125`,
     `echo "orch: running ${o.invocation.argv[0].replace(/["$`\\]/g, '')} in $PWD"`,
-    // In the background so its pid is known: `timeout` leads its own process group, and orch
-    // stops a silent or killed agent by signalling that group (a tmux kill alone may miss it).
+    // timeout leads its own process group: the watchdog stops the agent and all it started.
     `${feed}timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
-    'echo $! > "$d/agent.pid"',
-    'wait $!',
+    'p=$!',
+    // The agent runs in timeout's own process group, which tmux's hangup does not reach:
+    // a killed session (or a killed runner) takes the whole group down with it.
+    'echo "$p" > "$d/agent.pid"',
+    `trap 'kill -TERM -- -$p 2>/dev/null' HUP TERM INT`,
+    ...(o.leaseFile ? [
+      // Self-fencing: when the node stops renewing its lease (it died or lost the coordinator),
+      // the agent stops before the coordinator hands the attempt to another node.
+      `( while sleep 1; do read -r lease_until < ${sq(o.leaseFile)} 2>/dev/null || continue; [ "$(date +%s)" -le "\${lease_until%.*}" ] && continue;`,
+      `  echo "orch: the node's lease ran out; stopping the agent" >> "$d/stderr.txt"; : > "$d/lease-expired";`,
+      `  kill -TERM -- -$p 2>/dev/null; sleep 2; kill -KILL -- -$p 2>/dev/null; exit 0; done ) &`,
+      'w=$!',
+    ] : []),
+    'wait $p; c=$?',
+    ...(o.leaseFile ? ['kill $w 2>/dev/null', `[ -e "$d/lease-expired" ] && exit ${LEASE_EXPIRED_EXIT}`] : []),
+    'exit $c',
   ];
   writeFileSync(script, lines.join('\n') + '\n', { mode: 0o755 });
   return { script, envFifo };

@@ -14,7 +14,7 @@ import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
 import { classifyFailure } from './errors.js';
-import { readExit, stopAgent, writeRunnerScript } from './runner.js';
+import { LEASE_EXPIRED_EXIT, readExit, stopAgent, writeRunnerScript } from './runner.js';
 import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
 import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
@@ -27,6 +27,8 @@ export interface SessionDeps {
   config: OrchConfig;
   tmux: Tmux;
   uploadOutput: UploaderOptions['send'];
+  /** May this attempt still push? Asked of the coordinator right before the push. */
+  checkLease(a: Assignment): Promise<{ accepted: boolean; reason: string }>;
 }
 
 /** What a restarted node needs to pick an attempt up again. */
@@ -36,6 +38,8 @@ export interface SessionRecord {
   worktree: string;
   session: string;
   startedAt: number;
+  /** The coordinator accepted the start and the agent was let go (else a restart drops it). */
+  claimed?: boolean;
 }
 
 function tail(file: string, bytes = 3072): string {
@@ -53,11 +57,17 @@ export class Session {
   /** Seconds of silence after which this session was stopped (set only then). */
   private silentFor: number | undefined;
   private startedAt = Date.now();
+  /** The environment, written into the runner's FIFO once the coordinator accepts the start. */
+  private pendingEnv: { fifo: string; text: string } | undefined;
 
-  constructor(readonly a: Assignment, private readonly deps: SessionDeps) {
+  /** A new attempt, or (with `resumed`) one a previous run of this node left in tmux. */
+  constructor(readonly a: Assignment, private readonly deps: SessionDeps, resumed?: SessionRecord) {
     this.dir = deps.paths.attemptDir(a.project, a.taskId, a.attempt);
     this.worktree = deps.paths.worktree(a.project, a.branch);
-    this.name = sessionName(a.project, a.taskId);
+    // One tmux session per attempt: a kill by name can never hit another attempt of the task.
+    this.name = resumed?.session ?? sessionName(a.project, a.taskId, a.attempt);
+    // A resumed attempt keeps its deadline: a restart does not buy it more time.
+    if (resumed) this.startedAt = resumed.startedAt;
   }
 
   get token(): string { return this.a.token; }
@@ -80,10 +90,11 @@ export class Session {
     // Facts about the attempt every agent (and wrapper script) may use.
     inv.env = { ...inv.env, ORCH_TASK_ID: String(a.taskId), ORCH_ATTEMPT: String(a.attempt), ORCH_NODE: deps.node, ORCH_PROJECT: a.project, ORCH_BRANCH: a.branch };
     const traceparent = a.trace.traceparent;
-    const { script, envFifo } = await writeRunnerScript({ attemptDir: this.dir, worktree: this.worktree, invocation: inv, timeoutSeconds: a.timeoutSeconds, traceparent });
+    const { script, envFifo } = await writeRunnerScript({
+      attemptDir: this.dir, worktree: this.worktree, invocation: inv, timeoutSeconds: a.timeoutSeconds, traceparent, leaseFile: deps.paths.nodeLease,
+    });
     this.startedAt = Date.now();
-    const record: SessionRecord = { assignment: a, dir: this.dir, worktree: this.worktree, session: this.name, startedAt: this.startedAt };
-    writeFileSync(Session.recordFile(this.dir), JSON.stringify(record));
+    this.writeRecord(false);
 
     // The session starts while the worktree is made: runner.sh waits on its FIFO, and
     // gets its environment (and so goes on into the worktree) only once the worktree exists.
@@ -116,11 +127,28 @@ export class Session {
       throw w.reason;
     }
     if (s.status === 'rejected') throw s.reason;
-    await writeFifo(envFifo, envScript(inv.env), 10_000);
-    log.info('session started', {
+    this.pendingEnv = { fifo: envFifo, text: envScript(inv.env) };
+    log.info('session ready', {
       task: a.taskId, attempt: a.attempt, session: this.name, agent: a.agent,
       ms: { mirror: w.value[0] - t0, worktree: w.value[1] - w.value[0], tmux: s.value - t0, total: Date.now() - t0 },
     });
+  }
+
+  private writeRecord(claimed: boolean): void {
+    const record: SessionRecord = { assignment: this.a, dir: this.dir, worktree: this.worktree, session: this.name, startedAt: this.startedAt, claimed };
+    writeFileSync(Session.recordFile(this.dir), JSON.stringify(record));
+  }
+
+  /**
+   * The coordinator accepted the start: let the agent go (its environment, secrets
+   * included, goes into the runner's FIFO). Until now nothing of the agent has run.
+   */
+  async go(): Promise<void> {
+    if (!this.pendingEnv) throw new Error('go() before launch()');
+    this.writeRecord(true);
+    await writeFifo(this.pendingEnv.fifo, this.pendingEnv.text, 10_000);
+    this.pendingEnv = undefined;
+    this.startedAt = Date.now();
   }
 
   /** Follow the running session until it exits (or times out, or is killed), then build the result. */
@@ -226,6 +254,8 @@ export class Session {
     let result: AttemptResult;
     if (this.killed) {
       result = { ...base, errorClass: 'Killed', errorMessage: 'the session was killed' };
+    } else if (exitCode === LEASE_EXPIRED_EXIT && existsSync(join(this.dir, 'lease-expired'))) {
+      result = { ...base, errorClass: 'Vanished', errorMessage: 'the node lost its lease (no heartbeat reached the coordinator), so the agent was stopped' };
     } else if (exitCode !== 0 || run.isError || this.silentFor !== undefined) {
       const c = classifyFailure({
         exitCode, timedOut: exitCode === 124 && this.silentFor === undefined, silentSeconds: this.silentFor,
@@ -237,10 +267,14 @@ export class Session {
       const { answer } = parseAgentAnswer(run.text);
       result = { ...base, outcome: 'success', answer: { ...answer, summary: redact(answer.summary) } };
     }
-    // Whatever the outcome, keep the agent's work: commit and push the branch.
+    // Whatever the outcome, keep the agent's work: commit, and push the branch while this
+    // attempt is still the task's current one (a superseded attempt keeps its commit local).
     try {
+      const lease = await deps.checkLease(a);
+      if (!lease.accepted) log.warn('attempt superseded; not pushing', { task: a.taskId, attempt: a.attempt, reason: lease.reason });
       const c = await commitAndPush({
-        dir: this.worktree, message: `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), branch: a.branch, remote: a.remote,
+        dir: this.worktree, message: `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), branch: a.branch,
+        remote: lease.accepted ? a.remote : undefined, expectHead: a.expectHead,
         who: { name: deps.config.git?.name ?? 'orch[bot]', email: deps.config.git?.email ?? 'orch@localhost' },
         diffBase: `refs/remotes/origin/${a.baseBranch}`,
       });
@@ -248,6 +282,7 @@ export class Session {
       result.pushed = c.pushed;
       result.changedFiles = c.files;
       result.diff = redact(c.diff);
+      if (c.superseded) log.warn('replaced a branch head no accepted attempt made (a superseded attempt pushed it)', { task: a.taskId, attempt: a.attempt, head: c.superseded });
     } catch (err) {
       result.commit = err instanceof CommitError ? err.sha : '';
       log.warn('commit/push failed', { task: a.taskId, err });
@@ -261,6 +296,7 @@ export class Session {
 
   async kill(): Promise<void> {
     this.killed = true;
+    // The agent's own process group first (it is not in tmux's), then the session.
     stopAgent(this.dir);
     await this.deps.tmux.killSession(this.name).catch(() => undefined);
   }

@@ -13,10 +13,10 @@ export class TmuxError extends Error {
   }
 }
 
-/** tmux session names allow neither `.` nor `:`. */
-export function sessionName(project: string, taskId: number): string {
+/** One tmux session per attempt (names allow neither `.` nor `:`). */
+export function sessionName(project: string, taskId: number, attempt: number): string {
   const repo = project.split('/').pop() ?? project;
-  return `orch-${repo.replace(/[^A-Za-z0-9_-]/g, '_')}-${taskId}`;
+  return `orch-${repo.replace(/[^A-Za-z0-9_-]/g, '_')}-${taskId}-${attempt}`;
 }
 
 /** `export K='v'` lines bash can source (single quotes; `'` as `'\''`). */
@@ -43,15 +43,6 @@ export class Tmux {
         else resolve(String(stdout));
       });
     });
-  }
-
-  /**
-   * Start a detached session running `command` in `cwd`. When `envFifo` is given the
-   * command is expected to read it first; `env` is written into it as shell exports.
-   */
-  async newSession(name: string, cwd: string, command: string, env: Record<string, string>, envFifo?: string): Promise<void> {
-    await this.startSession(name, cwd, command);
-    if (envFifo) await writeFifo(envFifo, envScript(env), 10_000);
   }
 
   /** Start a detached session running `command` in `cwd` (its environment comes separately, see writeFifo). */

@@ -8,7 +8,7 @@ import { open, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { OutputChunk } from '../proto/gen/orch/v1/node.js';
 import { logger } from '../runtime/log.js';
-import { redact } from '../runtime/redact.js';
+import { longestSecret, redact } from '../runtime/redact.js';
 
 const log = logger('uploader');
 const CHUNK = 64 * 1024;
@@ -25,6 +25,26 @@ export interface UploaderOptions {
 
 interface Progress { raw: number; sent: number; seq: number }
 
+/** gRPC FAILED_PRECONDITION: the coordinator refuses this attempt's output (it was superseded). */
+const REFUSED = 9;
+
+/**
+ * Where to cut a line too long to wait for its end: never inside a UTF-8 sequence, and far
+ * enough from the end that a secret straddling the cut is redacted whole in the next round.
+ */
+export function safeCut(buf: Buffer, keepBack: number): number {
+  const max = Math.max(0, buf.length - keepBack);
+  // Just after a separator no secret contains (space, tab, CR, quotes, comma, semicolon): ASCII, so never inside a character.
+  for (let i = max - 1; i >= 0; i--) {
+    const c = buf[i];
+    if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x22 || c === 0x27 || c === 0x2c || c === 0x3b) return i + 1;
+  }
+  // One unbroken word of this size: at least never split a character (continuation bytes are 10xxxxxx).
+  let cut = max;
+  while (cut > 0 && (buf[cut] & 0xc0) === 0x80) cut--;
+  return cut;
+}
+
 export class OutputUploader {
   private p: Progress;
   private watcher: FSWatcher | undefined;
@@ -32,6 +52,8 @@ export class OutputUploader {
   private busy: Promise<void> = Promise.resolve();
   private pending = false;
   private stopped = false;
+  /** The coordinator refused this attempt's output: it was superseded, stop sending. */
+  private refused = false;
 
   constructor(private readonly o: UploaderOptions) {
     this.p = existsSync(o.stateFile) ? JSON.parse(readFileSync(o.stateFile, 'utf8')) as Progress : { raw: 0, sent: 0, seq: 0 };
@@ -56,8 +78,18 @@ export class OutputUploader {
     this.pending = true;
     this.busy = this.busy.then(async () => {
       this.pending = false;
-      await this.flush(false).catch((err) => log.debug('upload deferred', { task: this.o.taskId, err }));
+      await this.flush(false).catch((err) => this.failed(err));
     });
+  }
+
+  private failed(err: unknown): void {
+    if ((err as { code?: number }).code === REFUSED) {
+      this.refused = true;
+      this.stop();
+      log.warn('coordinator refuses this attempt\'s output; it stays in output.log on the node', { task: this.o.taskId, attempt: this.o.attempt, reason: (err as Error).message });
+      return;
+    }
+    log.debug('upload deferred', { task: this.o.taskId, err });
   }
 
   /** Upload what is there; with final, also a last line without a newline. */
@@ -78,6 +110,8 @@ export class OutputUploader {
       const lastNl = buf.lastIndexOf(0x0a);
       if (lastNl >= 0) take = lastNl + 1;
       else if (!final && buf.length < 4 * CHUNK) return; // wait for the line to finish
+      // A line longer than we read at once: send its head, cut where no character or secret is split.
+      else if (!final || size > this.p.raw + buf.length) take = safeCut(buf, longestSecret() + 64) || buf.length;
       const text = redact(buf.subarray(0, take).toString('utf8'));
       const out = Buffer.from(text, 'utf8');
       const chunks: OutputChunk[] = [];
@@ -108,10 +142,13 @@ export class OutputUploader {
     await this.busy;
     const end = Date.now() + deadlineMs;
     for (let i = 1; ; i++) {
+      if (this.refused) return false;
       try {
         await this.flush(true);
         return true;
       } catch (err) {
+        this.failed(err);
+        if (this.refused) return false;
         if (Date.now() > end) {
           log.warn('final output upload failed; the rest stays in output.log on the node', { task: this.o.taskId, err });
           return false;

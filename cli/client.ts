@@ -37,21 +37,41 @@ export function coordinatorAddress(args: GlobalArgs): string {
 
 type Unary<Req, Res> = (req: Req, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => unknown;
 
+/**
+ * A client of the coordinator. `address` may list several (`a:7400,b:7400`: a leader and
+ * its standbys); a call goes to the first that answers, since only the leader listens.
+ */
 export class Api {
-  readonly client: CoordinatorClient;
+  private clients: CoordinatorClient[];
+  private current = 0;
   readonly metadata: Metadata;
+  readonly addresses: string[];
 
   constructor(readonly address: string, token?: string) {
-    this.client = new CoordinatorClient(address, credentials.createInsecure());
+    this.addresses = address.split(',').map((a) => a.trim()).filter(Boolean);
+    if (!this.addresses.length) throw new CliError('empty coordinator address');
+    this.clients = this.addresses.map((a) => new CoordinatorClient(a, credentials.createInsecure()));
     this.metadata = tokenMetadata(token ?? process.env.ORCH_TOKEN);
   }
 
-  /** Call a unary method: `api.call('getTask', { id })`. */
-  call<K extends keyof CoordinatorClient, Req, Res>(method: K, req: Req, timeoutMs = 60_000): Promise<Res> {
-    const fn = this.client[method] as unknown as Unary<Req, Res>;
-    return new Promise<Res>((resolve, reject) => {
-      fn.call(this.client, req, this.metadata, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(this.explain(err)) : resolve(res)));
-    });
+  /** The client of the coordinator that answered last (for streaming calls). */
+  get client(): CoordinatorClient { return this.clients[this.current]; }
+
+  /** Call a unary method: `api.call('getTask', { id })`. Tries each address once while they are unreachable. */
+  async call<K extends keyof CoordinatorClient, Req, Res>(method: K, req: Req, timeoutMs = 60_000): Promise<Res> {
+    for (let tried = 1; ; tried++) {
+      const client = this.client;
+      const fn = client[method] as unknown as Unary<Req, Res>;
+      try {
+        return await new Promise<Res>((resolve, reject) => {
+          fn.call(client, req, this.metadata, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+        });
+      } catch (err) {
+        const e = err as ServiceError;
+        if (e.code !== status.UNAVAILABLE || tried >= this.clients.length) throw this.explain(e);
+        this.current = (this.current + 1) % this.clients.length;
+      }
+    }
   }
 
   explain(err: ServiceError): CliError {
@@ -63,7 +83,7 @@ export class Api {
   }
 
   close(): void {
-    this.client.close();
+    for (const c of this.clients) c.close();
   }
 }
 

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     .command(initCommand)
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
-    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list'))
+    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
     .command(streamCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics);
   infoCommands(cli);

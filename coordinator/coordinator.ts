@@ -10,7 +10,7 @@ import type { OrchPaths } from '../runtime/paths.js';
 import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
-import { NodeRegistry, type InFlight } from './node-registry.js';
+import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
 import { route as routeDecision, type RouteDecision } from './router.js';
 import type { Database } from './store/database.js';
@@ -33,12 +33,30 @@ export interface CoordinatorDeps {
    * the node consumer's ack wait times its max deliveries.
    */
   assignTimeoutMs?: number;
+  /**
+   * After a node is lost, wait this much longer before re-queueing its attempts: its
+   * sessions stop themselves when their lease (the node TTL) runs out, and this covers
+   * the time they take to die. Default 5 s.
+   */
+  fenceMs?: number;
+  /** How often the reconcile sweep re-derives the dispatch queue and slots from the store. Default 5 s. */
+  reconcileMs?: number;
+  /** The leadership epoch this coordinator holds (shown by `orch status`). */
+  epoch?: number;
 }
 
 /** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
 export function enabledAgents(config: OrchConfig): string[] {
   const names = Object.entries(config.agents ?? {}).filter(([, a]) => a?.enabled !== false).map(([n]) => n);
   return names.length ? names : ['claude'];
+}
+
+/** This coordinator is stopping (shutdown, or its leadership ended): ask again, here or at the next leader. */
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('the coordinator is shutting down');
+    this.name = 'ShuttingDownError';
+  }
 }
 
 export class Coordinator {
@@ -55,16 +73,19 @@ export class Coordinator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
   private stopConnWatch: (() => void) | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   readonly startedAt = new Date();
 
   constructor(readonly deps: CoordinatorDeps) {
     this.cooldowns = new Cooldowns(deps.store);
     this.taskContext = this.makeTaskContext();
-    this.registry = new NodeRegistry(deps.nodeTtlMs ?? 10_000, (node, attempts) => this.nodeLost(node, attempts));
+    this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
     this.dispatcher = new Dispatcher({
       snapshots: () => this.registry.snapshots(),
       dispatch: async (taskId, node) => { await this.actor(taskId).ask({ op: 'dispatch', node }); },
+      isRefusal: (err) => err instanceof RefusedError,
     });
   }
 
@@ -78,15 +99,15 @@ export class Coordinator {
     this.kv = await bus.kv(HEARTBEAT_BUCKET, { ttlMs: this.deps.nodeTtlMs ?? 10_000 });
     this.stopWatch = await this.kv.watch((e) => {
       if (e.operation !== 'PUT') return;
+      let info: NodeInfo;
       try {
-        const info = NodeInfo.decode(e.value);
-        if (!this.registry.heartbeat(e.key, info, e.updatedAt) && !this.registry.isUp(e.key)) {
-          log.debug('heartbeat from an unregistered node', { node: e.key });
-        }
-        this.dispatcher.pump();
+        info = NodeInfo.decode(e.value);
       } catch (err) {
         log.warn('malformed heartbeat ignored', { key: e.key, err });
+        return;
       }
+      // Timed by our clock at receipt: the NATS server's clock (e.updatedAt) may be skewed.
+      this.heartbeat(e.key, info);
     });
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
     await this.cooldowns.load();
@@ -103,9 +124,69 @@ export class Coordinator {
     const assignTimeout = this.deps.assignTimeoutMs ?? 600_000;
     this.staleTimer = setInterval(() => void this.sweepStaleAssignments(assignTimeout), Math.min(30_000, Math.max(100, assignTimeout / 4)));
     this.staleTimer.unref();
+    this.reconcileTimer = setInterval(() => void this.reconcile(), this.deps.reconcileMs ?? 5_000);
+    this.reconcileTimer.unref();
+  }
+
+  /**
+   * A heartbeat from the bus or over gRPC. Attempts the node says (twice) it does not run are
+   * lost; sessions it runs that are no attempt of ours there are stopped.
+   */
+  heartbeat(name: string, info: NodeInfo): HeartbeatOutcome {
+    const out = this.registry.heartbeat(name, info, Date.now());
+    for (const a of out.vanished) {
+      log.warn('node no longer runs an attempt placed there; attempt lost', { node: name, task: a.taskId, attempt: a.attempt });
+      this.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node: name, why: 'the node no longer runs it' });
+    }
+    for (const token of out.stray) {
+      log.warn('node runs a superseded attempt; stopping it', { node: name, token });
+      void this.killToken(name, token).catch((err) => log.warn('could not stop a superseded attempt', { node: name, err }));
+    }
+    if (out.known) this.dispatcher.pump();
+    return out;
+  }
+
+  /**
+   * The safety net under every event-driven path: whatever an error or a lost message
+   * left behind (a routed task nobody queued, a new task nobody routed, an active attempt
+   * whose slot was forgotten or whose node is gone), this finds and moves on.
+   */
+  async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      for (const t of await this.store.tasksInStatus(['new', 'routed'])) {
+        if (t.status === 'new') this.actor(t.id).tell({ op: 'route' });
+        else if (!this.dispatcher.has(t.id)) this.enqueue(t);
+      }
+      for (const a of await this.store.attemptsInState(['assigned', 'running'])) {
+        if (this.registry.inFlight(a.node).some((x) => x.token === a.token)) continue;
+        if (this.registry.isLost(a.node)) {
+          this.actor(a.taskId).tell({ op: 'lost', attempt: a.number, token: a.token, node: a.node, why: 'its node is lost' });
+        } else {
+          this.registry.placed(a.node, { taskId: a.taskId, attempt: a.number, token: a.token });
+          if (a.state === 'running') this.registry.claimed(a.token);
+        }
+      }
+      this.dispatcher.pump();
+    } catch (err) {
+      log.warn('reconcile sweep failed; trying again at the next one', { err });
+    }
+  }
+
+  /** `orch node drain NAME` (reason) or its undo (undefined). */
+  async drain(name: string, reason: string | undefined): Promise<NodeInfo> {
+    if (!(await this.store.setNodeDrained(name, reason ?? null))) throw new RefusedError(`no node named ${name} has ever registered`);
+    this.registry.setDrained(name, reason);
+    log.info(reason ? 'node drained' : 'node resumed', { node: name, reason });
+    this.dispatcher.pump();
+    const info = this.registry.list().find((n) => n.name === name);
+    if (!info) throw new RefusedError(`node ${name} is not known to this coordinator yet`);
+    return info;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.stopConnWatch?.();
@@ -122,9 +203,11 @@ export class Coordinator {
       // A retry waiting out a cooldown keeps waiting after a restart.
       else if (t.status === 'routed') this.enqueue(t, this.cooldowns.remainingMs(t.agent, t.model));
     }
+    for (const n of await this.store.listNodes()) if (n.drained) this.registry.setDrained(n.name, n.drained);
     for (const a of await this.store.attemptsInState(['assigned', 'running'])) {
       this.registry.placed(a.node, { taskId: a.taskId, attempt: a.number, token: a.token });
-      this.hub.noteAttempt(a.taskId, a.number);
+      if (a.state === 'running') this.registry.claimed(a.token);
+      this.hub.noteAttempt(a.taskId, a.number, a.token);
       if (a.state === 'assigned') {
         // The assignment may not have survived (in-process bus); nodes ignore a token they hold.
         const t = tasks.find((x) => x.id === a.taskId);
@@ -146,7 +229,7 @@ export class Coordinator {
       for (const a of await this.store.attemptsInState(['assigned'])) {
         if (now - a.createdAt.getTime() < timeoutMs) continue;
         log.warn('assignment never started; attempt lost', { task: a.taskId, attempt: a.number, node: a.node });
-        this.actor(a.taskId).tell({ op: 'lost', attempt: a.number, token: a.token, node: a.node, why: `no node started it within ${Math.round(timeoutMs / 1000)} s` });
+        this.actor(a.taskId).tell({ op: 'lost', attempt: a.number, token: a.token, node: a.node, why: `no node started it within ${Math.round(timeoutMs / 1000)} s`, counts: true });
       }
     } catch (err) {
       log.warn('stale assignment sweep failed', { err });
@@ -165,7 +248,7 @@ export class Coordinator {
   /** Send a message to a task's actor and wait for the resulting task row. */
   ask(taskId: number, msg: TaskMsg, timeoutMs = 60_000): Promise<TaskRow> {
     return this.actor(taskId).ask<TaskRow>(msg, timeoutMs).catch((err) => {
-      if (err instanceof ActorStoppedError) throw new RefusedError('the coordinator is shutting down');
+      if (err instanceof ActorStoppedError) throw new ShuttingDownError();
       throw err;
     });
   }
@@ -184,9 +267,10 @@ export class Coordinator {
     },
     publishAssignment: (a) => this.publishAssignment(a),
     killOnNode: (node, taskId, attempt, token) => this.killOnNode(node, taskId, attempt, token),
-    attemptEnded: (node, token) => {
-      const a = this.registry.drop(node, token);
-      if (a) this.hub.finish(a.taskId, a.attempt);
+    attemptClaimed: (_node, token) => this.registry.claimed(token),
+    attemptEnded: (a) => {
+      this.registry.drop(a.node, a.token);
+      this.hub.finish(a.taskId, a.number);
       this.dispatcher.pump();
     },
     changed: (task, event, opts) => this.changed(task, event, opts?.retryDelayMs),
@@ -196,13 +280,27 @@ export class Coordinator {
     };
   }
 
+  /**
+   * Agents routing may pick: what the fleet's nodes report installed (agents are configured
+   * on the nodes); before any node has registered, the coordinator's own configuration.
+   */
+  routableAgents(project: string): string[] {
+    const fleet = this.registry.fleetAgents();
+    return fleet.length ? fleet : enabledAgents(this.projectConfig(project));
+  }
+
+  /** Agents a task may name: any the fleet has ever reported, or the coordinator's config has. */
+  knownAgents(project: string): string[] {
+    return [...new Set([...this.registry.everSeenAgents(), ...enabledAgents(this.projectConfig(project))])].sort();
+  }
+
   private route(task: TaskRow): RouteDecision {
     const cfg = this.projectConfig(task.project);
     const d = routeDecision(
       { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels },
       {
-        agents: enabledAgents(cfg), modelMap: cfg.model_map ?? {}, cursor: this.cursor, fallbackAgent: cfg.router?.fallback_executor,
-        cooling: (agent, model) => this.cooldowns.cooling(agent, model),
+        agents: this.routableAgents(task.project), known: this.knownAgents(task.project), modelMap: cfg.model_map ?? {}, cursor: this.cursor,
+        fallbackAgent: cfg.router?.fallback_executor, cooling: (agent, model) => this.cooldowns.cooling(agent, model),
       },
     );
     if (d.usedCursor) this.cursor += 1;
@@ -268,21 +366,22 @@ export class Coordinator {
     else this.dispatcher.remove(task.id);
     // A delegated task done: its parent may go on (its actor checks every sibling).
     if (task.status === 'done' && task.parentId) this.actor(task.parentId).tell({ op: 'children_done' });
-    if (task.status === 'in_progress' && event === 'dispatched') {
-      void this.store.getAttempt(task.id, task.attempts).then((a) => {
-        if (a) this.hub.noteAttempt(task.id, a.number);
-      });
-    }
   }
 
   async publishAssignment(a: Assignment): Promise<void> {
     this.registry.placed(a.node, { taskId: a.taskId, attempt: a.attempt, token: a.token });
+    this.hub.noteAttempt(a.taskId, a.attempt, a.token);
     await this.queue.publish(subjects.assign(a.node), Assignment.encode(a).finish(), { msgId: a.token });
   }
 
   private async killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void> {
     const body = Buffer.from(JSON.stringify({ op: 'kill', taskId, attempt, token }));
     await this.deps.bus.request(subjects.control(node), body, { timeoutMs: 10_000 });
+  }
+
+  /** Stop a node's session of an attempt we know only by its token (a superseded one). */
+  private async killToken(node: string, token: string): Promise<void> {
+    await this.deps.bus.request(subjects.control(node), Buffer.from(JSON.stringify({ op: 'kill', token })), { timeoutMs: 10_000 });
   }
 
   private nodeLost(node: string, attempts: InFlight[]): void {
@@ -296,7 +395,7 @@ export class Coordinator {
     try {
       const a = Assignment.decode(data);
       log.error('assignment ran out of deliveries', { task: a.taskId, attempt: a.attempt, node: a.node });
-      this.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node: a.node, why: 'assignment exceeded its maximum deliveries' });
+      this.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node: a.node, why: 'assignment exceeded its maximum deliveries', counts: true });
     } catch (err) {
       log.error('an undecodable assignment ran out of deliveries', { err });
     }

@@ -16,6 +16,8 @@ export interface DispatcherDeps {
   snapshots(): NodeSnapshot[];
   /** Hand the task to a node; resolves when the attempt exists (slot accounted). */
   dispatch(taskId: number, node: string): Promise<void>;
+  /** A refusal (the task changed meanwhile) ends its wait; any other error is retried. */
+  isRefusal(err: unknown): boolean;
 }
 
 export class Dispatcher {
@@ -24,8 +26,8 @@ export class Dispatcher {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Why the head of the queue is waiting, for status displays. */
-  lastWait = '';
+  /** Failed dispatches in a row per task: the next try backs off (1 s .. 30 s). */
+  private failures = new Map<number, number>();
   /** Why each waiting task could not be placed at the last pass (shown by `orch task get`). */
   private why = new Map<number, string>();
 
@@ -39,6 +41,11 @@ export class Dispatcher {
   remove(taskId: number): void {
     this.queue.delete(taskId);
     this.why.delete(taskId);
+    this.failures.delete(taskId);
+  }
+
+  has(taskId: number): boolean {
+    return this.queue.has(taskId);
   }
 
   /** Why a routed task is still waiting, if it is. */
@@ -76,19 +83,32 @@ export class Dispatcher {
       if (t.notBefore > now) { nextWake = Math.min(nextWake, t.notBefore); continue; }
       const nodes = this.deps.snapshots();
       if (!nodes.some((n) => n.state === 'up' && n.inFlight < n.slots)) {
-        this.lastWait = nodes.length ? 'every node is full' : 'no agent-node is registered';
-        for (const rest of ordered) this.why.set(rest.taskId, this.lastWait);
+        const why = !nodes.length ? 'no agent-node is registered' : nodes.some((n) => n.state === 'up') ? 'every node is full' : 'no node is up';
+        for (const rest of ordered) if (!this.why.has(rest.taskId) || rest.notBefore <= now) this.why.set(rest.taskId, why);
         break;
       }
       const p = place(nodes, t);
-      if (p.node === undefined) { this.lastWait = `task ${t.taskId}: ${p.why}`; this.why.set(t.taskId, p.why); continue; }
+      if (p.node === undefined) { this.why.set(t.taskId, p.why); continue; }
       this.queue.delete(t.taskId);
       this.why.delete(t.taskId);
       try {
         await this.deps.dispatch(t.taskId, p.node);
+        this.failures.delete(t.taskId);
       } catch (err) {
-        // The task actor refused (e.g. the task was closed meanwhile): nothing to retry.
-        log.warn('dispatch refused', { task: t.taskId, node: p.node, err });
+        if (this.deps.isRefusal(err)) {
+          // The task changed meanwhile (closed, already dispatched): nothing to retry.
+          log.debug('dispatch refused', { task: t.taskId, node: p.node, err });
+          this.failures.delete(t.taskId);
+          continue;
+        }
+        // A database blip or a busy actor: the task waits and is tried again, never dropped.
+        const n = (this.failures.get(t.taskId) ?? 0) + 1;
+        this.failures.set(t.taskId, n);
+        const delay = Math.min(30_000, 1_000 * 2 ** (n - 1));
+        log.warn('dispatch failed; will try again', { task: t.taskId, node: p.node, inMs: delay, err });
+        if (!this.queue.has(t.taskId)) this.queue.set(t.taskId, { ...t, notBefore: Date.now() + delay });
+        this.why.set(t.taskId, `dispatch failed (${(err as Error).message}); trying again`);
+        nextWake = Math.min(nextWake, Date.now() + delay);
       }
     }
     if (this.timer) clearTimeout(this.timer);

@@ -22,6 +22,8 @@ export class OutputHub {
   private listeners = new Map<number, Set<Listener>>(); // 0 = every task
   /** Latest attempt seen per task, for "from the start" replays. */
   private latest = new Map<number, number>();
+  /** Fencing token of each live attempt: output is accepted only with it. */
+  private tokens = new Map<string, string>();
 
   constructor(private readonly paths: OrchPaths) {}
 
@@ -61,9 +63,18 @@ export class OutputHub {
     return run;
   }
 
-  /** The attempt is over: followers of it are told so. */
+  /** Why output for this attempt under this token is refused, or undefined when it is taken. */
+  refuses(taskId: number, attempt: number, token: string): string | undefined {
+    const want = this.tokens.get(this.key(taskId, attempt));
+    if (want === undefined) return `attempt ${attempt} of task ${taskId} is not running: its output is closed`;
+    if (want !== token) return `attempt ${attempt} of task ${taskId}: stale fencing token, output refused`;
+    return undefined;
+  }
+
+  /** The attempt is over: followers of it are told so, and no more output is taken. */
   finish(taskId: number, attempt: number): void {
     const k = this.key(taskId, attempt);
+    this.tokens.delete(k);
     void (this.chains.get(k) ?? Promise.resolve()).catch(() => undefined).then(() => {
       this.emit({ taskId, attempt, offset: this.size(taskId, attempt), data: Buffer.alloc(0), end: true });
     });
@@ -93,7 +104,9 @@ export class OutputHub {
     }
   }
 
-  noteAttempt(taskId: number, attempt: number): void {
+  /** A live attempt: its output is taken under `token`. */
+  noteAttempt(taskId: number, attempt: number, token: string): void {
+    this.tokens.set(this.key(taskId, attempt), token);
     if ((this.latest.get(taskId) ?? 0) < attempt) this.latest.set(taskId, attempt);
   }
 }

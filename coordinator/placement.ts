@@ -6,7 +6,8 @@
 
 export interface NodeSnapshot {
   name: string;
-  state: 'up' | 'draining' | 'lost';
+  /** Only `up` nodes take work; the others say why not in the wait reason. */
+  state: 'up' | 'draining' | 'stopping' | 'lost' | 'registering' | 'off the bus';
   slots: number;
   /** Attempts the coordinator has placed on the node and not yet seen finish. */
   inFlight: number;

@@ -13,8 +13,10 @@ export interface RouteInput {
 }
 
 export interface RouterState {
-  /** Agents that may run tasks, in config order. */
+  /** Agents round-robin picks from (what the fleet has installed). */
   agents: string[];
+  /** Agents a task may name (label or --agent) even if no node has them now: it then waits. Default: `agents`. */
+  known?: string[];
   modelMap: Partial<Record<string, Record<string, string | string[]>>>;
   /** Round-robin cursor: how many tasks were routed round-robin so far. */
   cursor: number;
@@ -75,8 +77,9 @@ export function route(input: RouteInput, state: RouterState): RouteDecision {
   } else {
     throw new RoutingError('no agent is configured: add one under `agents:` in config.yml or pass --agent');
   }
-  if (!agent || !state.agents.includes(agent)) {
-    throw new RoutingError(`agent "${agent}" is not configured or not enabled (known: ${state.agents.join(', ') || 'none'})`);
+  const known = state.known ?? state.agents;
+  if (!agent || (!state.agents.includes(agent) && !known.includes(agent))) {
+    throw new RoutingError(`agent "${agent}" is not configured or not enabled (known: ${known.join(', ') || 'none'})`);
   }
 
   const entry = state.modelMap[complexity]?.[agent];

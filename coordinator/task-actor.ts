@@ -38,8 +38,10 @@ export interface TaskContext {
   publishAssignment(a: Assignment): Promise<void>;
   /** Ask the node to stop an attempt's session (best effort). */
   killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void>;
-  /** An attempt placed on `node` is over (frees its slot). */
-  attemptEnded(node: string, token: string): void;
+  /** A node claimed an attempt's start: its heartbeats must list it from now on. */
+  attemptClaimed(node: string, token: string): void;
+  /** An attempt is over (frees its slot on its node, closes its output). */
+  attemptEnded(a: Pick<AttemptRow, 'taskId' | 'number' | 'node' | 'token'>): void;
   /** What follows a failed attempt (recovery.ts), with its cooldown persisted; a reroute names the new model. */
   recover(task: TaskRow, attempt: AttemptRow, result: AttemptResult): Promise<Recovery & { model?: string }>;
   /** The task changed; `retryDelayMs` asks for a delayed dispatch. */
@@ -51,11 +53,13 @@ export type TaskMsg =
   | { op: 'dispatch'; node: string }
   | { op: 'started'; started: AttemptStarted }
   | { op: 'result'; result: AttemptResult }
-  | { op: 'lost'; attempt: number; token: string; node: string; why: string }
+  /** `counts`: an attempt lost before it started still counts (its assignment kept failing on a node). */
+  | { op: 'lost'; attempt: number; token: string; node: string; why: string; counts?: boolean }
   | { op: 'kill'; by: string }
   | { op: 'close'; note: string }
   | { op: 'retry' }
   | { op: 'run' }
+  | { op: 'checkLease'; attempt: number; token: string }
   | { op: 'children_done' };
 
 const ACTIVE: AttemptRow['state'][] = ['assigned', 'running'];
@@ -76,15 +80,25 @@ export class TaskActor extends Actor<TaskMsg> {
       case 'lost': return this.lost(task, msg);
       case 'kill': return this.kill(task, msg.by);
       case 'close': return this.close(task, msg.note);
-      case 'retry': return this.apply(task, { type: 'retry' });
-      case 'run': return this.apply(task, { type: 'run' });
+      // A retry or run is a person deciding to try again: the attempt budget starts over.
+      case 'retry': return this.apply(task, { type: 'retry' }, { spent: 0 });
+      case 'run': return this.apply(task, { type: 'run' }, task.status === 'blocked' || task.status === 'needs_review' ? { spent: 0 } : {});
       case 'children_done': return this.resumeParent(task);
+      case 'checkLease': {
+        const a = await this.activeAttempt(task, msg.attempt, msg.token);
+        if (typeof a === 'string') throw new RefusedError(a);
+        return task;
+      }
     }
   }
 
-  private facts(task: TaskRow) {
-    return { status: task.status as TaskStatus, attempts: task.attempts, maxAttempts: this.ctx.settings(task).maxAttempts };
+  /** Only attempts that ran count against max_attempts (an assignment that never started is not the task's fault). */
+  private facts(task: TaskRow, counting = false) {
+    return { status: task.status as TaskStatus, attempts: task.spent + (counting ? 1 : 0), maxAttempts: this.ctx.settings(task).maxAttempts };
   }
+
+  /** Consecutive assignments that could not be published (bus down): they back off. */
+  private publishFailures = 0;
 
   /** Decide and apply an event that touches no attempt. */
   private async apply(task: TaskRow, ev: LifecycleEvent, patch: Parameters<Store['transition']>[3]['patch'] = {}): Promise<TaskRow> {
@@ -132,9 +146,13 @@ export class TaskActor extends Actor<TaskMsg> {
     this.ctx.changed(next, t.event);
     try {
       await this.ctx.publishAssignment(await this.assignment(next, attempt!));
+      this.publishFailures = 0;
     } catch (err) {
-      log.warn('could not publish assignment; re-queueing', { task: task.id, err });
-      return this.lost(next, { attempt: attempt!.number, token, node, why: `assignment not published: ${(err as Error).message}` });
+      this.publishFailures += 1;
+      log.warn('could not publish assignment; re-queueing', { task: task.id, failures: this.publishFailures, err });
+      // An attempt that never left the coordinator does not count, and the next try waits (1 s .. 30 s).
+      return this.lost(next, { attempt: attempt!.number, token, node, why: `assignment not published: ${(err as Error).message}` },
+        Math.min(30_000, 1_000 * 2 ** (this.publishFailures - 1)));
     }
     return next;
   }
@@ -152,7 +170,7 @@ export class TaskActor extends Actor<TaskMsg> {
       agent: task.agent, model: task.model, title: task.title,
       systemPrompt: systemPrompt(input), prompt: taskPrompt(input),
       timeoutSeconds: this.ctx.settings(task).timeoutSeconds, trace: {}, node: attempt.node,
-      complexity: task.complexity,
+      complexity: task.complexity, expectHead: task.head,
     };
   }
 
@@ -164,15 +182,22 @@ export class TaskActor extends Actor<TaskMsg> {
     return a;
   }
 
+  /**
+   * The node claims the attempt before its agent starts: accepted once (assigned -> running),
+   * and again for the same node (its first answer was lost on the way), refused otherwise.
+   */
   private async started(task: TaskRow, s: AttemptStarted): Promise<TaskRow> {
     const a = await this.activeAttempt(task, s.attempt, s.token);
     if (typeof a === 'string') throw new RefusedError(a);
+    if (a.node !== s.node) throw new RefusedError(`attempt ${a.number} of task ${task.id} was assigned to ${a.node}, not ${s.node}`);
+    if (a.state === 'running') return task;
     const t = decide(this.facts(task), { type: 'started', node: s.node });
     if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
     const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
-      event: t.event, detail: t.detail,
+      event: t.event, detail: t.detail, countAttempt: true,
       attemptUpdate: { number: a.number, token: a.token, patch: { state: 'running', startedAt: new Date(), dir: s.dir, worktree: s.worktree, session: s.session } },
     });
+    this.ctx.attemptClaimed(a.node, a.token);
     return next;
   }
 
@@ -188,7 +213,9 @@ export class TaskActor extends Actor<TaskMsg> {
       : !rec && answer
       ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; ') }
       : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: rec?.reason || r.errorMessage || 'the agent failed', retryable: rec?.action !== 'needs_review' };
-    const t = decide(this.facts(task), ev);
+    // A result of an attempt that never claimed its start (it failed to start) still counts.
+    const counting = a.state === 'assigned';
+    const t = decide(this.facts(task, counting), ev);
     if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
     const memory: AttemptMemory = {
       attempt: a.number, agent: a.agent, model: a.model, outcome: r.outcome === 'success' ? `answered ${answer?.status}` : `failed (${r.errorClass})`,
@@ -197,9 +224,10 @@ export class TaskActor extends Actor<TaskMsg> {
       approach: answer?.accomplished.join('; ') || undefined, diff: r.diff ? boundDiff(r.diff) : undefined,
     };
     const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
-      event: t.event, detail: t.detail,
+      event: t.event, detail: t.detail, countAttempt: counting,
       patch: {
         ...(t.reason !== undefined ? { reason: t.reason } : {}),
+        ...(r.pushed && r.commit ? { head: r.commit } : {}),
         ...(answer?.summary ? { summary: answer.summary } : {}),
         ...(answer?.filesChanged.length ? { filesChanged: answer.filesChanged } : {}),
         memory: [...(task.memory as AttemptMemory[]).map(({ diff: _older, ...m }) => m), memory],
@@ -215,7 +243,7 @@ export class TaskActor extends Actor<TaskMsg> {
         },
       },
     });
-    this.ctx.attemptEnded(a.node, a.token);
+    this.ctx.attemptEnded(a);
     this.ctx.changed(next, t.event, t.to === 'routed' && rec ? { retryDelayMs: rec.delayMs } : undefined);
     for (const c of children) this.ctx.changed(c, 'created');
     return next;
@@ -227,24 +255,26 @@ export class TaskActor extends Actor<TaskMsg> {
     return out;
   }
 
-  /** A blocked parent whose delegated tasks are all done goes on (checked here: the actor owns the task). */
+  /** A blocked parent whose delegated tasks are all done goes on, with a fresh attempt budget (checked here: the actor owns the task). */
   private async resumeParent(task: TaskRow): Promise<TaskRow> {
     const children = await this.ctx.store.childrenOf(task.id);
     if (!childrenDone(task, children)) return task;
-    return this.apply(task, { type: 'children_done', children: children.map((c) => c.id) });
+    return this.apply(task, { type: 'children_done', children: children.map((c) => c.id) }, { spent: 0 });
   }
 
-  private async lost(task: TaskRow, m: { attempt: number; token: string; node: string; why: string }): Promise<TaskRow> {
+  private async lost(task: TaskRow, m: { attempt: number; token: string; node: string; why: string; counts?: boolean }, retryDelayMs = 0): Promise<TaskRow> {
     const a = await this.activeAttempt(task, m.attempt, m.token);
     if (typeof a === 'string') return task; // already settled: a late loss notice changes nothing
-    const t = decide(this.facts(task), { type: 'lost', node: m.node, why: m.why });
+    // A running attempt counted when it started; one that never started counts only when told so.
+    const counting = a.state === 'assigned' && m.counts === true;
+    const t = decide(this.facts(task, counting), { type: 'lost', node: m.node, why: m.why });
     if (isRefusal(t)) return task;
     const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
-      event: t.event, detail: t.detail, ...(t.reason !== undefined ? { patch: { reason: t.reason } } : {}),
+      event: t.event, detail: t.detail, countAttempt: counting, ...(t.reason !== undefined ? { patch: { reason: t.reason } } : {}),
       attemptUpdate: { number: a.number, token: a.token, patch: { state: 'lost', finishedAt: new Date(), errorClass: 'Lost', errorMessage: m.why } },
     });
-    this.ctx.attemptEnded(a.node, a.token);
-    this.ctx.changed(next, t.event);
+    this.ctx.attemptEnded(a);
+    this.ctx.changed(next, t.event, retryDelayMs ? { retryDelayMs } : undefined);
     return next;
   }
 
@@ -265,7 +295,7 @@ export class TaskActor extends Actor<TaskMsg> {
       patch: { ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(ev.type === 'close' && ev.note ? { summary: ev.note } : {}) },
       ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped by ${by}` } } } : {}),
     });
-    if (a) this.ctx.attemptEnded(a.node, a.token);
+    if (a) this.ctx.attemptEnded(a);
     this.ctx.changed(next, t.event);
     return next;
   }

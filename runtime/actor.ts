@@ -1,6 +1,7 @@
 // The actor primitive: private state, a mailbox, one message at a time.
 // `tell` enqueues; `ask` enqueues and awaits the handler's answer with a timeout.
-// A Supervisor restarts a crashed actor (from persisted state, via its factory) with backoff.
+// A handler that throws fails that one message (its ask rejects); the actor goes on, and
+// the coordinator's reconcile sweep re-derives whatever a lost message left undone.
 import { logger } from './log.js';
 
 const log = logger('actor');
@@ -36,8 +37,6 @@ export abstract class Actor<M> implements ActorRef<M> {
   private mailbox: Envelope<M>[] = [];
   private running = false;
   private stopped = false;
-  /** Set by a supervisor: called with the error when receive throws. */
-  onCrash?: (err: unknown) => void;
 
   constructor(readonly name: string) {}
 
@@ -85,10 +84,9 @@ export abstract class Actor<M> implements ActorRef<M> {
           const out = await this.receive(env.msg);
           env.resolve?.(out);
         } catch (err) {
-          // The asker learns of the failure; the supervisor decides about the actor.
+          // The asker learns of the failure; the actor goes on with its next message.
           env.reject?.(err);
-          if (this.onCrash) this.onCrash(err);
-          else log.error('actor handler failed', { actor: this.name, err });
+          if (!env.reject) log.error('actor handler failed', { actor: this.name, err });
         }
       }
       this.running = false;
@@ -100,67 +98,4 @@ export abstract class Actor<M> implements ActorRef<M> {
 export function backoffMs(attempt: number, baseMs = 100, maxMs = 30_000): number {
   const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp / 2 + Math.random() * (exp / 2));
-}
-
-/**
- * Restarts a crashed actor through its factory (which reloads persisted state),
- * after a backoff that grows with consecutive crashes. Messages sent to the ref
- * while the actor restarts are queued, not lost.
- */
-export class Supervisor<M> implements ActorRef<M> {
-  private current: Actor<M>;
-  private crashes = 0;
-  private restarting = false;
-  private queued: Array<{ msg: M; resolve?: (v: unknown) => void; reject?: (e: unknown) => void; timeoutMs?: number }> = [];
-  private stopped = false;
-
-  constructor(readonly name: string, private readonly factory: () => Actor<M>, private readonly maxBackoffMs = 10_000) {
-    this.current = this.spawn();
-  }
-
-  private spawn(): Actor<M> {
-    const a = this.factory();
-    a.onCrash = (err) => this.crashed(err);
-    return a;
-  }
-
-  private crashed(err: unknown): void {
-    if (this.restarting || this.stopped) return;
-    this.crashes += 1;
-    this.restarting = true;
-    const delay = backoffMs(this.crashes, 50, this.maxBackoffMs);
-    log.warn('actor crashed; restarting', { actor: this.name, err, crashes: this.crashes, delayMs: delay });
-    this.current.stop();
-    setTimeout(() => {
-      if (this.stopped) return;
-      this.current = this.spawn();
-      this.restarting = false;
-      for (const q of this.queued.splice(0)) {
-        if (q.resolve) this.current.ask(q.msg, q.timeoutMs).then(q.resolve, q.reject);
-        else this.current.tell(q.msg);
-      }
-    }, delay).unref?.();
-  }
-
-  /** Crashes so far. */
-  get restarts(): number { return this.crashes; }
-
-  tell(msg: M): void {
-    if (this.restarting) this.queued.push({ msg });
-    else this.current.tell(msg);
-  }
-
-  ask<R>(msg: M, timeoutMs = 30_000): Promise<R> {
-    if (this.restarting) {
-      return new Promise<R>((resolve, reject) =>
-        this.queued.push({ msg, resolve: resolve as (v: unknown) => void, reject, timeoutMs }));
-    }
-    return this.current.ask<R>(msg, timeoutMs);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.current.stop();
-    for (const q of this.queued.splice(0)) q.reject?.(new ActorStoppedError(this.name));
-  }
 }

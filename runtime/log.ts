@@ -45,3 +45,14 @@ export function logger(component: string): Logger {
     child: (c) => logger(`${component}.${c}`),
   };
 }
+
+/**
+ * A promise nobody awaited that failed is a bug, but not one worth losing a coordinator
+ * or node (and every task it watches) over: log it with its stack and keep running.
+ */
+export function surviveUnhandledRejections(): void {
+  const log = logger('process');
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled promise rejection (a bug; the process keeps running)', { err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+  });
+}

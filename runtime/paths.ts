@@ -14,6 +14,12 @@ export class OrchPaths {
   /** Where a running coordinator writes its address and pid for local CLIs. */
   get coordinatorFile(): string { return join(this.home, 'run', 'coordinator.json'); }
   get runDir(): string { return join(this.home, 'run'); }
+  /**
+   * The node's lease: epoch seconds until which its sessions may run. Renewed at every
+   * heartbeat that reached the coordinator's side; a session whose node stopped renewing
+   * it stops itself, so a re-run elsewhere never overlaps it.
+   */
+  get nodeLease(): string { return join(this.home, 'run', 'node.lease'); }
   get logFile(): string { return join(this.home, 'state', 'orch.log'); }
   get pgData(): string { return join(this.home, 'pg', 'data'); }
   /** Coordinator-side copy of attempt output, streamed up from nodes. */

@@ -18,6 +18,13 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 6) known.add(value);
 }
 
+/** Bytes of the longest registered secret (at least 512, for the token shapes above): how far a cut keeps back. */
+export function longestSecret(): number {
+  let n = 512;
+  for (const v of known) n = Math.max(n, Buffer.byteLength(v));
+  return n;
+}
+
 export function redact(text: string): string {
   let out = text;
   for (const v of known) if (out.includes(v)) out = out.split(v).join('[REDACTED]');

@@ -5,7 +5,7 @@ import type { Argv } from 'yargs';
 import { AgentNode } from '../../agent-node/node.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig } from '../../runtime/config/index.js';
-import { logger, setLogLevel, type Level } from '../../runtime/log.js';
+import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { orchHome } from '../../runtime/paths.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
@@ -29,6 +29,7 @@ export function nodeStartCommand(y: Argv): Argv {
     .option('labels', { type: 'string', describe: 'Comma-separated node labels' }),
   async (argv) => {
     const args = argv as unknown as NodeArgs;
+    surviveUnhandledRejections();
     const home = orchHome();
     const { config, warnings } = await loadGlobalConfig(home);
     setLogLevel((config.log?.level ?? 'info') as Level);
@@ -48,6 +49,7 @@ export function nodeStartCommand(y: Argv): Argv {
       home, name, slots, config, coordinator, token, bus,
       labels: args.labels ? args.labels.split(',').map((s) => s.trim()).filter(Boolean) : config.node?.labels ?? [],
       heartbeatMs: config.cluster.heartbeat_seconds * 1000, nodeTtlMs: config.cluster.node_timeout_seconds * 1000,
+      restartGraceMs: config.cluster.restart_grace_seconds * 1000,
     });
     process.stdout.write(`orch agent-node ${name} running (${slots} slots)\n`);
     let stopping = false;

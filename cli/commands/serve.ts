@@ -1,19 +1,22 @@
 // `orch serve`: the coordinator. With no database.url and no nats.url it is the
 // embedded default: embedded PostgreSQL under $ORCH_HOME, an in-process bus and
-// one local agent-node, all in this process.
+// one local agent-node, all in this process. Several `orch serve` on one PostgreSQL:
+// one leads, the others wait as standbys and take over when it dies (leadership.ts).
+// Each term of leadership gets a fresh Coordinator rebuilt from the store.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { AgentNode } from '../../agent-node/node.js';
 import { Coordinator } from '../../coordinator/coordinator.js';
-import { startGrpcServer } from '../../coordinator/grpc/server.js';
+import { startGrpcServer, type GrpcServer } from '../../coordinator/grpc/server.js';
+import { Leadership } from '../../coordinator/leadership.js';
 import { openDatabase } from '../../coordinator/store/database.js';
 import { Store } from '../../coordinator/store/store.js';
 import type { Bus } from '../../runtime/bus/bus.js';
 import { LocalBus } from '../../runtime/bus/local.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
-import { logger, setLogLevel, type Level } from '../../runtime/log.js';
+import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
@@ -34,7 +37,14 @@ export interface ServeArgs {
   nodeTtlMs?: number;
 }
 
-export async function serve(args: ServeArgs): Promise<{ address: string; stop: () => Promise<void> }> {
+export interface Serving {
+  /** The gRPC address ('' while this coordinator is a standby). */
+  address: string;
+  role: 'leader' | 'standby';
+  stop: () => Promise<void>;
+}
+
+export async function serve(args: ServeArgs): Promise<Serving> {
   const paths = new OrchPaths(orchHome());
   mkdirSync(paths.runDir, { recursive: true });
   if (existsSync(paths.coordinatorFile)) {
@@ -70,29 +80,81 @@ export async function serve(args: ServeArgs): Promise<{ address: string; stop: (
       ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: 'orch-coordinator' })
       : new LocalBus();
     cleanups.push(() => bus.close());
-    const coordinator = new Coordinator({ paths, config, db, store: new Store(db.pool), bus, nodeTtlMs: args.nodeTtlMs ?? config.cluster.node_timeout_seconds * 1000,
-      assignTimeoutMs: config.cluster.assign_timeout_seconds * 1000 });
-    await coordinator.start();
-    cleanups.push(() => coordinator.stop());
+    let current = config;
+    let coordinator: Coordinator | undefined;
+    let server: GrpcServer | undefined;
+    let leadership: Leadership | undefined;
+    let bound = listen;
+    let stopping = false;
+    const abort = new AbortController();
+    const holder = `${hostname()} pid ${process.pid}`;
     const unwatch = watchConfig(paths.config, (c) => {
-      void coordinator.reloadConfig(c).catch((err) => log.error('config reload failed; keeping the previous config', { err }));
+      current = c;
+      void coordinator?.reloadConfig(c).catch((err) => log.error('config reload failed; keeping the previous config', { err }));
     }, (err) => log.error(`config.yml not reloaded, keeping the previous config: ${err.message}`));
     cleanups.push(async () => unwatch());
-    const server = await startGrpcServer(coordinator, listen, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token });
-    cleanups.push(() => server.stop());
-    writeFileSync(paths.coordinatorFile, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString() }) + '\n');
-    cleanups.push(async () => rmSync(paths.coordinatorFile, { force: true }));
-    log.info('coordinator listening', { address: server.address, database: db.description, bus: bus.description, mode: embedded ? 'embedded' : 'fleet' });
+    cleanups.push(async () => {
+      stopping = true;
+      abort.abort();
+      await server?.stop();
+      await coordinator?.stop();
+      await leadership?.release();
+      rmSync(paths.coordinatorFile, { force: true });
+    });
 
-    if (args.node ?? embedded) {
+    /** One term of leadership: a coordinator rebuilt from the store, serving on the same address as before. */
+    const lead = async (l: Leadership): Promise<void> => {
+      leadership = l;
+      const store = new Store(db.pool);
+      store.fence(l.epoch);
+      const c = new Coordinator({ paths, config: current, db, store, bus, epoch: l.epoch,
+        nodeTtlMs: args.nodeTtlMs ?? current.cluster.node_timeout_seconds * 1000,
+        assignTimeoutMs: current.cluster.assign_timeout_seconds * 1000 });
+      await c.start();
+      coordinator = c;
+      server = await startGrpcServer(c, bound, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token });
+      bound = server.address; // a later term listens where clients already look
+      writeFileSync(paths.coordinatorFile, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString(), epoch: l.epoch }) + '\n');
+      log.info('coordinator listening', { address: server.address, database: db.description, bus: bus.description, mode: embedded ? 'embedded' : 'fleet', epoch: l.epoch });
+      l.onLost((why) => {
+        if (stopping) return;
+        log.error('leadership lost: stopping work until it is won back', { why });
+        void (async () => {
+          const [s, old] = [server, coordinator];
+          server = undefined;
+          coordinator = undefined;
+          await s?.stop().catch(() => undefined);
+          await old?.stop().catch(() => undefined);
+          if (!stopping) await campaign().catch((err) => log.error('leadership campaign ended', { err }));
+        })();
+      });
+    };
+    const failoverMs = current.cluster.failover_seconds * 1000;
+    const campaign = async () => lead(await Leadership.acquire({ client: db.clientConfig, holder, failoverMs }, abort.signal));
+
+    // Lead now, or say we are a standby and keep campaigning in the background.
+    let standby!: (holder: string) => void;
+    const standingBy = new Promise<string>((r) => { standby = r; });
+    const first = Leadership.acquire({ client: db.clientConfig, holder, failoverMs, onStandby: (h) => standby(h) }, abort.signal);
+    const startNode = async () => {
+      if (!(args.node ?? embedded) || !server) return;
       const node = await AgentNode.start({
         home: paths.home, name: config.node?.name || hostname(), slots: config.node?.slots ?? 4, config,
         coordinator: server.address, token, bus, labels: config.node?.labels ?? [],
         heartbeatMs: config.cluster.heartbeat_seconds * 1000, nodeTtlMs: config.cluster.node_timeout_seconds * 1000,
+        restartGraceMs: config.cluster.restart_grace_seconds * 1000,
       });
       cleanups.push(() => node.stop());
+    };
+    const won = await Promise.race([first, standingBy]);
+    if (won instanceof Leadership) {
+      await lead(won);
+      await startNode();
+      return { address: server!.address, role: 'leader', stop: stopAll };
     }
-    return { address: server.address, stop: stopAll };
+    log.info('standby: another coordinator leads; taking over when it stops', { leader: won });
+    void first.then(async (l) => { await lead(l); await startNode(); }).catch((err) => { if (!stopping) log.error('standby campaign ended', { err }); });
+    return { address: '', role: 'standby', stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
@@ -109,8 +171,9 @@ export const serveCommand: CommandModule = {
     .option('node', { type: 'boolean', describe: 'Also run a local agent-node (default: only in embedded mode)' }),
   handler: async (argv) => {
     const a = argv as unknown as ServeArgs & { databaseUrl?: string; natsUrl?: string };
+    surviveUnhandledRejections();
     const s = await serve(a);
-    process.stdout.write(`orch coordinator listening on ${s.address}\n`);
+    process.stdout.write(s.role === 'leader' ? `orch coordinator listening on ${s.address}\n` : 'orch coordinator standing by (another coordinator leads; this one takes over when it stops)\n');
     let stopping = false;
     const shutdown = (sig: string) => {
       if (stopping) return;

@@ -56,6 +56,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     getStatus: unary(t, async () => ({
       version: facts.version, mode: facts.mode, listen: facts.listen(), database: c.deps.db.description,
       bus: c.deps.bus.description, pid: process.pid, startedAt: c.startedAt.toISOString(),
+      role: 'leader', epoch: c.deps.epoch ?? 0,
     })),
 
     getConfig: unary(t, async (req) => {
@@ -72,8 +73,11 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
         throw new InvalidArgument(`unknown complexity "${req.complexity}": use simple, medium or complex`);
       }
       const project = await findProject(req.project);
-      if (req.agent && !enabledAgents(c.projectConfig(project.name)).includes(req.agent)) {
-        throw new InvalidArgument(`agent "${req.agent}" is not configured (known: ${enabledAgents(c.projectConfig(project.name)).join(', ')})`);
+      // Agents live on the nodes: a name the fleet (or this coordinator's config) knows is fine,
+      // even while no node with it is up (the task then says it waits for one).
+      const known = c.knownAgents(project.name);
+      if (req.agent && !known.includes(req.agent)) {
+        throw new InvalidArgument(`no node has agent "${req.agent}" and none is configured here (known: ${known.join(', ') || 'none'})`);
       }
       const task = await store.createTask({
         project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
@@ -122,7 +126,8 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     listAgents: unary(t, async () => {
       const agents: AgentInfo[] = [];
       const nodes = c.registry.list();
-      for (const name of Object.keys(c.config.agents ?? {}).length ? Object.keys(c.config.agents) : enabledAgents(c.config)) {
+      const configured = Object.keys(c.config.agents ?? {}).length ? Object.keys(c.config.agents) : enabledAgents(c.config);
+      for (const name of [...new Set([...configured, ...c.registry.everSeenAgents()])]) {
         const seen = nodes.flatMap((n) => n.agents.filter((a) => a.name === name).map((a) => ({ ...a, node: n.name })));
         if (seen.length) agents.push(...seen);
         else agents.push({ name, kind: c.config.agents?.[name]?.kind ?? name, command: c.config.agents?.[name]?.command ?? name, installed: false, version: '', node: '', path: '', models: [] });
@@ -139,6 +144,15 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       if (req.sinceSeconds < 0) throw new InvalidArgument('since must not be negative');
       const since = req.sinceSeconds ? new Date(Date.now() - req.sinceSeconds * 1000) : undefined;
       return metrics(req.sinceSeconds, await store.taskStatusCounts(since), await store.attemptsSince(since));
+    }),
+    drainNode: unary(t, async (req) => {
+      if (!req.name) throw new InvalidArgument('name the node to drain');
+      try {
+        return await c.drain(req.name, req.undo ? undefined : req.reason || 'drained by an operator');
+      } catch (err) {
+        if (err instanceof RefusedError) throw new InvalidArgument(err.message);
+        throw err;
+      }
     }),
 
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {

@@ -19,7 +19,18 @@ const codes: Record<string, status> = {
   StaleTransitionError: status.ABORTED,
   OutputGapError: status.OUT_OF_RANGE,
   AskTimeoutError: status.DEADLINE_EXCEEDED,
+  NotLeaderError: status.UNAVAILABLE,
+  TryAgainError: status.UNAVAILABLE,
+  ShuttingDownError: status.UNAVAILABLE,
 };
+
+/** Not a refusal: the coordinator could not decide now (its database is away); the caller retries. */
+export class TryAgainError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TryAgainError';
+  }
+}
 
 export class InvalidArgument extends Error {
   constructor(message: string) {

@@ -1,17 +1,25 @@
 // The NodeGateway gRPC service: what agent-nodes call. Every report is fenced by the
 // attempt's token inside the task actor; a refused report is answered, not thrown,
 // so a node that lost its lease learns to stop rather than retrying forever.
-import type { ServerReadableStream, sendUnaryData, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status, type ServerReadableStream, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse } from '../../proto/gen/orch/v1/node.js';
 import { logger } from '../../runtime/log.js';
 import type { Coordinator } from '../coordinator.js';
-import { authed, InvalidArgument, unary, unauthenticated } from './handlers.js';
+import { authed, InvalidArgument, TryAgainError, unary, unauthenticated } from './handlers.js';
 
 const log = logger('gateway');
 
+/**
+ * A decided refusal (the attempt was superseded, the task moved on) is an answer; anything
+ * else (the database is restarting, leadership moved) is not, and is thrown as UNAVAILABLE so
+ * the node asks again rather than dropping its start, its push or its result.
+ */
 function refusal(err: unknown): { accepted: boolean; reason: string } {
   const reason = err instanceof Error ? err.message : String(err);
-  return { accepted: false, reason };
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'RefusedError' || name === 'FencedError') return { accepted: false, reason };
+  log.warn('could not decide a node report now; the node will retry', { err: reason });
+  throw new TryAgainError(`the coordinator cannot decide now, try again: ${reason}`);
 }
 
 /** `ipv4:10.0.0.2:5123` / `ipv6:[::1]:5123` -> the host part. */
@@ -29,12 +37,16 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       // Where the node really is, as this coordinator sees it (unless it names its own address).
       if (!info.address) info.address = peerHost(call.getPeer());
       if (info.slots < 1) throw new InvalidArgument(`node ${info.name}: slots must be at least 1`);
-      c.registry.register(info);
       await c.store.upsertNode(info.name, info);
+      // An operator's drain outlives the node's restarts.
+      const drained = (await c.store.getNode(info.name))?.drained;
+      c.registry.setDrained(info.name, drained);
+      c.registry.register(info);
       // Attempts we think run there but the node does not hold were lost with its previous life.
       const held = new Set(req.held.map((h) => h.token));
       for (const a of c.registry.inFlight(info.name)) {
-        if (!held.has(a.token)) {
+        // (An attempt not claimed yet may still wait in the node's queue: not lost.)
+        if (!held.has(a.token) && c.registry.isClaimed(a.token)) {
           c.actor(a.taskId).tell({ op: 'lost', attempt: a.attempt, token: a.token, node: info.name, why: 'the node restarted without it' });
         }
       }
@@ -42,12 +54,31 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       const release: HeldAttempt[] = [];
       for (const h of req.held) {
         const a = await c.store.getAttempt(h.taskId, h.attempt);
-        if (!a || a.token !== h.token || !['assigned', 'running'].includes(a.state)) release.push(h);
-        else c.registry.placed(info.name, { taskId: h.taskId, attempt: h.attempt, token: h.token });
+        if (!a || a.token !== h.token || !['assigned', 'running'].includes(a.state) || a.node !== info.name) release.push(h);
+        else {
+          c.registry.placed(info.name, { taskId: h.taskId, attempt: h.attempt, token: h.token });
+          if (a.state === 'running') c.registry.claimed(a.token);
+        }
       }
-      log.info('node registered', { node: info.name, slots: info.slots, agents: info.agents.map((a) => a.name), held: req.held.length, released: release.length });
+      log.info('node registered', { node: info.name, slots: info.slots, agents: info.agents.map((a) => a.name), held: req.held.length, released: release.length, drained });
       c.dispatcher.pump();
-      return { node: info.name, release };
+      return { node: info.name, release, state: drained ? 'draining' : 'up', drainReason: drained ?? '' };
+    }),
+
+    heartbeat: unary(token, async (info) => {
+      if (!info.name) throw new InvalidArgument('a heartbeat must carry the node name');
+      const out = c.heartbeat(info.name, info);
+      const drained = c.registry.drainReason(info.name);
+      return { known: out.known, state: drained ? 'draining' : 'up', drainReason: drained ?? '' };
+    }),
+
+    checkLease: unary(token, async (req) => {
+      try {
+        await c.ask(req.taskId, { op: 'checkLease', attempt: req.attempt, token: req.token });
+        return { accepted: true, reason: '' };
+      } catch (err) {
+        return refusal(err);
+      }
     }),
 
     reportStarted: unary(token, async (req) => {
@@ -74,9 +105,16 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       let last: { taskId: number; attempt: number; next: number } | undefined;
       let chain: Promise<void> = Promise.resolve();
       let gap = false;
+      let lastSeq = 0;
+      let refused: string | undefined;
       call.on('data', (chunk: OutputChunk) => {
         chain = chain.then(async () => {
-          if (gap) return;
+          if (gap || refused) return;
+          // Only the live attempt's token writes its output, in the order the node numbered it.
+          refused = c.hub.refuses(chunk.taskId, chunk.attempt, chunk.token)
+            ?? (chunk.seq <= lastSeq ? `output chunk ${chunk.seq} of task ${chunk.taskId} came after chunk ${lastSeq}: out of order` : undefined);
+          if (refused) { log.warn('output refused', { task: chunk.taskId, attempt: chunk.attempt, reason: refused }); return; }
+          lastSeq = chunk.seq;
           const have = c.hub.size(chunk.taskId, chunk.attempt);
           if (chunk.offset > have) { gap = true; last = { taskId: chunk.taskId, attempt: chunk.attempt, next: have }; return; }
           const next = await c.hub.append(chunk.taskId, chunk.attempt, chunk.offset, chunk.data);
@@ -85,7 +123,9 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       });
       call.on('end', () => {
         chain.then(
-          () => callback(null, { taskId: last?.taskId ?? 0, attempt: last?.attempt ?? 0, nextOffset: last?.next ?? 0 }),
+          () => refused
+            ? callback({ code: status.FAILED_PRECONDITION, details: refused }, null)
+            : callback(null, { taskId: last?.taskId ?? 0, attempt: last?.attempt ?? 0, nextOffset: last?.next ?? 0 }),
           (err) => callback({ code: 13, details: String((err as Error).message) }, null),
         );
       });

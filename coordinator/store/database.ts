@@ -13,6 +13,8 @@ export interface Database {
   description: string;
   /** Ends the pool, then stops the embedded server (fast shutdown). Idempotent. */
   close(): Promise<void>;
+  /** How to open a connection of one's own (the leadership lock holds one). */
+  clientConfig: pg.ClientConfig;
 }
 
 export interface OpenDatabaseOptions {
@@ -35,16 +37,18 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   const log = opts.log ?? (() => {});
   if (opts.url) {
     const description = describeUrl(opts.url);
-    const pool = new pg.Pool({ ...POOL_DEFAULTS, connectionString: opts.url });
-    return ready(pool, description, log, async () => {});
+    const clientConfig: pg.ClientConfig = { ...POOL_DEFAULTS, connectionString: opts.url };
+    const pool = new pg.Pool(clientConfig);
+    return ready(pool, clientConfig, description, log, async () => {});
   }
   const server = await EmbeddedPostgres.start({ dataDir: opts.dataDir, log, ephemeral: opts.ephemeral });
-  const pool = new pg.Pool({ ...POOL_DEFAULTS, ...server.connection() });
-  return ready(pool, `embedded (${server.dataDir})`, log, () => server.stop());
+  const clientConfig: pg.ClientConfig = { ...POOL_DEFAULTS, ...server.connection() };
+  const pool = new pg.Pool(clientConfig);
+  return ready(pool, clientConfig, `embedded (${server.dataDir})`, log, () => server.stop());
 }
 
 /** Check the connection and migrate; on failure release everything before throwing. */
-async function ready(pool: pg.Pool, description: string, log: (msg: string) => void, stopServer: () => Promise<void>): Promise<Database> {
+async function ready(pool: pg.Pool, clientConfig: pg.ClientConfig, description: string, log: (msg: string) => void, stopServer: () => Promise<void>): Promise<Database> {
   // An idle client losing its connection (server restart, network) must not crash the process.
   pool.on('error', (err) => log(`PostgreSQL connection at ${description} lost: ${reason(err)}`));
   let closing: Promise<void> | undefined;
@@ -64,7 +68,7 @@ async function ready(pool: pg.Pool, description: string, log: (msg: string) => v
     await close();
     throw err;
   }
-  return { pool, description, close };
+  return { pool, description, close, clientConfig };
 }
 
 /**

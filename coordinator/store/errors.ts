@@ -41,3 +41,11 @@ export class DatabaseUnavailableError extends Error {
     this.name = 'DatabaseUnavailableError';
   }
 }
+
+/** Another coordinator took over (the leadership epoch moved on): this one must not write. */
+export class NotLeaderError extends Error {
+  constructor(readonly epoch: number, readonly current: number | undefined) {
+    super(`this coordinator's leadership (epoch ${epoch}) ended${current !== undefined ? `; epoch ${current} leads now` : ''}: the write is refused`);
+    this.name = 'NotLeaderError';
+  }
+}

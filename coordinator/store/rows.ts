@@ -27,8 +27,12 @@ export interface TaskRow {
   branch: string;
   summary: string;
   reason: string;
-  /** Attempts started so far; also the number of the latest attempt. */
+  /** Attempts made so far; also the number of the latest attempt. */
   attempts: number;
+  /** Attempts that ran since the last retry/run: what max_attempts limits. */
+  spent: number;
+  /** The task branch's head as of the last accepted push ('' = none yet). */
+  head: string;
   filesChanged: string[];
   memory: unknown[];
   /** The task that delegated this one (null: none). */
@@ -95,10 +99,12 @@ export interface NodeRow {
   name: string;
   info: unknown;
   lastSeen: Date;
+  /** Why an operator drained it; undefined while placeable. */
+  drained?: string;
 }
 
 /** The task fields a transition may change besides the status. */
-export type TaskPatch = Partial<Pick<TaskRow, 'agent' | 'model' | 'complexity' | 'branch' | 'summary' | 'reason' | 'filesChanged' | 'memory' | 'labels'>>;
+export type TaskPatch = Partial<Pick<TaskRow, 'agent' | 'model' | 'complexity' | 'branch' | 'summary' | 'reason' | 'filesChanged' | 'memory' | 'labels' | 'spent' | 'head'>>;
 
 /** The attempt fields an update may change (identity and token never change). */
 export type AttemptPatch = Partial<Omit<AttemptRow, 'taskId' | 'number' | 'token' | 'createdAt'>>;
@@ -107,7 +113,7 @@ export type AttemptPatch = Partial<Omit<AttemptRow, 'taskId' | 'number' | 'token
 export const TASK_COLUMNS: Record<keyof TaskPatch, { col: string; json?: true }> = {
   agent: { col: 'agent' }, model: { col: 'model' }, complexity: { col: 'complexity' }, branch: { col: 'branch' },
   summary: { col: 'summary' }, reason: { col: 'reason' }, filesChanged: { col: 'files_changed' },
-  memory: { col: 'memory', json: true }, labels: { col: 'labels' },
+  memory: { col: 'memory', json: true }, labels: { col: 'labels' }, spent: { col: 'spent' }, head: { col: 'head' },
 };
 
 export const ATTEMPT_COLUMNS: Record<keyof AttemptPatch, { col: string; json?: true }> = {
@@ -147,7 +153,7 @@ export function taskRow(r: Raw): TaskRow {
   return {
     id: Number(r.id), project: r.project, title: r.title, body: r.body, status: r.status,
     agent: r.agent, model: r.model, complexity: r.complexity, labels: r.labels, branch: r.branch,
-    summary: r.summary, reason: r.reason, attempts: r.attempts, filesChanged: r.files_changed,
+    summary: r.summary, reason: r.reason, attempts: r.attempts, spent: r.spent ?? 0, head: r.head ?? '', filesChanged: r.files_changed,
     memory: r.memory, parentId: r.parent_id == null ? null : Number(r.parent_id), createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
@@ -169,5 +175,5 @@ export function eventRow(r: Raw): TaskEventRow {
 }
 
 export function nodeRow(r: Raw): NodeRow {
-  return { name: r.name, info: r.info, lastSeen: r.last_seen };
+  return { name: r.name, info: r.info, lastSeen: r.last_seen, drained: r.drained ?? undefined };
 }

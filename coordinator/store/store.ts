@@ -2,7 +2,7 @@
 // transaction that compares-and-sets the status, appends a task_events row and creates or
 // updates the attempt it concerns, so history and state can never disagree.
 import type pg from 'pg';
-import { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError } from './errors.js';
+import { FencedError, NotFoundError, NotLeaderError, ProjectInUseError, StaleTransitionError } from './errors.js';
 import {
   ATTEMPT_COLUMNS, TASK_COLUMNS, assignments, attemptRow, cooldownRow, eventRow, nodeRow, projectRow, taskRow,
   type CooldownRow,
@@ -10,7 +10,7 @@ import {
   type TaskPatch, type TaskRow, type TaskStatus,
 } from './rows.js';
 
-export { FencedError, NotFoundError, ProjectInUseError, StaleTransitionError } from './errors.js';
+export { FencedError, NotFoundError, NotLeaderError, ProjectInUseError, StaleTransitionError } from './errors.js';
 export type { AttemptPatch, AttemptRow, AttemptState, CooldownRow, NodeRow, ProjectRow, TaskEventRow, TaskPatch, TaskRow, TaskStatus } from './rows.js';
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
@@ -26,12 +26,22 @@ export interface TransitionChange {
   newAttempt?: { token: string; node: string; agent: string; model: string };
   /** Change an existing attempt; refused with FencedError unless `token` is the attempt's. */
   attemptUpdate?: { number: number; token: string; patch: AttemptPatch };
+  /** This attempt ran: it counts against max_attempts (tasks.spent + 1). */
+  countAttempt?: boolean;
 }
 
 const PG_FOREIGN_KEY_VIOLATION = '23503';
 
 export class Store {
+  /** The leadership epoch every transition is fenced by (unset: no fencing, e.g. tests of the store alone). */
+  private epoch: number | undefined;
+
   constructor(private readonly pool: pg.Pool) {}
+
+  /** From now on a transition commits only while `epoch` is the current leadership epoch. */
+  fence(epoch: number | undefined): void {
+    this.epoch = epoch;
+  }
 
   // ---- projects
 
@@ -122,8 +132,19 @@ export class Store {
       const params: unknown[] = [id, expected, to];
       const sets = [...assignments(change.patch ?? {}, TASK_COLUMNS, params), 'status = $3', 'updated_at = now()'];
       if (change.newAttempt) sets.push('attempts = attempts + 1');
-      const r = await c.query(`update tasks set ${sets.join(', ')} where id = $1 and status = $2 returning *`, params);
+      if (change.countAttempt) sets.push('spent = spent + 1');
+      let fenced = '';
+      if (this.epoch !== undefined) {
+        params.push(this.epoch);
+        fenced = ` and (select epoch from leadership where id = 1) = $${params.length}`;
+      }
+      const r = await c.query(`update tasks set ${sets.join(', ')} where id = $1 and status = $2${fenced} returning *`, params);
       if (!r.rows[0]) {
+        if (this.epoch !== undefined) {
+          const l = await c.query<{ epoch: string }>('select epoch from leadership where id = 1');
+          const current = l.rows[0] ? Number(l.rows[0].epoch) : undefined;
+          if (current !== this.epoch) throw new NotLeaderError(this.epoch, current);
+        }
         const now = await c.query<{ status: TaskStatus }>('select status from tasks where id = $1', [id]);
         if (!now.rows[0]) throw new NotFoundError(`task ${id} not found`);
         throw new StaleTransitionError(id, expected, now.rows[0].status);
@@ -212,6 +233,17 @@ export class Store {
 
   async events(taskId: number): Promise<TaskEventRow[]> {
     return (await this.pool.query('select * from task_events where task_id = $1 order by id', [taskId])).rows.map(eventRow);
+  }
+
+  /** Drain a node (reason) or make it placeable again (null); false when the node was never seen. */
+  async setNodeDrained(name: string, reason: string | null): Promise<boolean> {
+    const r = await this.pool.query('update nodes set drained = $2 where name = $1', [name, reason]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async getNode(name: string): Promise<NodeRow | undefined> {
+    const r = await this.pool.query('select * from nodes where name = $1', [name]);
+    return r.rows[0] ? nodeRow(r.rows[0]) : undefined;
   }
 
   async upsertNode(name: string, info: unknown): Promise<void> {

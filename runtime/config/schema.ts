@@ -83,6 +83,10 @@ export interface OrchConfig {
     node_timeout_seconds: number;
     /** An attempt no node has started this long after assignment is lost and re-queued. */
     assign_timeout_seconds: number;
+    /** A node stopped gracefully (SIGTERM) keeps its running attempts this long for its next start. */
+    restart_grace_seconds: number;
+    /** A standby coordinator takes over within this long after the leader dies. */
+    failover_seconds: number;
   };
   node: { name?: string; slots: number; labels: string[]; tools: string[] };
   tmux: { socket: string };
@@ -130,7 +134,7 @@ export function defaultConfig(): OrchConfig {
     server: { listen: '127.0.0.1:0' },
     database: {},
     nats: {},
-    cluster: { heartbeat_seconds: 2, node_timeout_seconds: 10, assign_timeout_seconds: 600 },
+    cluster: { heartbeat_seconds: 2, node_timeout_seconds: 10, assign_timeout_seconds: 600, restart_grace_seconds: 60, failover_seconds: 10 },
     node: { slots: 4, labels: [], tools: [] },
     tmux: { socket: 'orch' },
     log: { level: 'info' },
@@ -220,6 +224,8 @@ export const RULES: Record<string, Rule> = {
   'cluster.heartbeat_seconds': { t: 'posnum' },
   'cluster.node_timeout_seconds': { t: 'posnum' },
   'cluster.assign_timeout_seconds': { t: 'posnum' },
+  'cluster.restart_grace_seconds': { t: 'posnum' },
+  'cluster.failover_seconds': { t: 'posnum' },
   node: { t: 'map' },
   'node.name': { t: 'string' },
   'node.slots': { t: 'posint' },

@@ -38,6 +38,9 @@ export interface NatsServer {
   readonly pid: number | undefined;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** An outage: the server stops (its store kept) until up(). */
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 export async function startNatsServer(o: { jetstream?: boolean; token?: string; host?: string } = {}): Promise<NatsServer> {
@@ -80,5 +83,7 @@ export async function startNatsServer(o: { jetstream?: boolean; token?: string; 
       await kill();
       await launch();
     },
+    down: kill,
+    up: launch,
   };
 }

@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readExit, writeRunnerScript } from '../../agent-node/runner.js';
-import { envScript, sessionName, Tmux } from '../../agent-node/tmux.js';
+import { LEASE_EXPIRED_EXIT, readExit, writeRunnerScript } from '../../agent-node/runner.js';
+import { envScript, sessionName, Tmux, writeFifo } from '../../agent-node/tmux.js';
 import { CommitError, commitAndPush, dropStaleSpares, ensureMirror, ensureWorktree, prepareSpare } from '../../agent-node/worktree.js';
 import { git, makeRepo } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
@@ -21,20 +21,53 @@ afterAll(async () => {
 
 describe('runner.sh in tmux', () => {
   let n = 0;
-  async function run(argv: string[], env: Record<string, string>, timeoutSeconds = 30): Promise<{ dir: string; code: number }> {
+  async function start(argv: string[], env: Record<string, string>, timeoutSeconds = 30, leaseFile?: string): Promise<{ dir: string; name: string }> {
     const dir = join(scratch, `attempt-${++n}`);
     const work = join(scratch, `work-${n}`);
     mkdirSync(dir, { recursive: true });
     mkdirSync(work, { recursive: true });
     writeFileSync(join(dir, 'prompt.md'), 'the prompt\n');
-    const { script, envFifo } = await writeRunnerScript({ attemptDir: dir, worktree: work, invocation: { argv, stdinFile: join(dir, 'prompt.md'), env }, timeoutSeconds });
+    const { script, envFifo } = await writeRunnerScript({ attemptDir: dir, worktree: work, invocation: { argv, stdinFile: join(dir, 'prompt.md'), env }, timeoutSeconds, leaseFile });
     const name = `t-${n}`;
-    await tmux.newSession(name, work, `bash ${JSON.stringify(script)}`, env, envFifo);
+    await tmux.startSession(name, work, `bash ${JSON.stringify(script)}`);
+    await writeFifo(envFifo, envScript(env), 10_000);
+    return { dir, name };
+  }
+
+  async function run(argv: string[], env: Record<string, string>, timeoutSeconds = 30, leaseFile?: string): Promise<{ dir: string; code: number }> {
+    const { dir, name } = await start(argv, env, timeoutSeconds, leaseFile);
     await waitFor(() => readExit(dir) !== undefined, { timeoutMs: 20_000, what: 'exit.txt' });
     const code = readExit(dir);
     await waitFor(async () => !(await tmux.hasSession(name)), { what: 'the session to end' });
     return { dir, code: code as number };
   }
+
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+  it('killing the tmux session stops the agent and everything it started', async () => {
+    // The agent starts a grandchild that would outlive a plain hangup of the pane.
+    const { dir, name } = await start(['bash', '-c', 'sleep 300 & echo "child $!"; wait'], {});
+    await waitFor(() => existsSync(join(dir, 'output.log')) && /child \d+/.test(readFileSync(join(dir, 'output.log'), 'utf8')), { what: 'the agent to start its child' });
+    const child = Number(/child (\d+)/.exec(readFileSync(join(dir, 'output.log'), 'utf8'))![1]);
+    const agent = Number(readFileSync(join(dir, 'agent.pid'), 'utf8'));
+    expect(alive(child)).toBe(true);
+    await tmux.killSession(name);
+    await waitFor(() => !alive(child) && !alive(agent), { timeoutMs: 10_000, what: 'the agent and its child to be gone' });
+  });
+
+  it('an agent whose node stops renewing its lease stops itself, and says why', async () => {
+    const lease = join(scratch, 'node.lease');
+    writeFileSync(lease, `${Math.floor(Date.now() / 1000) + 2}\n`); // renewed once, then the node "dies"
+    const t0 = Date.now();
+    const { dir, code } = await run(['bash', '-c', 'echo working; sleep 300'], {}, 600, lease);
+    expect(code).toBe(LEASE_EXPIRED_EXIT);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(existsSync(join(dir, 'lease-expired'))).toBe(true);
+    expect(readFileSync(join(dir, 'stderr.txt'), 'utf8')).toMatch(/lease ran out/);
+    // While the lease is renewed, the agent runs to its end.
+    writeFileSync(lease, `${Math.floor(Date.now() / 1000) + 60}\n`);
+    expect((await run(['bash', '-c', 'sleep 3; exit 7'], {}, 600, lease)).code).toBe(7);
+  });
 
   it('gives the agent its secret env and prompt on stdin; no file holds the secret', async () => {
     const secret = "sk-it's-$(not)-expanded `ever` \"quoted\"";
@@ -55,7 +88,7 @@ describe('runner.sh in tmux', () => {
   });
 
   it('names sessions tmux accepts and quotes env for bash', () => {
-    expect(sessionName('owner/my.repo', 42)).toBe('orch-my_repo-42');
+    expect(sessionName('owner/my.repo', 42, 3)).toBe('orch-my_repo-42-3');
     expect(envScript({ A: "x'y", 'BAD-NAME': 'z' })).toBe("export A='x'\\''y'\n");
     const out = execFileSync('bash', ['-c', `${envScript({ V: "a'b $HOME `id`" })}printf %s "$V"`]).toString();
     expect(out).toBe("a'b $HOME `id`");
@@ -93,6 +126,34 @@ describe('mirrors and worktrees', () => {
     expect((late as CommitError).message).toMatch(/^git push failed: .*\[rejected\].*(fetch first|non-fast-forward)/);
     expect((late as CommitError).sha).toMatch(/^[0-9a-f]{40}$/); // committed locally, refused remotely
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'a.txt', 'b.txt']);
+  });
+
+  it('the current attempt\'s push, leased against the head the coordinator accepted, wins over a superseded attempt that pushed first', async () => {
+    const repo = await makeRepo(scratch, 'lease');
+    const who = { name: 'orch-test', email: 'orch@test.invalid' };
+    const branch = 'orch/11-lease';
+    const mirrorA = join(scratch, 'la', 'repos', 'lease.git');
+    const mirrorB = join(scratch, 'lb', 'repos', 'lease.git');
+    const wtA = join(scratch, 'la', 'wt');
+    const wtB = join(scratch, 'lb', 'wt');
+    // Attempt 1 (on A) was accepted with head H1.
+    await ensureMirror(mirrorA, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorA, worktreeDir: wtA, branch, baseBranch: 'main', firstAttempt: true });
+    writeFileSync(join(wtA, 'one.txt'), '1\n');
+    const h1 = (await commitAndPush({ dir: wtA, message: 'attempt 1', who, remote: repo.origin, branch })).sha;
+    // Attempt 2 (A) is presumed lost; attempt 3 (B) is current. Both start from H1, and their assignments name H1.
+    await ensureMirror(mirrorB, repo.origin);
+    await ensureWorktree({ mirrorDir: mirrorB, worktreeDir: wtB, branch, baseBranch: 'main' });
+    // The superseded attempt 2 slips a push in first (a fast-forward of H1).
+    writeFileSync(join(wtA, 'two.txt'), '2\n');
+    expect((await commitAndPush({ dir: wtA, message: 'attempt 2 (superseded)', who, remote: repo.origin, branch, expectHead: h1 })).pushed).toBe(true);
+    // The current attempt's push is leased against H1, not fast-forward only: its work becomes the branch.
+    writeFileSync(join(wtB, 'three.txt'), '3\n');
+    const h2 = (await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim();
+    const h3 = await commitAndPush({ dir: wtB, message: 'attempt 3', who, remote: repo.origin, branch, expectHead: h1 });
+    expect(h3).toMatchObject({ pushed: true, superseded: h2 });
+    expect((await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim()).toBe(h3.sha);
+    expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'one.txt', 'three.txt']);
   });
 
   it('a retry on a node that kept an old worktree continues from the branch another attempt pushed', async () => {

@@ -35,3 +35,12 @@ describe('routing', () => {
     expect(() => route({ labels: [] }, state({ agents: [] }))).toThrow(/no agent is configured/);
   });
 });
+
+describe('routing from what the fleet reports', () => {
+  it('round-robin picks only agents some node has; a named agent no node has now is accepted (it waits)', () => {
+    const s = state({ agents: ['claude'], known: ['claude', 'codex'] });
+    expect(route({ labels: [] }, s).agent).toBe('claude');
+    expect(route({ agent: 'codex', labels: [] }, s).agent).toBe('codex');
+    expect(() => route({ agent: 'ghost', labels: [] }, s)).toThrow(RoutingError);
+  });
+});

@@ -42,6 +42,10 @@ export interface StatusResponse {
   bus: string;
   pid: number;
   startedAt: string;
+  /** leader (a standby does not serve) */
+  role: string;
+  /** leadership epoch: rises at every takeover */
+  epoch: number;
 }
 
 export interface GetConfigRequest {
@@ -201,6 +205,13 @@ export interface MetricsResponse_ErrorsByClassEntry {
   value: number;
 }
 
+export interface DrainNodeRequest {
+  name: string;
+  /** resume: place work on it again */
+  undo: boolean;
+  reason: string;
+}
+
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
 }
@@ -254,7 +265,7 @@ export const GetStatusRequest: MessageFns<GetStatusRequest> = {
 };
 
 function createBaseStatusResponse(): StatusResponse {
-  return { version: "", mode: "", listen: "", database: "", bus: "", pid: 0, startedAt: "" };
+  return { version: "", mode: "", listen: "", database: "", bus: "", pid: 0, startedAt: "", role: "", epoch: 0 };
 }
 
 export const StatusResponse: MessageFns<StatusResponse> = {
@@ -279,6 +290,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.startedAt !== "") {
       writer.uint32(58).string(message.startedAt);
+    }
+    if (message.role !== "") {
+      writer.uint32(162).string(message.role);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(168).int64(message.epoch);
     }
     return writer;
   },
@@ -352,6 +369,22 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.startedAt = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -377,6 +410,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.started_at)
         ? globalThis.String(object.started_at)
         : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
     };
   },
 
@@ -403,6 +438,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.startedAt !== "") {
       obj.startedAt = message.startedAt;
     }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
     return obj;
   },
 
@@ -418,6 +459,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.bus = object.bus ?? "";
     message.pid = object.pid ?? 0;
     message.startedAt = object.startedAt ?? "";
+    message.role = object.role ?? "";
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
@@ -2952,6 +2995,107 @@ export const MetricsResponse_ErrorsByClassEntry: MessageFns<MetricsResponse_Erro
   },
 };
 
+function createBaseDrainNodeRequest(): DrainNodeRequest {
+  return { name: "", undo: false, reason: "" };
+}
+
+export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
+  encode(message: DrainNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.undo !== false) {
+      writer.uint32(16).bool(message.undo);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.undo = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainNodeRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      undo: isSet(object.undo) ? globalThis.Boolean(object.undo) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DrainNodeRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.undo !== false) {
+      obj.undo = message.undo;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DrainNodeRequest>, I>>(base?: I): DrainNodeRequest {
+    return DrainNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DrainNodeRequest>, I>>(object: I): DrainNodeRequest {
+    const message = createBaseDrainNodeRequest();
+    message.name = object.name ?? "";
+    message.undo = object.undo ?? false;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
 export type CoordinatorService = typeof CoordinatorService;
 export const CoordinatorService = {
   getStatus: {
@@ -3081,6 +3225,16 @@ export const CoordinatorService = {
     responseSerialize: (value: ListNodesResponse): Buffer => Buffer.from(ListNodesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListNodesResponse => ListNodesResponse.decode(value),
   },
+  /** Stop placing work on a node (running attempts finish) or take it back. */
+  drainNode: {
+    path: "/orch.v1.Coordinator/DrainNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DrainNodeRequest): Buffer => Buffer.from(DrainNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DrainNodeRequest => DrainNodeRequest.decode(value),
+    responseSerialize: (value: NodeInfo): Buffer => Buffer.from(NodeInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NodeInfo => NodeInfo.decode(value),
+  },
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput: {
     path: "/orch.v1.Coordinator/StreamOutput" as const,
@@ -3128,6 +3282,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   removeProject: handleUnaryCall<RemoveProjectRequest, Project>;
   listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
+  /** Stop placing work on a node (running attempts finish) or take it back. */
+  drainNode: handleUnaryCall<DrainNodeRequest, NodeInfo>;
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput: handleServerStreamingCall<StreamOutputRequest, OutputEvent>;
   /** Tokens and cost of one task, per attempt and in total. */
@@ -3328,6 +3484,22 @@ export interface CoordinatorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListNodesResponse) => void,
+  ): ClientUnaryCall;
+  /** Stop placing work on a node (running attempts finish) or take it back. */
+  drainNode(
+    request: DrainNodeRequest,
+    callback: (error: ServiceError | null, response: NodeInfo) => void,
+  ): ClientUnaryCall;
+  drainNode(
+    request: DrainNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NodeInfo) => void,
+  ): ClientUnaryCall;
+  drainNode(
+    request: DrainNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NodeInfo) => void,
   ): ClientUnaryCall;
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput(request: StreamOutputRequest, options?: Partial<CallOptions>): ClientReadableStream<OutputEvent>;

@@ -31,6 +31,14 @@ export const protobufFileName = "orch/v1/node.proto";
  * bus; everything a node reports back (registration, output, results) comes here.
  */
 
+export interface HeartbeatAck {
+  /** false: register again (the coordinator restarted or marked the node lost) */
+  known: boolean;
+  /** up, draining: what the coordinator wants of the node */
+  state: string;
+  drainReason: string;
+}
+
 export interface RegisterRequest {
   node: NodeInfo | undefined;
   held: HeldAttempt[];
@@ -46,6 +54,9 @@ export interface RegisterResponse {
   node: string;
   /** attempts the node must stop: fenced off */
   release: HeldAttempt[];
+  /** up, draining (an `orch node drain` survives the node's restart) */
+  state: string;
+  drainReason: string;
 }
 
 export interface AttemptStarted {
@@ -79,6 +90,111 @@ export interface UploadOutputResponse {
   /** bytes the coordinator holds */
   nextOffset: number;
 }
+
+function createBaseHeartbeatAck(): HeartbeatAck {
+  return { known: false, state: "", drainReason: "" };
+}
+
+export const HeartbeatAck: MessageFns<HeartbeatAck> = {
+  encode(message: HeartbeatAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.known !== false) {
+      writer.uint32(8).bool(message.known);
+    }
+    if (message.state !== "") {
+      writer.uint32(18).string(message.state);
+    }
+    if (message.drainReason !== "") {
+      writer.uint32(26).string(message.drainReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.known = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.drainReason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatAck {
+    return {
+      known: isSet(object.known) ? globalThis.Boolean(object.known) : false,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      drainReason: isSet(object.drainReason)
+        ? globalThis.String(object.drainReason)
+        : isSet(object.drain_reason)
+        ? globalThis.String(object.drain_reason)
+        : "",
+    };
+  },
+
+  toJSON(message: HeartbeatAck): unknown {
+    const obj: any = {};
+    if (message.known !== false) {
+      obj.known = message.known;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.drainReason !== "") {
+      obj.drainReason = message.drainReason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatAck>, I>>(base?: I): HeartbeatAck {
+    return HeartbeatAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatAck>, I>>(object: I): HeartbeatAck {
+    const message = createBaseHeartbeatAck();
+    message.known = object.known ?? false;
+    message.state = object.state ?? "";
+    message.drainReason = object.drainReason ?? "";
+    return message;
+  },
+};
 
 function createBaseRegisterRequest(): RegisterRequest {
   return { node: undefined, held: [] };
@@ -271,7 +387,7 @@ export const HeldAttempt: MessageFns<HeldAttempt> = {
 };
 
 function createBaseRegisterResponse(): RegisterResponse {
-  return { node: "", release: [] };
+  return { node: "", release: [], state: "", drainReason: "" };
 }
 
 export const RegisterResponse: MessageFns<RegisterResponse> = {
@@ -281,6 +397,12 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     }
     for (const v of message.release) {
       HeldAttempt.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.state !== "") {
+      writer.uint32(162).string(message.state);
+    }
+    if (message.drainReason !== "") {
+      writer.uint32(170).string(message.drainReason);
     }
     return writer;
   },
@@ -314,6 +436,22 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
             message.release.push(HeldAttempt.decode(reader, reader.uint32()));
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.drainReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -330,6 +468,12 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     return {
       node: isSet(object.node) ? globalThis.String(object.node) : "",
       release: globalThis.Array.isArray(object?.release) ? object.release.map((e: any) => HeldAttempt.fromJSON(e)) : [],
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      drainReason: isSet(object.drainReason)
+        ? globalThis.String(object.drainReason)
+        : isSet(object.drain_reason)
+        ? globalThis.String(object.drain_reason)
+        : "",
     };
   },
 
@@ -341,6 +485,12 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     if (message.release?.length) {
       obj.release = message.release.map((e) => HeldAttempt.toJSON(e));
     }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.drainReason !== "") {
+      obj.drainReason = message.drainReason;
+    }
     return obj;
   },
 
@@ -351,6 +501,8 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     const message = createBaseRegisterResponse();
     message.node = object.node ?? "";
     message.release = object.release?.map((e) => HeldAttempt.fromPartial(e)) || [];
+    message.state = object.state ?? "";
+    message.drainReason = object.drainReason ?? "";
     return message;
   },
 };
@@ -916,6 +1068,32 @@ export const NodeGatewayService = {
     responseSerialize: (value: ReportAck): Buffer => Buffer.from(ReportAck.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportAck => ReportAck.decode(value),
   },
+  /**
+   * Liveness over gRPC, for when the node cannot reach the bus; also tells the node
+   * whether this coordinator knows it (if not, the node registers again).
+   */
+  heartbeat: {
+    path: "/orch.v1.NodeGateway/Heartbeat" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NodeInfo): Buffer => Buffer.from(NodeInfo.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NodeInfo => NodeInfo.decode(value),
+    responseSerialize: (value: HeartbeatAck): Buffer => Buffer.from(HeartbeatAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeartbeatAck => HeartbeatAck.decode(value),
+  },
+  /**
+   * May this attempt still push its branch? Asked right before the push: a superseded
+   * attempt is refused and keeps its commit to itself.
+   */
+  checkLease: {
+    path: "/orch.v1.NodeGateway/CheckLease" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HeldAttempt): Buffer => Buffer.from(HeldAttempt.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HeldAttempt => HeldAttempt.decode(value),
+    responseSerialize: (value: ReportAck): Buffer => Buffer.from(ReportAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportAck => ReportAck.decode(value),
+  },
 } as const;
 
 export interface NodeGatewayServer extends UntypedServiceImplementation {
@@ -929,6 +1107,16 @@ export interface NodeGatewayServer extends UntypedServiceImplementation {
   /** Numbered output chunks of running attempts; resumable by (attempt, offset). */
   uploadOutput: handleClientStreamingCall<OutputChunk, UploadOutputResponse>;
   reportResult: handleUnaryCall<AttemptResult, ReportAck>;
+  /**
+   * Liveness over gRPC, for when the node cannot reach the bus; also tells the node
+   * whether this coordinator knows it (if not, the node registers again).
+   */
+  heartbeat: handleUnaryCall<NodeInfo, HeartbeatAck>;
+  /**
+   * May this attempt still push its branch? Asked right before the push: a superseded
+   * attempt is refused and keeps its commit to itself.
+   */
+  checkLease: handleUnaryCall<HeldAttempt, ReportAck>;
 }
 
 export interface NodeGatewayClient extends Client {
@@ -995,6 +1183,41 @@ export interface NodeGatewayClient extends Client {
   ): ClientUnaryCall;
   reportResult(
     request: AttemptResult,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportAck) => void,
+  ): ClientUnaryCall;
+  /**
+   * Liveness over gRPC, for when the node cannot reach the bus; also tells the node
+   * whether this coordinator knows it (if not, the node registers again).
+   */
+  heartbeat(request: NodeInfo, callback: (error: ServiceError | null, response: HeartbeatAck) => void): ClientUnaryCall;
+  heartbeat(
+    request: NodeInfo,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeartbeatAck) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: NodeInfo,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeartbeatAck) => void,
+  ): ClientUnaryCall;
+  /**
+   * May this attempt still push its branch? Asked right before the push: a superseded
+   * attempt is refused and keeps its commit to itself.
+   */
+  checkLease(
+    request: HeldAttempt,
+    callback: (error: ServiceError | null, response: ReportAck) => void,
+  ): ClientUnaryCall;
+  checkLease(
+    request: HeldAttempt,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportAck) => void,
+  ): ClientUnaryCall;
+  checkLease(
+    request: HeldAttempt,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportAck) => void,

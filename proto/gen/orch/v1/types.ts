@@ -120,9 +120,20 @@ export interface NodeInfo {
   arch: string;
   labels: string[];
   lastHeartbeat: string;
-  /** up, draining, lost */
+  /** up, draining, stopping, lost (as the coordinator sees it) */
   state: string;
   version: string;
+  /**
+   * Tokens of the attempts the node holds right now (heartbeats carry them so the
+   * coordinator can find attempts nobody runs any more without waiting for a Register).
+   */
+  held: string[];
+  /** Set by a node that stops gracefully: keep its attempts this long for its next start. */
+  holdSeconds: number;
+  /** True while the node cannot reach the bus (it reports over gRPC): no placement there. */
+  busDown: boolean;
+  /** Why the node is draining, when it is (`orch node drain`, or the node is stopping). */
+  drainReason: string;
 }
 
 /** Published on the bus to one node: run one attempt of a task. */
@@ -148,6 +159,11 @@ export interface Assignment {
   /** the node placement chose */
   node: string;
   complexity: string;
+  /**
+   * The task branch's head as the coordinator last accepted it ('' = none yet). The node
+   * pushes with --force-with-lease against it, so a superseded attempt cannot move the branch.
+   */
+  expectHead: string;
 }
 
 export interface Assignment_TraceEntry {
@@ -1580,6 +1596,10 @@ function createBaseNodeInfo(): NodeInfo {
     lastHeartbeat: "",
     state: "",
     version: "",
+    held: [],
+    holdSeconds: 0,
+    busDown: false,
+    drainReason: "",
   };
 }
 
@@ -1620,6 +1640,18 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     }
     if (message.version !== "") {
       writer.uint32(98).string(message.version);
+    }
+    for (const v of message.held) {
+      writer.uint32(162).string(v!);
+    }
+    if (message.holdSeconds !== 0) {
+      writer.uint32(168).int32(message.holdSeconds);
+    }
+    if (message.busDown !== false) {
+      writer.uint32(176).bool(message.busDown);
+    }
+    if (message.drainReason !== "") {
+      writer.uint32(186).string(message.drainReason);
     }
     return writer;
   },
@@ -1733,6 +1765,38 @@ export const NodeInfo: MessageFns<NodeInfo> = {
             message.version = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.held.push(reader.string());
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.holdSeconds = reader.int32();
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.busDown = reader.bool();
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.drainReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1763,6 +1827,22 @@ export const NodeInfo: MessageFns<NodeInfo> = {
         : "",
       state: isSet(object.state) ? globalThis.String(object.state) : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      held: globalThis.Array.isArray(object?.held) ? object.held.map((e: any) => globalThis.String(e)) : [],
+      holdSeconds: isSet(object.holdSeconds)
+        ? globalThis.Number(object.holdSeconds)
+        : isSet(object.hold_seconds)
+        ? globalThis.Number(object.hold_seconds)
+        : 0,
+      busDown: isSet(object.busDown)
+        ? globalThis.Boolean(object.busDown)
+        : isSet(object.bus_down)
+        ? globalThis.Boolean(object.bus_down)
+        : false,
+      drainReason: isSet(object.drainReason)
+        ? globalThis.String(object.drainReason)
+        : isSet(object.drain_reason)
+        ? globalThis.String(object.drain_reason)
+        : "",
     };
   },
 
@@ -1804,6 +1884,18 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.held?.length) {
+      obj.held = message.held;
+    }
+    if (message.holdSeconds !== 0) {
+      obj.holdSeconds = Math.round(message.holdSeconds);
+    }
+    if (message.busDown !== false) {
+      obj.busDown = message.busDown;
+    }
+    if (message.drainReason !== "") {
+      obj.drainReason = message.drainReason;
+    }
     return obj;
   },
 
@@ -1824,6 +1916,10 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     message.lastHeartbeat = object.lastHeartbeat ?? "";
     message.state = object.state ?? "";
     message.version = object.version ?? "";
+    message.held = object.held?.map((e) => e) || [];
+    message.holdSeconds = object.holdSeconds ?? 0;
+    message.busDown = object.busDown ?? false;
+    message.drainReason = object.drainReason ?? "";
     return message;
   },
 };
@@ -1846,6 +1942,7 @@ function createBaseAssignment(): Assignment {
     trace: {},
     node: "",
     complexity: "",
+    expectHead: "",
   };
 }
 
@@ -1898,6 +1995,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.complexity !== "") {
       writer.uint32(130).string(message.complexity);
+    }
+    if (message.expectHead !== "") {
+      writer.uint32(162).string(message.expectHead);
     }
     return writer;
   },
@@ -2046,6 +2146,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.complexity = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.expectHead = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2105,6 +2213,11 @@ export const Assignment: MessageFns<Assignment> = {
         : {},
       node: isSet(object.node) ? globalThis.String(object.node) : "",
       complexity: isSet(object.complexity) ? globalThis.String(object.complexity) : "",
+      expectHead: isSet(object.expectHead)
+        ? globalThis.String(object.expectHead)
+        : isSet(object.expect_head)
+        ? globalThis.String(object.expect_head)
+        : "",
     };
   },
 
@@ -2164,6 +2277,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.complexity !== "") {
       obj.complexity = message.complexity;
     }
+    if (message.expectHead !== "") {
+      obj.expectHead = message.expectHead;
+    }
     return obj;
   },
 
@@ -2196,6 +2312,7 @@ export const Assignment: MessageFns<Assignment> = {
     );
     message.node = object.node ?? "";
     message.complexity = object.complexity ?? "";
+    message.expectHead = object.expectHead ?? "";
     return message;
   },
 };
