@@ -8,11 +8,11 @@ import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
-import { costOf, priceFor } from '../runtime/pricing.js';
 import { redact } from '../runtime/redact.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
+import { attemptCost, resultJson } from './attempt-report.js';
 import { classifyFailure } from './errors.js';
 import { LEASE_EXPIRED_EXIT, readExit, stopAgent, writeRunnerScript } from './runner.js';
 import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
@@ -233,16 +233,7 @@ export class Session {
     const run = adapterFor(spec.kind).parseOutput(stdout);
     writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(run, null, 2)));
     const model = a.model || spec.defaultModel || '';
-    // The agent's own cost when it reports one; otherwise orch's price table.
-    let costUsd = run.costUsd ?? 0;
-    let costSource = run.costUsd !== undefined ? 'agent' : '';
-    if (run.costUsd === undefined && run.inputTokens + run.cacheReadTokens + run.cacheWriteTokens + run.outputTokens > 0) {
-      const price = priceFor(deps.config.pricing ?? {}, a.agent, model);
-      if (price) {
-        costUsd = costOf(run, price);
-        costSource = 'pricing';
-      }
-    }
+    const { costUsd, costSource } = attemptCost(run, deps.config.pricing ?? {}, a.agent, model);
     const base: AttemptResult = {
       taskId: a.taskId, attempt: a.attempt, token: a.token, node: deps.node, outcome: 'error', answer: undefined,
       errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs,
@@ -304,23 +295,4 @@ export class Session {
   stopWatching(): void {
     this.uploader?.stop();
   }
-}
-
-/** result.json in the Rust orch's shape (plus commit/push facts). */
-function resultJson(r: AttemptResult, a: Assignment): Record<string, unknown> {
-  if (r.outcome === 'success' && r.answer) {
-    return {
-      outcome: 'success', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt,
-      status: r.answer.status, summary: r.answer.summary, input_tokens: r.inputTokens, cache_read_tokens: r.cacheReadTokens,
-      cache_write_tokens: r.cacheWriteTokens, output_tokens: r.outputTokens, cost_usd: r.costUsd, cost_source: r.costSource, duration_ms: r.durationMs, files: r.answer.filesChanged, accomplished: r.answer.accomplished,
-      remaining: r.answer.remaining, blockers: r.answer.blockers, learnings: r.answer.learnings, delegations: r.answer.delegations,
-      commit: r.commit, pushed: r.pushed,
-    };
-  }
-  return {
-    outcome: 'error', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt, error_class: r.errorClass,
-    error_message: r.errorMessage, stderr_tail: r.stderrTail, commit: r.commit, pushed: r.pushed, duration_ms: r.durationMs,
-    input_tokens: r.inputTokens, cache_read_tokens: r.cacheReadTokens, cache_write_tokens: r.cacheWriteTokens, output_tokens: r.outputTokens,
-    cost_usd: r.costUsd, cost_source: r.costSource, retry_after_seconds: r.retryAfterSeconds,
-  };
 }

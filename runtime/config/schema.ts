@@ -100,7 +100,7 @@ export interface Price {
   cache_write?: number;
 }
 
-/** Shipped prices (USD per million tokens, list prices checked 2026); `pricing:` in config overrides any of them. */
+/** Shipped prices (USD per million tokens; approximate public list prices, not verified here): `pricing:` in config overrides any of them. */
 export const DEFAULT_PRICING: Record<string, Price> = {
   'claude/opus': { input: 15, output: 75, cache_read: 1.5, cache_write: 18.75 },
   'claude/sonnet': { input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 },

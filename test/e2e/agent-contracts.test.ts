@@ -274,6 +274,19 @@ describe.skipIf(missing.length > 0 && !process.env.CI)('agent CLIs through orch 
     }, 160_000);
   });
 
+  it('orch agents shows per node each agent found, its path, version and configured models', async () => {
+    const agents = await h.json<Array<{ name: string; node: string; installed: boolean; path: string; version: string; models: string[] }>>(['agents']);
+    const by = Object.fromEntries(agents.map((a) => [a.name, a]));
+    expect(by.codex).toMatchObject({ node: 'local', installed: true, path: CODEX_BIN, version: '0.169.0' });
+    expect(by.codex.models).toContain('gpt-5.1-codex');
+    expect(by.opencode).toMatchObject({ installed: true, path: OPENCODE_BIN, version: '1.18.33', models: expect.arrayContaining(['fake/fake-model']) });
+    expect(by.kimi).toMatchObject({ installed: true, path: CLAUDE_BIN, models: expect.arrayContaining(['kimi-k2-0905-preview']) });
+    expect(by.minimax.models).toEqual(['MiniMax-M2']);
+    expect(by.claude.version).toMatch(/^\d+\.\d+\.\d+/);
+    const table = await h.run(['agents']);
+    expect(table.stdout.split('\n')[0].split(/\s+/)).toEqual(['NODE', 'AGENT', 'KIND', 'FOUND', 'PATH', 'VERSION', 'MODELS']);
+  });
+
   it('orch metrics sums the same attempts by agent, model and node', async () => {
     for (const name of Object.keys(ids)) await settled(name);
     const m = await h.json<any>(['metrics', '--since', '1h']);
