@@ -12,7 +12,7 @@ interface TaskJson {
   events: Array<{ event: string; to_status: string; detail: string }>;
 }
 
-describe('retries with memory, delegations', () => {
+describe('retries with memory, reroutes, delegations', () => {
   let h: OrchHome;
   let repo: { work: string; origin: string };
   let serve: Awaited<ReturnType<OrchHome['serve']>>;
@@ -40,14 +40,23 @@ describe('retries with memory, delegations', () => {
       '    else',
       `      echo '{"status":"done","summary":"parent finished after its children"}'`,
       '    fi ;;',
+      '  *REROUTE-TEST*)',
+      `    echo '{"status":"done","summary":"took over from the rate-limited agent"}' ;;`,
       '  *CHILD-TEST*)',
       '    echo child > "child-$ORCH_TASK_ID.txt"',
       `    echo '{"status":"done","summary":"child done"}' ;;`,
       'esac',
     ].join('\n') + '\n', { mode: 0o755 });
+    // An agent whose provider always answers 429 (as a CLI prints it).
+    const limited = join(h.dir, 'limited-agent.sh');
+    writeFileSync(limited, '#!/bin/bash\ncat > /dev/null\necho "Error: 429 Too Many Requests: rate limit exceeded" >&2\nexit 1\n', { mode: 0o755 });
     h.writeConfig([
       'workflow: { max_attempts: 3, timeout_seconds: 60, retry_delay_seconds: 0 }',
+      'router: { fallback_executor: scripted }',
       'agents:',
+      '  limited:',
+      '    kind: command',
+      `    command: ${limited}`,
       '  scripted:',
       '    kind: command',
       `    command: ${agent}`,
@@ -83,6 +92,17 @@ describe('retries with memory, delegations', () => {
     expect(second).toMatch(/```diff\n[\s\S]*\+\+\+ b\/notes\.txt[\s\S]*\n\+first line\n/);
     expect(readFileSync(join(h.dir, `task-${t.id}-attempt-1.md`), 'utf8')).not.toContain('Earlier attempts');
     expect(await git(['--git-dir', repo.origin, 'show', `${t.branch}:notes.txt`])).toBe('first line\nsecond line\n');
+  }, 120_000);
+
+  it('a rate-limited agent\'s task is rerouted to router.fallback_executor', async () => {
+    const added = await h.json<TaskJson>(['task', 'add', 'Limited', '--agent', 'limited', '--project', 'local/demo', '--body', 'REROUTE-TEST']);
+    const t = await settle(added.id) as TaskJson & { agent: string; attempt_history: Array<{ agent: string; error_class: string; state: string }> };
+    expect(t).toMatchObject({ status: 'done', attempts: 2, agent: 'scripted' });
+    expect(t.attempt_history.map((a) => [a.agent, a.state, a.error_class])).toEqual([['limited', 'failed', 'RateLimit'], ['scripted', 'succeeded', '']]);
+    expect(t.events.find((e) => e.event === 'retry_scheduled')?.detail).toMatch(/^RateLimit: exit code 1: Error: 429 Too Many Requests.*\(rerouted from limited to scripted\)$/);
+    // orch metrics counts the failure by its class.
+    const m = await h.json<{ errors_by_class: Record<string, number> }>(['metrics']);
+    expect(m.errors_by_class.RateLimit).toBeGreaterThanOrEqual(1);
   }, 120_000);
 
   it('delegations become child tasks; the parent is blocked until all are done, then resumes on its branch', async () => {
