@@ -16,6 +16,9 @@ export interface RunnerOptions {
   leaseFile?: string;
 }
 
+/** What every agent may see of the node's environment (the rest comes from its own `env`). */
+export const BASE_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'TMPDIR', 'TZ'];
+
 /** Exit code of a run stopped because its node's lease ran out. */
 export const LEASE_EXPIRED_EXIT = 86;
 
@@ -47,8 +50,12 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.traceparent ? [`export TRACEPARENT=${sq(o.traceparent)}`] : []),
     `cd ${sq(o.worktree)} || exit 125`,
     `echo "orch: running ${o.invocation.argv[0].replace(/["$`\\]/g, '')} in $PWD"`,
+    // The agent sees a minimal environment and its own variables, nothing else of the node's
+    // (tmux hands every session the environment its server started with).
+    `keep=(${[...new Set([...BASE_ENV, ...Object.keys(o.invocation.env), 'TRACEPARENT'])].filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)).join(' ')})`,
+    'e=(); for n in "${keep[@]}"; do [ -n "${!n+x}" ] && e+=("$n=${!n}"); done',
     // timeout leads its own process group: the watchdog stops the agent and all it started.
-    `${feed}timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
+    `${feed}env -i "\${e[@]}" timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
     'p=$!',
     // The agent runs in timeout's own process group, which tmux's hangup does not reach:
     // a killed session (or a killed runner) takes the whole group down with it.
@@ -57,7 +64,8 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     ...(o.leaseFile ? [
       // Self-fencing: when the node stops renewing its lease (it died or lost the coordinator),
       // the agent stops before the coordinator hands the attempt to another node.
-      `( while sleep 1; do read -r lease_until < ${sq(o.leaseFile)} 2>/dev/null || continue; [ "$(date +%s)" -le "\${lease_until%.*}" ] && continue;`,
+      // (printf's %(%s)T is bash's own clock: no process per check; date where bash is older.)
+      `( while sleep 1; do read -r lease_until < ${sq(o.leaseFile)} 2>/dev/null || continue; printf -v now '%(%s)T' -1 2>/dev/null || now=$(date +%s); [ "$now" -le "\${lease_until%.*}" ] && continue;`,
       `  echo "orch: the node's lease ran out; stopping the agent" >> "$d/stderr.txt"; : > "$d/lease-expired";`,
       `  kill -TERM -- -$p 2>/dev/null; sleep 2; kill -KILL -- -$p 2>/dev/null; exit 0; done ) &`,
       'w=$!',

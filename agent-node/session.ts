@@ -8,13 +8,14 @@ import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
-import { redact } from '../runtime/redact.js';
+import { redact, redactDeep } from '../runtime/redact.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
 import { attemptCost, resultJson } from './attempt-report.js';
 import { classifyFailure } from './errors.js';
-import { LEASE_EXPIRED_EXIT, readExit, stopAgent, writeRunnerScript } from './runner.js';
+import { branchProblem, projectNameProblem } from '../runtime/names.js';
+import { LEASE_EXPIRED_EXIT, readExit, sq, stopAgent, writeRunnerScript } from './runner.js';
 import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
 import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
@@ -77,6 +78,9 @@ export class Session {
   /** prepare + artifacts + launch. Throws with a classed message when the attempt cannot start. */
   async launch(): Promise<void> {
     const { a, deps } = this;
+    // Checked again here: these become paths, refs and shell words on this machine.
+    const problem = projectNameProblem(a.project) ?? branchProblem(a.branch) ?? (a.baseBranch ? branchProblem(a.baseBranch) : undefined);
+    if (problem) throw new Error(`refusing assignment: ${problem}`);
     const t0 = Date.now();
     mkdirSync(this.dir, { recursive: true });
     const sys = join(this.dir, 'prompt-sys.md');
@@ -98,7 +102,7 @@ export class Session {
 
     // The session starts while the worktree is made: runner.sh waits on its FIFO, and
     // gets its environment (and so goes on into the worktree) only once the worktree exists.
-    const command = `bash ${JSON.stringify(script)}`;
+    const command = `bash ${sq(script)}`;
     const session = (async () => {
       try {
         await deps.tmux.startSession(this.name, this.dir, command);
@@ -231,7 +235,7 @@ export class Session {
     const stdout = existsSync(outputFile) ? readFileSync(outputFile, 'utf8') : '';
     const spec = agentSpec(a.agent, deps.config);
     const run = adapterFor(spec.kind).parseOutput(stdout);
-    writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(run, null, 2)));
+    writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(redactDeep(run), null, 2)));
     const model = a.model || spec.defaultModel || '';
     const { costUsd, costSource } = attemptCost(run, deps.config.pricing ?? {}, a.agent, model);
     const base: AttemptResult = {
@@ -256,7 +260,8 @@ export class Session {
       result = { ...base, errorClass: c.errorClass, errorMessage: c.message.slice(0, 500) };
     } else {
       const { answer } = parseAgentAnswer(run.text);
-      result = { ...base, outcome: 'success', answer: { ...answer, summary: redact(answer.summary) } };
+      // Every field of the answer leaves the node (task memory, comments, PR bodies): all redacted.
+      result = { ...base, outcome: 'success', answer: redactDeep(answer) };
     }
     // Whatever the outcome, keep the agent's work: commit, and push the branch while this
     // attempt is still the task's current one (a superseded attempt keeps its commit local).

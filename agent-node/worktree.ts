@@ -216,9 +216,9 @@ export async function ensureWorktree(o: { mirrorDir: string; worktreeDir: string
 const COMMIT_AND_PUSH = `
 set -u
 cd "$1" || exit 90
-git add -A || exit 91
+git -c core.hooksPath=/dev/null add -A || exit 91
 if git diff --cached --quiet; then echo committed=0; else
-  git -c user.name="$3" -c user.email="$4" commit --quiet --no-verify -m "$2" || exit 92
+  git -c core.hooksPath=/dev/null -c user.name="$3" -c user.email="$4" commit --quiet --no-verify -m "$2" || exit 92
   echo committed=1
 fi
 echo "sha=$(git rev-parse HEAD)" || exit 93
@@ -233,15 +233,15 @@ if [ -n "$7" ]; then
   # Leased against the head the coordinator last accepted ($7). Only the current attempt
   # gets here (it passed the coordinator's lease check just before), so a branch head that
   # is not $7 was pushed by a superseded attempt: replace it, leased against that head.
-  if ! git push --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" 2>"$1/.git-push-err"; then
+  if ! git -c core.hooksPath=/dev/null push --no-verify --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" 2>"$1/.git-push-err"; then
     r=$(git ls-remote "$5" "refs/heads/$6" | cut -f1)
     if [ -z "$r" ] || [ "$r" = "$7" ]; then cat "$1/.git-push-err" >&2; rm -f "$1/.git-push-err"; exit 94; fi
     echo "superseded=$r"
-    git push --quiet --force-with-lease="refs/heads/$6:$r" "$5" "HEAD:refs/heads/$6" || { rm -f "$1/.git-push-err"; exit 94; }
+    git -c core.hooksPath=/dev/null push --no-verify --quiet --force-with-lease="refs/heads/$6:$r" "$5" "HEAD:refs/heads/$6" || { rm -f "$1/.git-push-err"; exit 94; }
   fi
   rm -f "$1/.git-push-err"
 else
-  git push --quiet "$5" "HEAD:refs/heads/$6" || exit 94
+  git -c core.hooksPath=/dev/null push --no-verify --quiet "$5" "HEAD:refs/heads/$6" || exit 94
 fi
 echo pushed=1
 `;

@@ -4,7 +4,7 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { existsSync, readFileSync } from 'node:fs';
 import { CoordinatorClient } from '../proto/gen/orch/v1/coordinator.js';
-import { tokenMetadata } from '../runtime/grpc-auth.js';
+import { resolveToken, tokenMetadata } from '../runtime/grpc-auth.js';
 import { OrchPaths, orchHome } from '../runtime/paths.js';
 
 export class CliError extends Error {
@@ -51,7 +51,7 @@ export class Api {
     this.addresses = address.split(',').map((a) => a.trim()).filter(Boolean);
     if (!this.addresses.length) throw new CliError('empty coordinator address');
     this.clients = this.addresses.map((a) => new CoordinatorClient(a, credentials.createInsecure()));
-    this.metadata = tokenMetadata(token ?? process.env.ORCH_TOKEN);
+    this.metadata = tokenMetadata(resolveToken(token, undefined));
   }
 
   /** The client of the coordinator that answered last (for streaming calls). */

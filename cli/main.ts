@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
+import { jobCommands } from './commands/job.js';
 import { nodeStartCommand } from './commands/node.js';
 import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
@@ -23,12 +24,13 @@ async function main(): Promise<void> {
     .scriptName('orch')
     .usage('orch <command> [options]\n\nDelegates coding tasks to AI coding agents across a fleet of machines.')
     .option('coordinator', { type: 'string', describe: 'Coordinator HOST:PORT (default: ORCH_COORDINATOR or the local `orch serve`)', global: true })
-    .option('token', { type: 'string', describe: 'Cluster token (default: ORCH_TOKEN)', global: true })
+    .option('token', { type: 'string', describe: 'Cluster token (visible in ps: prefer ORCH_TOKEN or ORCH_TOKEN_FILE)', global: true })
     .option('json', { type: 'boolean', describe: 'Machine-readable output', global: true })
     .command(serveCommand)
     .command(initCommand)
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
+    .command('job', 'Manage scheduled jobs (cron)', jobCommands)
     .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
     .command(streamCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics);

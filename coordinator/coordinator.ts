@@ -12,6 +12,9 @@ import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
+import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { JobStore } from './store/jobs.js';
 import { route as routeDecision, type RouteDecision } from './router.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
@@ -64,6 +67,8 @@ export class Coordinator {
   readonly dispatcher: Dispatcher;
   readonly hub: OutputHub;
   readonly cooldowns: Cooldowns;
+  readonly jobs: JobStore;
+  readonly scheduler: Scheduler;
   private actors = new Map<number, TaskActor>();
   private projectConfigs = new Map<string, OrchConfig>();
   private cursor = 0;
@@ -82,6 +87,12 @@ export class Coordinator {
     this.taskContext = this.makeTaskContext();
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
+    this.jobs = new JobStore(deps.db.pool, deps.store);
+    this.scheduler = new Scheduler({
+      jobs: this.jobs,
+      taskOpen: async (id) => { const t = await this.store.getTask(id); return !!t && t.status !== 'done'; },
+      created: (task) => this.actor(task.id).tell({ op: 'route' }),
+    });
     this.dispatcher = new Dispatcher({
       snapshots: () => this.registry.snapshots(),
       dispatch: async (taskId, node) => { await this.actor(taskId).ask({ op: 'dispatch', node }); },
@@ -111,7 +122,9 @@ export class Coordinator {
     });
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
     await this.cooldowns.load();
+    await this.syncConfigJobs();
     await this.recover();
+    this.scheduler.start();
     const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
     // Liveness is judged only while we can see heartbeats: a NATS outage of our own is no node's fault.
     let blind = false;
@@ -186,6 +199,7 @@ export class Coordinator {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.scheduler.stop();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
@@ -203,7 +217,12 @@ export class Coordinator {
       // A retry waiting out a cooldown keeps waiting after a restart.
       else if (t.status === 'routed') this.enqueue(t, this.cooldowns.remainingMs(t.agent, t.model));
     }
-    for (const n of await this.store.listNodes()) if (n.drained) this.registry.setDrained(n.name, n.drained);
+    for (const n of await this.store.listNodes()) {
+      if (n.drained) this.registry.setDrained(n.name, n.drained);
+      // What the fleet had before this coordinator started: tasks may name those agents at once.
+      const agents = (n.info as { agents?: Array<{ name?: unknown }> } | null)?.agents ?? [];
+      this.registry.rememberAgents(agents.map((a) => a.name).filter((x): x is string => typeof x === 'string'));
+    }
     for (const a of await this.store.attemptsInState(['assigned', 'running'])) {
       this.registry.placed(a.node, { taskId: a.taskId, attempt: a.number, token: a.token });
       if (a.state === 'running') this.registry.claimed(a.token);
@@ -328,8 +347,29 @@ export class Coordinator {
     this.deps.config = config;
     this.projectConfigs.clear();
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
+    await this.syncConfigJobs();
     log.info('config reloaded');
     this.dispatcher.pump();
+  }
+
+  /** Store the jobs of config.yml and every project's .orch.yml; drop config jobs no file has any more. */
+  async syncConfigJobs(): Promise<void> {
+    try {
+      const projects = (await this.store.listProjects()).map((p) => p.name);
+      const sources: ConfigJobSource[] = [{ file: this.deps.paths.config, jobs: this.deps.config.jobs ?? [] }];
+      for (const [name, cfg] of this.projectConfigs) {
+        // A project's own list (what its .orch.yml added on top of the global one).
+        const own = (cfg.jobs ?? []).filter((j) => !(this.deps.config.jobs ?? []).includes(j));
+        if (own.length) sources.push({ file: `${name}/.orch.yml`, jobs: own, project: name });
+      }
+      const { jobs, problems } = configJobs(sources, projects);
+      for (const p of problems) log.error(`job not scheduled: ${p}`);
+      for (const j of jobs) await this.jobs.upsert(j);
+      const gone = await this.jobs.removeConfigJobsExcept(jobs.map((j) => j.id));
+      if (gone.length) log.info('config jobs removed', { jobs: gone });
+    } catch (err) {
+      log.error('could not apply the config jobs', { err });
+    }
   }
 
   async loadProjectConfig(p: ProjectRow): Promise<void> {

@@ -261,9 +261,16 @@ export class NodeRegistry {
     return e.state === 'lost' && e.released;
   }
 
-  /** Agents any node ever reported to this coordinator (lost ones included). */
+  /** Agents nodes reported to an earlier coordinator (from the store), known before they register again. */
+  private remembered = new Set<string>();
+
+  rememberAgents(names: string[]): void {
+    for (const n of names) this.remembered.add(n);
+  }
+
+  /** Agents any node ever reported (lost ones and earlier coordinators' included). */
   everSeenAgents(): string[] {
-    const out = new Set<string>();
+    const out = new Set<string>(this.remembered);
     for (const e of this.nodes.values()) for (const a of e.info.agents) out.add(a.name);
     return [...out];
   }

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { git } from '../runtime/git.js';
+import { projectNameProblem } from '../runtime/names.js';
 
 export interface ResolvedProject {
   name: string;
@@ -53,6 +54,13 @@ async function defaultBranchOf(remote: string): Promise<string> {
 }
 
 export async function resolveProject(input: string, cwd: string = process.cwd()): Promise<ResolvedProject> {
+  const p = await resolveProjectUnchecked(input, cwd);
+  const problem = projectNameProblem(p.name);
+  if (problem) throw new ProjectError(`project name ${problem} (from gh.repo in .orch.yml, or the remote)`);
+  return p;
+}
+
+async function resolveProjectUnchecked(input: string, cwd: string): Promise<ResolvedProject> {
   const spec = input.trim() || cwd;
   // owner/repo shorthand (and not an existing relative path)
   if (/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(spec) && !existsSync(resolve(cwd, spec))) {

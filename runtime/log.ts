@@ -2,7 +2,7 @@
 // Secrets are redacted before anything is written.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { redact } from './redact.js';
+import { redact, redactDeep } from './redact.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -35,7 +35,7 @@ export function logger(component: string): Logger {
     if (fields) {
       for (const [k, v] of Object.entries(fields)) rec[k] = v instanceof Error ? v.message : v;
     }
-    sink.write(redact(JSON.stringify(rec)) + '\n');
+    sink.write(redact(JSON.stringify(redactDeep(rec))) + '\n');
   };
   return {
     debug: (m, f) => emit('debug', m, f),

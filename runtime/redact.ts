@@ -25,6 +25,18 @@ export function longestSecret(): number {
   return n;
 }
 
+/** Every string inside a value redacted, before it is encoded (JSON escaping would hide a secret from redact). */
+export function redactDeep<T>(value: T): T {
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v)) as T;
+  if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v);
+    return out as T;
+  }
+  return value;
+}
+
 export function redact(text: string): string {
   let out = text;
   for (const v of known) if (out.includes(v)) out = out.split(v).join('[REDACTED]');

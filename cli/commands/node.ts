@@ -7,6 +7,7 @@ import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig } from '../../runtime/config/index.js';
 import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { orchHome } from '../../runtime/paths.js';
+import { resolveToken } from '../../runtime/grpc-auth.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
 
@@ -40,7 +41,7 @@ export function nodeStartCommand(y: Argv): Argv {
     if (!natsUrl) throw new CliError('orch node start needs --nats URL (or nats.url in config.yml, or ORCH_NATS_URL)');
     const slots = args.slots ?? config.node?.slots ?? 4;
     if (!Number.isInteger(slots) || slots < 1) throw new CliError(`--slots must be a positive integer, got ${args.slots}`);
-    const token = args.token ?? process.env.ORCH_TOKEN ?? config.cluster?.token;
+    const token = resolveToken(args.token, config.cluster?.token);
     registerSecret(token);
     const name = args.name ?? config.node?.name ?? hostname();
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliError(`node name "${name}" must be 1-64 letters, digits, - or _ (set --name or node.name)`);

@@ -18,6 +18,7 @@ import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
 import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
+import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
 import { VERSION } from '../version.js';
@@ -63,12 +64,16 @@ export async function serve(args: ServeArgs): Promise<Serving> {
 
   const databaseUrl = args.databaseUrl ?? process.env.ORCH_DATABASE_URL ?? config.database?.url;
   const natsUrl = args.natsUrl ?? process.env.ORCH_NATS_URL ?? config.nats?.url;
-  const token = args.token ?? process.env.ORCH_TOKEN ?? config.cluster?.token;
+  const token = resolveToken(args.token, config.cluster?.token);
   registerSecret(token);
   registerSecret(config.nats?.token);
   registerSecret(config.nats?.password);
   const embedded = !natsUrl && !databaseUrl;
   const listen = args.listen ?? config.server?.listen ?? '127.0.0.1:0';
+  // A coordinator reachable from other hosts hands out work and secrets' effects: never without a token.
+  if (!token && !isLoopbackListen(listen)) {
+    throw new CliError(`refusing to serve on ${listen} without a cluster token: set cluster.token in config.yml (or ORCH_TOKEN / ORCH_TOKEN_FILE), or listen on 127.0.0.1`);
+  }
 
   const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => log.info(m) });
   const cleanups: Array<() => Promise<void>> = [() => db.close()];

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import type { CoordinatorServer, OutputEvent, StreamOutputRequest } from '../../proto/gen/orch/v1/coordinator.js';
 import type { AgentInfo } from '../../proto/gen/orch/v1/types.js';
 import { getKey } from '../../runtime/config/index.js';
+import { maskSecrets } from '../../runtime/config/mask.js';
 import { type Coordinator, enabledAgents } from '../coordinator.js';
 import { TASK_STATUSES, type TaskStatus } from '../lifecycle.js';
 import { resolveProject } from '../projects.js';
@@ -12,6 +13,24 @@ import { projectToProto, taskToProto } from '../store/convert.js';
 import type { ProjectRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
 import { metrics, taskCost } from '../usage.js';
+import { JOB_ID } from '../scheduler/config-jobs.js';
+import { nextAt, parseSchedule } from '../scheduler/cron.js';
+import type { JobRow } from '../store/jobs.js';
+import type { Job } from '../../proto/gen/orch/v1/coordinator.js';
+
+function slugId(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '') || 'job';
+}
+
+function jobToProto(j: JobRow): Job {
+  const cron = parseSchedule(j.schedule, j.timezone);
+  const next = typeof cron === 'string' || !j.enabled ? undefined : nextAt(cron, new Date());
+  return {
+    id: j.id, project: j.project, schedule: j.schedule, timezone: j.timezone, type: j.type, title: j.title, body: j.body,
+    labels: j.labels, command: j.command, enabled: j.enabled, source: j.source, lastRun: j.lastScheduled?.toISOString() ?? '',
+    lastTaskId: j.lastTaskId ?? 0, nextRun: next?.toISOString() ?? '',
+  };
+}
 import { authed, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
 
 export interface ServerFacts {
@@ -61,7 +80,8 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
 
     getConfig: unary(t, async (req) => {
       const cfg = req.project ? c.projectConfig((await findProject(req.project)).name) : c.config;
-      const v = getKey(cfg, req.key);
+      // Secrets (tokens, passwords, any agent env value, passwords in URLs) are never shown.
+      const v = maskSecrets(getKey(cfg, req.key), req.key.split('.').filter(Boolean));
       if (v === undefined) return { found: false, value: '' };
       return { found: true, value: typeof v === 'object' && v !== null ? stringify(v).trimEnd() : String(v) };
     }),
@@ -145,6 +165,44 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       const since = req.sinceSeconds ? new Date(Date.now() - req.sinceSeconds * 1000) : undefined;
       return metrics(req.sinceSeconds, await store.taskStatusCounts(since), await store.attemptsSince(since));
     }),
+    listJobs: unary(t, async () => ({ jobs: (await c.jobs.list()).map(jobToProto) })),
+
+    addJob: unary(t, async (req) => {
+      const title = req.title.trim();
+      const type = req.type || 'task';
+      if (type !== 'task' && type !== 'bash') throw new InvalidArgument(`unknown job type "${req.type}": use task or bash`);
+      if (type === 'task' && !title) throw new InvalidArgument('a task job needs a title');
+      if (type === 'bash' && !req.command.trim()) throw new InvalidArgument('a bash job needs --command');
+      const cron = parseSchedule(req.schedule, req.timezone);
+      if (typeof cron === 'string') throw new InvalidArgument(cron);
+      const project = await findProject(req.project);
+      const base = req.id || slugId(title || req.command);
+      if (!JOB_ID.test(base)) throw new InvalidArgument(`job id "${base}": use letters, digits, - or _`);
+      let id = base;
+      for (let i = 2; await c.jobs.get(id); i++) {
+        if (req.id) throw new InvalidArgument(`a job with id ${req.id} exists already`);
+        id = `${base}-${i}`;
+      }
+      const job = await c.jobs.upsert({
+        id, project: project.name, schedule: req.schedule.trim(), timezone: req.timezone, type, title: title || req.command,
+        body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean), command: req.command, enabled: true, source: 'cli',
+      });
+      c.scheduler.wake();
+      return jobToProto(job);
+    }),
+
+    removeJob: unary(t, async (req) => jobToProto(await c.jobs.remove(req.id))),
+
+    setJobEnabled: unary(t, async (req) => {
+      const job = await c.jobs.setEnabled(req.id, req.enabled);
+      c.scheduler.wake();
+      return jobToProto(job);
+    }),
+
+    tickJobs: unary(t, async () => ({
+      fired: (await c.scheduler.tick()).map((f) => ({ job: f.job, scheduledAt: f.scheduledAt.toISOString(), taskId: f.taskId ?? 0, skipped: f.skipped ?? '' })),
+    })),
+
     drainNode: unary(t, async (req) => {
       if (!req.name) throw new InvalidArgument('name the node to drain');
       try {

@@ -86,23 +86,12 @@ export class Store {
 
   /** A new task (status new) and its 'created' event. */
   async createTask(input: NewTask): Promise<TaskRow> {
-    return this.tx(async (c) => {
-      let r: pg.QueryResult;
-      try {
-        r = await c.query(
-          `insert into tasks (project, title, body, labels, agent, complexity, parent_id, status)
-           values ($1, $2, $3, $4, $5, $6, $7, 'new') returning *`,
-          [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.parentId ?? null]);
-      } catch (err) {
-        if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
-          throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);
-        }
-        throw err;
-      }
-      const task = taskRow(r.rows[0]);
-      await c.query(`insert into task_events (task_id, from_status, to_status, event) values ($1, null, 'new', 'created')`, [task.id]);
-      return task;
-    });
+    return this.tx((c) => insertTask(c, input));
+  }
+
+  /** Run `fn` in one transaction (for stores of other tables that create tasks, e.g. jobs). */
+  transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.tx(fn);
   }
 
   async getTask(id: number): Promise<TaskRow | undefined> {
@@ -285,4 +274,23 @@ async function patchAttempt(c: pg.ClientBase, taskId: number, number: number, to
   const exists = await c.query('select 1 from attempts where task_id = $1 and number = $2', [taskId, number]);
   if (!exists.rowCount) throw new NotFoundError(`attempt ${number} of task ${taskId} does not exist`);
   throw new FencedError(taskId, number);
+}
+
+/** A new task (status new) and its 'created' event, inside a transaction. */
+export async function insertTask(c: pg.ClientBase, input: NewTask): Promise<TaskRow> {
+  let r: pg.QueryResult;
+  try {
+    r = await c.query(
+      `insert into tasks (project, title, body, labels, agent, complexity, parent_id, status)
+       values ($1, $2, $3, $4, $5, $6, $7, 'new') returning *`,
+      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.parentId ?? null]);
+  } catch (err) {
+    if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
+      throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);
+    }
+    throw err;
+  }
+  const task = taskRow(r.rows[0]);
+  await c.query(`insert into task_events (task_id, from_status, to_status, event) values ($1, null, 'new', 'created')`, [task.id]);
+  return task;
 }

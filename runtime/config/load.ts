@@ -5,6 +5,7 @@ import { existsSync, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { projectNameProblem } from '../names.js';
 import { ConfigError } from './errors.js';
 import { defaultConfig, RULES, type OrchConfig, type Rule } from './schema.js';
 
@@ -20,7 +21,8 @@ function ruleFor(path: string[]): Rule | undefined {
   return undefined;
 }
 
-function expandEnv(s: string, file: string, pos: () => [number, number], key: string): string {
+function expandEnv(s: string, file: string, pos: () => [number, number], key: string, expand: boolean): string {
+  if (!expand) return s;
   return s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
     const v = process.env[name];
     if (v === undefined) {
@@ -32,7 +34,8 @@ function expandEnv(s: string, file: string, pos: () => [number, number], key: st
 }
 
 /** Parse + validate one YAML text. Returns only the keys present, plus warnings for unknown keys. */
-export function parseConfigText(text: string, file: string): { config: PartialConfig; warnings: string[] } {
+export function parseConfigText(text: string, file: string, opts: { expandEnv?: boolean } = {}): { config: PartialConfig; warnings: string[] } {
+  const expand = opts.expandEnv ?? true;
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
@@ -67,7 +70,7 @@ export function parseConfigText(text: string, file: string): { config: PartialCo
     }
     const str = (x: Node, k: string): string => {
       if (!isScalar(x) || (typeof x.value !== 'string' && typeof x.value !== 'number' && typeof x.value !== 'boolean')) fail(x, k, `expected text, got ${describe(x)}`);
-      return expandEnv(String((x as { value: unknown }).value), file, () => at(x), k);
+      return expandEnv(String((x as { value: unknown }).value), file, () => at(x), k, expand);
     };
     switch (rule.t) {
       case 'map': {
@@ -82,6 +85,11 @@ export function parseConfigText(text: string, file: string): { config: PartialCo
         return out;
       }
       case 'string': return str(n, key);
+      case 'repo': {
+        const v = str(n, key);
+        const problem = projectNameProblem(v);
+        return problem ? fail(n, key, problem) : v;
+      }
       case 'bool':
         if (!isScalar(n) || typeof n.value !== 'boolean') return fail(n, key, `expected true or false, got ${describe(n)}`);
         return n.value;
@@ -161,7 +169,9 @@ export async function loadProjectConfig(global: OrchConfig, projectDir: string):
   const file = join(projectDir, '.orch.yml');
   const text = await readIfExists(file);
   if (text === undefined) return { config: global, warnings: [] };
-  const { config, warnings } = parseConfigText(text, file);
+  // A repository's own file is not trusted with the coordinator's environment: `${VAR}` stays
+  // literal there (secrets belong in config.yml or the agent's env on the node).
+  const { config, warnings } = parseConfigText(text, file, { expandEnv: false });
   return { config: mergeConfig(global, config), file, warnings };
 }
 

