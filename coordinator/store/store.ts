@@ -162,9 +162,12 @@ export class Store {
   /** Change an attempt outside a transition (progress, token counts); FencedError on a wrong token. */
   async updateAttempt(taskId: number, number: number, token: string, patch: AttemptPatch): Promise<AttemptRow> {
     const c = await this.pool.connect();
+    const lost = () => undefined; // see tx(): the failed query reports it
+    c.on('error', lost);
     try {
       return await patchAttempt(c, taskId, number, token, patch);
     } finally {
+      c.off('error', lost);
       c.release();
     }
   }
@@ -249,6 +252,10 @@ export class Store {
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     let broken = false;
+    // A connection lost mid-transaction (server restart) fails the query; pg also emits it
+    // as an 'error' event, which must not go unheard (it would end the process).
+    const lost = () => { broken = true; };
+    c.on('error', lost);
     try {
       await c.query('begin');
       const result = await fn(c);
@@ -258,6 +265,7 @@ export class Store {
       await c.query('rollback').catch(() => { broken = true; });
       throw err;
     } finally {
+      c.off('error', lost);
       c.release(broken);
     }
   }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet, instantAgent, type FleetNode } from '../harness/fleet.js';
 import { natsServerAvailable } from '../harness/nats-server.js';
 import { makeRepo } from '../harness/orch.js';
+import { startPostgresServer, type PostgresServer } from '../harness/postgres.js';
 import { waitFor } from '../harness/wait.js';
 
 interface Attempt { number: number; node: string; state: string; dir: string; error_message: string }
@@ -194,4 +195,49 @@ describe.skipIf(!available)('the fleet survives its own restarts', () => {
     const id = await addTask('After the failover', 'instant');
     expect((await done(id, 60_000)).attempt_history.map((a) => a.state)).toEqual(['succeeded']);
   }, 120_000);
+});
+
+describe.skipIf(!available)('the coordinator survives a PostgreSQL restart', () => {
+  let pg: PostgresServer;
+  let fleet: Fleet;
+  let runsFile: string;
+  let gate: string;
+
+  beforeAll(async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'orch-pgrestart-'));
+    runsFile = join(scratch, 'runs.txt');
+    gate = join(scratch, 'gate');
+    pg = await startPostgresServer();
+    fleet = new Fleet({
+      nodes: 2, slots: 2, nodeTtlSeconds: 3, databaseUrl: await pg.createDatabase(),
+      agentsYaml: `agents:\n  gated:\n    kind: command\n    command: ${instantAgent(scratch, runsFile, 0, 'gated.sh', gate)}`,
+    });
+    await fleet.start();
+    const repo = await makeRepo(fleet.coordinator.dir);
+    expect((await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() })).code).toBe(0);
+  }, 240_000);
+
+  afterAll(async () => {
+    await fleet?.stop(!!process.env.ORCH_KEEP_TEST_DIRS);
+    await pg?.stop();
+  });
+
+  it('tasks running across the restart finish once; the coordinator never exits', async () => {
+    const env = fleet.cliEnv();
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await fleet.coordinator.json<TaskJson>(['task', 'add', `Across a database restart ${i}`, '--agent', 'gated'], { env })).id);
+    await waitFor(async () => (await Promise.all(ids.map((id) => fleet.coordinator.json<TaskJson>(['task', 'get', String(id)], { env }))))
+      .every((t) => t.attempt_history.at(-1)?.state === 'running'), { timeoutMs: 30_000, what: 'the tasks to run' });
+    await pg.restart(3_000);
+    writeFileSync(gate, 'open\n'); // they finish while the coordinator is still finding its database again
+    const all = await waitFor(async () => {
+      const ts = await Promise.all(ids.map((id) => fleet.coordinator.json<TaskJson>(['task', 'get', String(id)], { env }))).catch(() => undefined);
+      return ts?.every((t) => t.status === 'done') ? ts : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 500, what: 'every task to finish after the database restart' });
+    expect(fleet.coordinatorProc.exitCode).toBeNull();
+    for (const t of all) {
+      expect(t.attempt_history.filter((a) => a.state === 'succeeded')).toHaveLength(1);
+      expect(runs(runsFile).filter((r) => r.task === t.id && r.kind === 'start')).toHaveLength(1);
+    }
+  }, 150_000);
 });
