@@ -17,7 +17,7 @@ import { redact, registerSecret } from '../runtime/redact.js';
 import { SpanKind } from '@opentelemetry/api';
 import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
-import { agentSpec, configuredAgents, resolveCommand } from './agents/spec.js';
+import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
 import { readExit } from './runner.js';
@@ -86,7 +86,7 @@ export class AgentNode {
       const spec = agentSpec(name, this.o.config);
       const path = resolveCommand(spec.command);
       const version = path ? await Promise.resolve().then(() => adapterFor(spec.kind).version(path)).catch(() => undefined) : undefined;
-      return { name, kind: spec.kind, command: spec.command, installed: !!path, version: version ?? '', node: this.o.name };
+      return { name, kind: spec.kind, command: spec.command, installed: !!path, version: version ?? '', node: this.o.name, path: path ?? '', models: configuredModels(name, this.o.config) };
     }));
     this.tools = [...new Set([...TOOLS.filter((t) => resolveCommand(t)), ...(this.o.config.node?.tools ?? [])])];
   }
@@ -330,8 +330,9 @@ export class AgentNode {
     await s.kill();
     await this.gateway.reportResult({
       taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, outcome: 'error', answer: undefined,
-      errorClass: /not found|ENOENT|command not found/i.test(message) ? 'MissingTool' : 'StartFailed', errorMessage: message.slice(0, 500),
+      errorClass: /not found|ENOENT|command not found/i.test(message) ? 'MissingTool' : 'AgentFailed', errorMessage: message.slice(0, 500),
       exitCode: -1, durationMs: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, commit: '', pushed: false, stderrTail: '', dir: s.dir,
+      cacheReadTokens: 0, cacheWriteTokens: 0, costSource: '', retryAfterSeconds: 0, sessionId: '', diff: '', changedFiles: [], model: a.model,
     }).catch((e) => log.error('could not report a failed start', { task: a.taskId, err: e }));
     this.forget(a.token);
   }

@@ -33,7 +33,10 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
   rmSync(envFifo, { force: true });
   const d = sq(o.attemptDir);
   const cmd = o.invocation.argv.map(sq).join(' ');
-  const stdin = o.invocation.stdinFile ? ` < ${sq(o.invocation.stdinFile)}` : ' < /dev/null';
+  const files = o.invocation.stdinFiles;
+  // Several prompt files reach stdin one after the other, a blank line between them.
+  const feed = files?.length ? `{ ${files.map((f) => `cat ${sq(f)}`).join("; printf '\\n\\n'; ")}; } | ` : '';
+  const stdin = feed ? '' : o.invocation.stdinFile ? ` < ${sq(o.invocation.stdinFile)}` : ' < /dev/null';
   const lines = [
     '#!/bin/bash',
     '# Written by orch for one attempt. It holds no secrets: they arrive through env.fifo.',
@@ -52,7 +55,7 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
     `keep=(${[...new Set([...BASE_ENV, ...Object.keys(o.invocation.env), 'TRACEPARENT'])].filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)).join(' ')})`,
     'e=(); for n in "${keep[@]}"; do [ -n "${!n+x}" ] && e+=("$n=${!n}"); done',
     // timeout leads its own process group: the watchdog stops the agent and all it started.
-    `env -i "\${e[@]}" timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
+    `${feed}env -i "\${e[@]}" timeout --kill-after=10 ${Math.max(1, Math.floor(o.timeoutSeconds))} ${cmd}${stdin} > "$d/output.log" 2> "$d/stderr.txt" &`,
     'p=$!',
     // The agent runs in timeout's own process group, which tmux's hangup does not reach:
     // a killed session (or a killed runner) takes the whole group down with it.
@@ -73,6 +76,20 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
   ];
   writeFileSync(script, lines.join('\n') + '\n', { mode: 0o755 });
   return { script, envFifo };
+}
+
+/** Stop the agent of an attempt: SIGTERM to the process group its `timeout` leads (false when none is known or alive). */
+export function stopAgent(attemptDir: string, signal: NodeJS.Signals = 'SIGTERM'): boolean {
+  const f = join(attemptDir, 'agent.pid');
+  if (!existsSync(f)) return false;
+  const pid = Number.parseInt(readFileSync(f, 'utf8').trim(), 10);
+  if (!(pid > 1)) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The exit code the runner recorded, or undefined while it runs. */

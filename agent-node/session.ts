@@ -2,7 +2,7 @@
 // prepare (mirror, worktree) -> artifacts (prompts, runner.sh) -> launch (tmux) ->
 // watch (output upload, exit) -> finish (parse answer, commit, push, result.json) -> report.
 // attempt.json in the attempt directory lets a restarted node resume any step after launch.
-import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
 import type { OrchConfig } from '../runtime/config/index.js';
@@ -14,9 +14,10 @@ import { carrierOf, contextOf, telemetry, tracer } from '../runtime/telemetry/in
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
+import { attemptCost, resultJson } from './attempt-report.js';
 import { classifyFailure } from './errors.js';
 import { branchProblem, projectNameProblem } from '../runtime/names.js';
-import { LEASE_EXPIRED_EXIT, readExit, sq, writeRunnerScript } from './runner.js';
+import { LEASE_EXPIRED_EXIT, readExit, sq, stopAgent, writeRunnerScript } from './runner.js';
 import { envScript, sessionName, writeFifo, type Tmux } from './tmux.js';
 import { OutputUploader, type UploaderOptions } from './uploader.js';
 import { commitAndPush, CommitError, ensureMirror, ensureWorktree, prepareSpare } from './worktree.js';
@@ -59,6 +60,8 @@ export class Session {
   readonly name: string;
   private uploader: OutputUploader | undefined;
   private killed = false;
+  /** Seconds of silence after which this session was stopped (set only then). */
+  private silentFor: number | undefined;
   private startedAt = Date.now();
   /** The agent run's span (not kept across a node restart: a resumed run has none). */
   private span: Span | undefined;
@@ -91,7 +94,7 @@ export class Session {
     const msg = join(this.dir, 'prompt-msg.md');
     writeFileSync(sys, a.systemPrompt);
     writeFileSync(msg, a.prompt);
-    for (const f of ['exit.txt', 'output.log', 'stderr.txt', 'output.json', 'result.json', 'upload.json']) rmSync(join(this.dir, f), { force: true });
+    for (const f of ['exit.txt', 'output.log', 'stderr.txt', 'output.json', 'result.json', 'upload.json', 'agent.pid']) rmSync(join(this.dir, f), { force: true });
     const spec = agentSpec(a.agent, deps.config);
     const adapter = adapterFor(spec.kind);
     const inv = adapter.invocation(spec, { systemPromptFile: sys, promptFile: msg }, a.model);
@@ -187,6 +190,7 @@ export class Session {
     });
     this.uploader.start();
     const deadline = this.startedAt + (a.timeoutSeconds + 30) * 1000;
+    const silenceMs = (deps.config.workflow?.silence_seconds ?? 300) * 1000;
     const exitCode = await new Promise<number | null>((resolve) => {
       let done = false;
       const finish = (code: number | null) => {
@@ -197,6 +201,7 @@ export class Session {
         resolve(code);
       };
       const check = async () => {
+        if (done) return;
         const code = readExit(this.dir);
         if (code !== undefined) return finish(code);
         if (this.killed) return finish(null);
@@ -208,6 +213,18 @@ export class Session {
           await deps.tmux.killSession(this.name).catch(() => undefined);
           return finish(124);
         }
+        const quiet = this.quietMs();
+        if (quiet > silenceMs) {
+          this.silentFor = Math.round(quiet / 1000);
+          log.warn('agent silent; stopping it', { task: a.taskId, attempt: a.attempt, seconds: this.silentFor });
+          // The agent's own group first (the runner then records its exit), the session as a fallback.
+          if (stopAgent(this.dir)) await new Promise((r) => setTimeout(r, 1_000));
+          // The runner may have recorded its end meanwhile (and the attempt been reported, and the
+          // next attempt of the task started in a session of the same name): never kill that one.
+          if (done) return;
+          if (readExit(this.dir) === undefined) await deps.tmux.killSession(this.name).catch(() => undefined);
+          return finish(readExit(this.dir) ?? null);
+        }
       };
       let watcher: ReturnType<typeof watch> | undefined;
       try {
@@ -215,13 +232,26 @@ export class Session {
       } catch {
         watcher = undefined;
       }
-      // exit.txt wakes us through the watcher; the poll is for vanished sessions and the deadline.
-      const timer = setInterval(() => void check(), 2_000);
+      // exit.txt wakes us through the watcher; the poll is for vanished sessions, silence and the deadline.
+      const timer = setInterval(() => void check(), Math.min(2_000, Math.max(200, silenceMs / 4)));
       // A first look without tmux (a resumed session may have ended while nobody watched).
       if (readExit(this.dir) !== undefined) void check();
     });
     await this.uploader.finish();
     return this.finish(exitCode);
+  }
+
+  /** Time since the agent last printed anything (or since the start). */
+  private quietMs(): number {
+    let last = this.startedAt;
+    for (const f of ['output.log', 'stderr.txt']) {
+      try {
+        last = Math.max(last, statSync(join(this.dir, f)).mtimeMs);
+      } catch {
+        // not there yet
+      }
+    }
+    return Date.now() - last;
   }
 
   private async finish(exitCode: number | null): Promise<AttemptResult> {
@@ -232,10 +262,14 @@ export class Session {
     const spec = agentSpec(a.agent, deps.config);
     const run = adapterFor(spec.kind).parseOutput(stdout);
     writeFileSync(join(this.dir, 'output.json'), redact(JSON.stringify(redactDeep(run), null, 2)));
+    const model = a.model || spec.defaultModel || '';
+    const { costUsd, costSource } = attemptCost(run, deps.config.pricing ?? {}, a.agent, model);
     const base: AttemptResult = {
       taskId: a.taskId, attempt: a.attempt, token: a.token, node: deps.node, outcome: 'error', answer: undefined,
-      errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs, inputTokens: run.inputTokens,
-      outputTokens: run.outputTokens, costUsd: run.costUsd, commit: '', pushed: false,
+      errorClass: '', errorMessage: '', exitCode: exitCode ?? -1, durationMs,
+      inputTokens: run.inputTokens, cacheReadTokens: run.cacheReadTokens, cacheWriteTokens: run.cacheWriteTokens, outputTokens: run.outputTokens,
+      costUsd, costSource, retryAfterSeconds: run.retryAfterSeconds ?? 0, sessionId: run.sessionId ?? '', model,
+      commit: '', pushed: false, diff: '', changedFiles: [],
       stderrTail: redact(tail(join(this.dir, 'stderr.txt'), 2048)), dir: this.dir,
     };
     let result: AttemptResult;
@@ -243,9 +277,13 @@ export class Session {
       result = { ...base, errorClass: 'Killed', errorMessage: 'the session was killed' };
     } else if (exitCode === LEASE_EXPIRED_EXIT && existsSync(join(this.dir, 'lease-expired'))) {
       result = { ...base, errorClass: 'Vanished', errorMessage: 'the node lost its lease (no heartbeat reached the coordinator), so the agent was stopped' };
-    } else if (exitCode !== 0 || run.isError) {
-      const c = classifyFailure({ exitCode, timedOut: exitCode === 124, outputTail: redact(tail(outputFile)), stderrTail: base.stderrTail });
-      result = { ...base, errorClass: c.errorClass, errorMessage: run.errorText ? redact(run.errorText).slice(0, 500) : c.message };
+    } else if (exitCode !== 0 || run.isError || this.silentFor !== undefined) {
+      const c = classifyFailure({
+        exitCode, timedOut: exitCode === 124 && this.silentFor === undefined, silentSeconds: this.silentFor,
+        structured: run.isError ? { errorClass: run.errorClass, message: run.errorText ? redact(run.errorText) : undefined } : undefined,
+        outputTail: redact(tail(outputFile)), stderrTail: base.stderrTail,
+      });
+      result = { ...base, errorClass: c.errorClass, errorMessage: c.message.slice(0, 500) };
     } else {
       const { answer } = parseAgentAnswer(run.text);
       // Every field of the answer leaves the node (task memory, comments, PR bodies): all redacted.
@@ -269,15 +307,18 @@ export class Session {
         dir: this.worktree, message: `orch: task #${a.taskId} attempt ${a.attempt}: ${a.title}`.slice(0, 200), branch: a.branch,
         remote: lease.accepted ? a.remote : undefined, expectHead: a.expectHead,
         who: { name: deps.config.git?.name ?? 'orch[bot]', email: deps.config.git?.email ?? 'orch@localhost' },
+        diffBase: `refs/remotes/origin/${a.baseBranch}`,
       });
       result.commit = c.sha;
       result.pushed = c.pushed;
+      result.changedFiles = c.files;
+      result.diff = redact(c.diff);
       if (c.superseded) log.warn('replaced a branch head no accepted attempt made (a superseded attempt pushed it)', { task: a.taskId, attempt: a.attempt, head: c.superseded });
     } catch (err) {
       result.commit = err instanceof CommitError ? err.sha : '';
       log.warn('commit/push failed', { task: a.taskId, err });
       if (result.outcome === 'success') {
-        result = { ...result, outcome: 'error', errorClass: 'PushFailed', errorMessage: redact((err as Error).message).slice(0, 500) };
+        result = { ...result, outcome: 'error', errorClass: 'AgentFailed', errorMessage: `the work could not be pushed: ${redact((err as Error).message)}`.slice(0, 500) };
       }
     }
     push.setAttributes({ 'orch.pushed': result.pushed, 'orch.commit': result.commit });
@@ -289,31 +330,11 @@ export class Session {
   async kill(): Promise<void> {
     this.killed = true;
     // The agent's own process group first (it is not in tmux's), then the session.
-    const pid = Number.parseInt(existsSync(join(this.dir, 'agent.pid')) ? readFileSync(join(this.dir, 'agent.pid'), 'utf8') : '', 10);
-    if (pid > 1) {
-      try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
-    }
+    stopAgent(this.dir);
     await this.deps.tmux.killSession(this.name).catch(() => undefined);
   }
 
   stopWatching(): void {
     this.uploader?.stop();
   }
-}
-
-/** result.json in the Rust orch's shape (plus commit/push facts). */
-function resultJson(r: AttemptResult, a: Assignment): Record<string, unknown> {
-  if (r.outcome === 'success' && r.answer) {
-    return {
-      outcome: 'success', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt,
-      status: r.answer.status, summary: r.answer.summary, input_tokens: r.inputTokens, output_tokens: r.outputTokens,
-      cost_usd: r.costUsd, duration_ms: r.durationMs, files: r.answer.filesChanged, accomplished: r.answer.accomplished,
-      remaining: r.answer.remaining, blockers: r.answer.blockers, learnings: r.answer.learnings, delegations: r.answer.delegations,
-      commit: r.commit, pushed: r.pushed,
-    };
-  }
-  return {
-    outcome: 'error', agent: a.agent, model: a.model, exit_code: r.exitCode, attempt: a.attempt, error_class: r.errorClass,
-    error_message: r.errorMessage, stderr_tail: r.stderrTail, commit: r.commit, pushed: r.pushed, duration_ms: r.durationMs,
-  };
 }

@@ -222,6 +222,12 @@ if git diff --cached --quiet; then echo committed=0; else
   echo committed=1
 fi
 echo "sha=$(git rev-parse HEAD)" || exit 93
+# What the branch changed since the base, for the next attempt's prompt (bounded).
+if [ -n "$8" ] && git rev-parse -q --verify "$8^{commit}" >/dev/null 2>&1; then
+  echo "--- files"; git diff --name-only "$8...HEAD" 2>/dev/null | head -n 200
+  echo "--- diff"; git diff --no-color "$8...HEAD" 2>/dev/null | head -c "$9"; echo
+  echo "--- end"
+fi
 [ -n "$5" ] || exit 0
 if [ -n "$7" ]; then
   # Leased against the head the coordinator last accepted ($7). Only the current attempt
@@ -255,10 +261,18 @@ export class CommitError extends Error {
  * when there is one, else fast-forward only. Either way a stale attempt cannot clobber
  * newer work. Rejects with a CommitError naming the step; its `sha` is set when the commit was made.
  */
-export async function commitAndPush(o: { dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string; expectHead?: string }): Promise<{ committed: boolean; sha: string; pushed: boolean; superseded?: string }> {
-  const r = await runScript(COMMIT_AND_PUSH, [o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch, o.expectHead ?? ''], 300_000);
+export async function commitAndPush(o: {
+  dir: string; message: string; who: { name: string; email: string }; remote?: string; branch: string; expectHead?: string;
+  /** Ref the branch started from: the result then carries the branch's files and diff since it. */
+  diffBase?: string; diffMaxBytes?: number;
+}): Promise<{ committed: boolean; sha: string; pushed: boolean; superseded?: string; files: string[]; diff: string }> {
+  const r = await runScript(COMMIT_AND_PUSH, [o.dir, o.message, o.who.name, o.who.email, o.remote ?? '', o.branch, o.expectHead ?? '', o.diffBase ?? '', String(o.diffMaxBytes ?? 16_384)], 300_000);
   const superseded = /^superseded=([0-9a-f]+)$/m.exec(r.stdout)?.[1];
-  const facts = { committed: /^committed=1$/m.test(r.stdout), sha: /^sha=([0-9a-f]+)$/m.exec(r.stdout)?.[1] ?? '', pushed: /^pushed=1$/m.test(r.stdout), ...(superseded ? { superseded } : {}) };
+  const m = /^--- files\n([\s\S]*?)^--- diff\n([\s\S]*?)\n^--- end$/m.exec(r.stdout);
+  const facts = {
+    committed: /^committed=1$/m.test(r.stdout), sha: /^sha=([0-9a-f]+)$/m.exec(r.stdout)?.[1] ?? '', pushed: /^pushed=1$/m.test(r.stdout),
+    ...(superseded ? { superseded } : {}), files: m ? m[1].split('\n').filter(Boolean) : [], diff: m ? m[2] : '',
+  };
   if (r.code !== 0) throw new CommitError(STEP[r.code] ?? `commit script (exit ${r.code})`, r.stderr, facts.sha);
   return facts;
 }

@@ -11,6 +11,7 @@ import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
 import { streamCommand } from './commands/stream.js';
 import { taskCommands } from './commands/task.js';
+import { metricsCommand, showMetrics } from './commands/usage.js';
 import { VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -31,7 +32,8 @@ async function main(): Promise<void> {
     .command('project', 'Manage projects', projectCommands)
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
     .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
-    .command(streamCommand);
+    .command(streamCommand)
+    .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics);
   infoCommands(cli);
   await cli
     .version(VERSION)

@@ -7,7 +7,9 @@ import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } fro
 import { loadProjectConfig, type OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
+import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
+import { recoverFromFailure } from './failure-recovery.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
 import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
@@ -64,6 +66,7 @@ export class Coordinator {
   readonly registry: NodeRegistry;
   readonly dispatcher: Dispatcher;
   readonly hub: OutputHub;
+  readonly cooldowns: Cooldowns;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
   private actors = new Map<number, TaskActor>();
@@ -80,6 +83,7 @@ export class Coordinator {
   readonly startedAt = new Date();
 
   constructor(readonly deps: CoordinatorDeps) {
+    this.cooldowns = new Cooldowns(deps.store);
     this.taskContext = this.makeTaskContext();
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
@@ -117,6 +121,7 @@ export class Coordinator {
       this.heartbeat(e.key, info);
     });
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
+    await this.cooldowns.load();
     await this.syncConfigJobs();
     await this.recover();
     this.scheduler.start();
@@ -209,7 +214,8 @@ export class Coordinator {
     const tasks = await this.store.tasksInStatus(['new', 'routed', 'in_progress']);
     for (const t of tasks) {
       if (t.status === 'new') this.actor(t.id).tell({ op: 'route' });
-      else if (t.status === 'routed') this.enqueue(t);
+      // A retry waiting out a cooldown keeps waiting after a restart.
+      else if (t.status === 'routed') this.enqueue(t, this.cooldowns.remainingMs(t.agent, t.model));
     }
     for (const n of await this.store.listNodes()) {
       if (n.drained) this.registry.setDrained(n.name, n.drained);
@@ -287,6 +293,9 @@ export class Coordinator {
       this.dispatcher.pump();
     },
     changed: (task, event, opts) => this.changed(task, event, opts?.retryDelayMs),
+    recover: (task, attempt, result) => recoverFromFailure({
+      cooldowns: this.cooldowns, config: (t) => this.projectConfig(t.project), route: (t) => this.route(t),
+    }, task, attempt, result),
     };
   }
 
@@ -308,7 +317,10 @@ export class Coordinator {
     const cfg = this.projectConfig(task.project);
     const d = routeDecision(
       { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels },
-      { agents: this.routableAgents(task.project), known: this.knownAgents(task.project), modelMap: cfg.model_map ?? {}, cursor: this.cursor, fallbackAgent: cfg.router?.fallback_executor },
+      {
+        agents: this.routableAgents(task.project), known: this.knownAgents(task.project), modelMap: cfg.model_map ?? {}, cursor: this.cursor,
+        fallbackAgent: cfg.router?.fallback_executor, cooling: (agent, model) => this.cooldowns.cooling(agent, model),
+      },
     );
     if (d.usedCursor) this.cursor += 1;
     return d;
@@ -392,6 +404,8 @@ export class Coordinator {
     if (task.status === 'new') this.actor(task.id).tell({ op: 'route' });
     else if (task.status === 'routed') this.enqueue(task, retryDelayMs ?? 0);
     else this.dispatcher.remove(task.id);
+    // A delegated task done: its parent may go on (its actor checks every sibling).
+    if (task.status === 'done' && task.parentId) this.actor(task.parentId).tell({ op: 'children_done' });
   }
 
   async publishAssignment(a: Assignment): Promise<void> {

@@ -27,7 +27,8 @@ export type LifecycleEvent =
   | { type: 'killed'; by: string }
   | { type: 'close'; note: string }
   | { type: 'retry' }
-  | { type: 'run' };
+  | { type: 'run' }
+  | { type: 'children_done'; children: number[] };
 
 export interface Transition {
   to: TaskStatus;
@@ -99,6 +100,9 @@ export function decide(task: TaskFacts, ev: LifecycleEvent): Transition | Refusa
     case 'retry':
       if (!TERMINAL_FOR_RETRY.includes(s)) return { refused: `task is ${s}; retry applies to blocked, needs_review, in_review or done tasks` };
       return { to: 'new', event: 'retried', detail: 'reset for re-routing', reason: '' };
+    case 'children_done':
+      if (s !== 'blocked') return { refused: `task is ${s}; only a blocked parent resumes when its children are done` };
+      return { to: 'routed', event: 'children_done', detail: `delegated tasks done: ${ev.children.map((c) => `#${c}`).join(', ')}`, reason: '' };
     case 'run':
       if (s === 'routed') return { to: 'routed', event: 'run_requested', detail: 'dispatch now' };
       if (s === 'new') return { to: 'new', event: 'run_requested', detail: 'route and dispatch now' };

@@ -10,6 +10,19 @@ export interface AttemptMemory {
   error?: string;
   learnings?: string[];
   filesChanged?: string[];
+  /** What the attempt did (its answer's accomplished items). */
+  approach?: string;
+  /** The branch's diff after the attempt (bounded); kept for the latest attempt only. */
+  diff?: string;
+}
+
+/** Diff text kept for the next prompt: at most this many characters, cut at a line. */
+export const MAX_DIFF_CHARS = 12_000;
+
+export function boundDiff(diff: string, max = MAX_DIFF_CHARS): string {
+  if (diff.length <= max) return diff;
+  const cut = diff.lastIndexOf('\n', max);
+  return `${diff.slice(0, cut > 0 ? cut : max)}\n… (diff cut at ${max} characters of ${diff.length})`;
 }
 
 export interface PromptInput {
@@ -48,10 +61,13 @@ export function taskPrompt(input: PromptInput): string {
     parts.push('## Earlier attempts', '');
     for (const m of input.memory) {
       parts.push(`- Attempt ${m.attempt} (${m.agent}${m.model ? '/' + m.model : ''}): ${m.outcome}. ${m.summary}`.trim());
+      if (m.approach) parts.push(`  Approach: ${m.approach}`);
       if (m.error) parts.push(`  Error: ${m.error}`);
       for (const l of m.learnings ?? []) parts.push(`  Learned: ${l}`);
       if (m.filesChanged?.length) parts.push(`  Files changed: ${m.filesChanged.join(', ')}`);
     }
+    const last = input.memory.at(-1);
+    if (last?.diff) parts.push('', `## What the branch changed so far (diff after attempt ${last.attempt})`, '', '```diff', boundDiff(last.diff).replace(/```/g, '`\u200b``'), '```');
     parts.push('', 'Continue from where the previous attempt left off; the branch already holds its commits.');
   }
   return parts.join('\n') + '\n';

@@ -21,6 +21,8 @@ export interface RouterState {
   /** Round-robin cursor: how many tasks were routed round-robin so far. */
   cursor: number;
   fallbackAgent?: string;
+  /** True while an agent (model '') or one of its models cools down: round-robin and model lists skip them. */
+  cooling?: (agent: string, model: string) => boolean;
   /** Deterministic pick from a model list (tests); default random. */
   pick?: (n: number) => number;
 }
@@ -63,8 +65,11 @@ export function route(input: RouteInput, state: RouterState): RouteDecision {
     agent = label(input.labels, 'agent:');
     reason = `label agent:${agent}`;
   } else if (state.agents.length > 0) {
-    agent = state.agents[state.cursor % state.agents.length];
-    reason = 'round-robin';
+    // The next agent in turn that is not cooling down (the one in turn when all are).
+    const n = state.agents.length;
+    const free = Array.from({ length: n }, (_, i) => state.agents[(state.cursor + i) % n]).find((a) => !state.cooling?.(a, ''));
+    agent = free ?? state.agents[state.cursor % n];
+    reason = free && free !== state.agents[state.cursor % n] ? 'round-robin (skipping agents cooling down)' : 'round-robin';
     usedCursor = true;
   } else if (state.fallbackAgent) {
     agent = state.fallbackAgent;
@@ -80,7 +85,9 @@ export function route(input: RouteInput, state: RouterState): RouteDecision {
   const entry = state.modelMap[complexity]?.[agent];
   let model = '';
   if (Array.isArray(entry)) {
-    if (entry.length > 0) model = entry[(state.pick ?? ((n) => Math.floor(Math.random() * n)))(entry.length) % entry.length];
+    const warm = entry.filter((m) => !state.cooling?.(agent!, m));
+    const from = warm.length ? warm : entry;
+    if (from.length > 0) model = from[(state.pick ?? ((n) => Math.floor(Math.random() * n)))(from.length) % from.length];
   } else if (typeof entry === 'string') {
     model = entry;
   }

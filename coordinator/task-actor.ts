@@ -7,9 +7,11 @@ import { Actor } from '../runtime/actor.js';
 import { carrierOf, contextOf, endWithError, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
-import type { Assignment, AttemptResult } from '../proto/gen/orch/v1/types.js';
+import type { Assignment, AttemptResult, Delegation } from '../proto/gen/orch/v1/types.js';
 import { decide, isRefusal, type LifecycleEvent, type TaskStatus } from './lifecycle.js';
-import { branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
+import { boundDiff, branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
+import { childrenDone, childTasks, waitingReason } from './delegation.js';
+import type { Recovery } from './recovery.js';
 import type { RouteDecision } from './router.js';
 import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
 
@@ -42,6 +44,8 @@ export interface TaskContext {
   attemptClaimed(node: string, token: string): void;
   /** An attempt is over (frees its slot on its node, closes its output). */
   attemptEnded(a: Pick<AttemptRow, 'taskId' | 'number' | 'node' | 'token'>): void;
+  /** What follows a failed attempt (recovery.ts), with its cooldown persisted; a reroute names the new model. */
+  recover(task: TaskRow, attempt: AttemptRow, result: AttemptResult): Promise<Recovery & { model?: string }>;
   /** The task changed; `retryDelayMs` asks for a delayed dispatch. */
   changed(task: TaskRow, event: string, opts?: { retryDelayMs?: number }): void;
 }
@@ -57,7 +61,8 @@ export type TaskMsg =
   | { op: 'close'; note: string }
   | { op: 'retry' }
   | { op: 'run' }
-  | { op: 'checkLease'; attempt: number; token: string };
+  | { op: 'checkLease'; attempt: number; token: string }
+  | { op: 'children_done' };
 
 const ACTIVE: AttemptRow['state'][] = ['assigned', 'running'];
 
@@ -80,6 +85,7 @@ export class TaskActor extends Actor<TaskMsg> {
       // A retry or run is a person deciding to try again: the attempt budget starts over.
       case 'retry': return this.apply(task, { type: 'retry' }, { spent: 0 });
       case 'run': return this.apply(task, { type: 'run' }, task.status === 'blocked' || task.status === 'needs_review' ? { spent: 0 } : {});
+      case 'children_done': return this.resumeParent(task);
       case 'checkLease': {
         const a = await this.activeAttempt(task, msg.attempt, msg.token);
         if (typeof a === 'string') throw new RefusedError(a);
@@ -214,9 +220,14 @@ export class TaskActor extends Actor<TaskMsg> {
     const a = await this.activeAttempt(task, r.attempt, r.token);
     if (typeof a === 'string') throw new RefusedError(a);
     const answer = r.answer;
-    const ev: LifecycleEvent = r.outcome === 'success' && answer
+    const rec = r.outcome === 'success' && answer ? undefined : await this.ctx.recover(task, a, r);
+    // Delegations become child tasks (created before the parent blocks, routed after it has).
+    const children = !rec && answer && ['done', 'in_progress'].includes(answer.status) ? await this.createChildren(task, answer.delegations) : [];
+    const ev: LifecycleEvent = children.length
+      ? { type: 'answered', status: 'blocked', summary: answer!.summary, reason: waitingReason(children.map((c) => c.id)) }
+      : !rec && answer
       ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; ') }
-      : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: r.errorMessage || 'the agent failed', retryable: retryable(r.errorClass) };
+      : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: rec?.reason || r.errorMessage || 'the agent failed', retryable: rec?.action !== 'needs_review' };
     // A result of an attempt that never claimed its start (it failed to start) still counts.
     const counting = a.state === 'assigned';
     const t = decide(this.facts(task, counting), ev);
@@ -224,7 +235,8 @@ export class TaskActor extends Actor<TaskMsg> {
     const memory: AttemptMemory = {
       attempt: a.number, agent: a.agent, model: a.model, outcome: r.outcome === 'success' ? `answered ${answer?.status}` : `failed (${r.errorClass})`,
       summary: answer?.summary ?? '', error: r.outcome === 'success' ? undefined : r.errorMessage,
-      learnings: answer?.learnings ?? [], filesChanged: answer?.filesChanged ?? [],
+      learnings: answer?.learnings ?? [], filesChanged: r.changedFiles?.length ? r.changedFiles : answer?.filesChanged ?? [],
+      approach: answer?.accomplished.join('; ') || undefined, diff: r.diff ? boundDiff(r.diff) : undefined,
     };
     const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
       event: t.event, detail: t.detail, countAttempt: counting,
@@ -233,20 +245,36 @@ export class TaskActor extends Actor<TaskMsg> {
         ...(r.pushed && r.commit ? { head: r.commit } : {}),
         ...(answer?.summary ? { summary: answer.summary } : {}),
         ...(answer?.filesChanged.length ? { filesChanged: answer.filesChanged } : {}),
-        memory: [...(task.memory as AttemptMemory[]), memory],
+        memory: [...(task.memory as AttemptMemory[]).map(({ diff: _older, ...m }) => m), memory],
+        ...(rec?.action === 'reroute' && t.to === 'routed' ? { agent: rec.agent, model: rec.model ?? '' } : {}),
       },
       attemptUpdate: {
         number: a.number, token: a.token, patch: {
           state: t.attemptEnds ?? (r.outcome === 'success' ? 'succeeded' : 'failed'), exitCode: r.exitCode, finishedAt: new Date(),
           summary: answer?.summary ?? '', errorClass: r.errorClass, errorMessage: r.errorMessage,
           inputTokens: r.inputTokens, outputTokens: r.outputTokens, costUsd: r.costUsd, durationMs: r.durationMs,
+          cacheReadTokens: r.cacheReadTokens, cacheWriteTokens: r.cacheWriteTokens, costSource: r.costSource,
           dir: r.dir || a.dir, result: { commit: r.commit, pushed: r.pushed, stderrTail: r.stderrTail, answer: answer ?? null },
         },
       },
     });
     this.ctx.attemptEnded(a);
-    this.ctx.changed(next, t.event, t.to === 'routed' && ev.type === 'failed' ? { retryDelayMs: retryDelayMs(this.ctx.settings(task).retryBaseMs, a.number) } : undefined);
+    this.ctx.changed(next, t.event, t.to === 'routed' && rec ? { retryDelayMs: rec.delayMs } : undefined);
+    for (const c of children) this.ctx.changed(c, 'created');
     return next;
+  }
+
+  private async createChildren(task: TaskRow, delegations: Delegation[]): Promise<TaskRow[]> {
+    const out: TaskRow[] = [];
+    for (const c of childTasks(task, delegations)) out.push(await this.ctx.store.createTask(c));
+    return out;
+  }
+
+  /** A blocked parent whose delegated tasks are all done goes on, with a fresh attempt budget (checked here: the actor owns the task). */
+  private async resumeParent(task: TaskRow): Promise<TaskRow> {
+    const children = await this.ctx.store.childrenOf(task.id);
+    if (!childrenDone(task, children)) return task;
+    return this.apply(task, { type: 'children_done', children: children.map((c) => c.id) }, { spent: 0 });
   }
 
   private async lost(task: TaskRow, m: { attempt: number; token: string; node: string; why: string; counts?: boolean }, retryDelayMs = 0): Promise<TaskRow> {
@@ -298,13 +326,4 @@ export class TaskActor extends Actor<TaskMsg> {
 
 function normalizeStatus(s: string): 'done' | 'in_progress' | 'blocked' | 'needs_review' {
   return s === 'done' || s === 'in_progress' || s === 'blocked' || s === 'needs_review' ? s : 'needs_review';
-}
-
-/** Failures worth another attempt (the rest need a person). */
-export function retryable(errorClass: string): boolean {
-  return !['Auth', 'MissingTool', 'PermissionDenied', 'WaitingForInput'].includes(errorClass);
-}
-
-export function retryDelayMs(base: number, attempt: number): number {
-  return Math.min(120_000, base * 2 ** Math.max(0, attempt - 1));
 }

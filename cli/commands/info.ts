@@ -31,8 +31,8 @@ export function infoCommands(y: Argv): Argv {
     .command('agents', 'List agents and where they are installed', {}, async (argv: Args) => withApi(argv, async (api) => {
       const { agents } = await api.call<'listAgents', object, ListAgentsResponse>('listAgents', {});
       if (argv.json) return printJson(toJson(agents));
-      process.stdout.write(table(['AGENT', 'KIND', 'INSTALLED', 'VERSION', 'NODE', 'COMMAND'],
-        agents.map((a) => [a.name, a.kind, a.installed ? 'yes' : 'no', a.version || '-', a.node || '-', a.command])));
+      process.stdout.write(table(['NODE', 'AGENT', 'KIND', 'FOUND', 'PATH', 'VERSION', 'MODELS'],
+        agents.map((a) => [a.node || '-', a.name, a.kind, a.installed ? 'yes' : 'no', a.path || a.command, a.version || '-', a.models.join(',') || '-'])));
     }));
 }
 

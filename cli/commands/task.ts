@@ -4,6 +4,7 @@ import type { ListTasksResponse } from '../../proto/gen/orch/v1/coordinator.js';
 import type { Project, Task } from '../../proto/gen/orch/v1/types.js';
 import { CliError, withApi, type Api, type GlobalArgs } from '../client.js';
 import { printJson, table, toJson, truncate } from '../format.js';
+import { taskCostCommand } from './usage.js';
 
 function showTask(t: Task, json: boolean | undefined): void {
   if (json) return printJson(toJson(t));
@@ -17,6 +18,8 @@ function showTask(t: Task, json: boolean | undefined): void {
   ];
   if (t.labels.length) lines.push(`labels:     ${t.labels.join(', ')}`);
   if (t.traceId) lines.push(`trace:      ${t.traceId}`);
+  if (t.parentId) lines.push(`parent:     #${t.parentId}`);
+  if (t.children.length) lines.push(`delegated:  ${t.children.map((c) => `#${c}`).join(', ')}`);
   if (t.summary) lines.push(`summary:    ${t.summary}`);
   if (t.filesChanged.length) lines.push(`files:      ${t.filesChanged.join(', ')}`);
   if (t.body) lines.push('', t.body);
@@ -51,7 +54,7 @@ async function projectFor(api: Api, given: string | undefined): Promise<string> 
 type Args = GlobalArgs & Record<string, unknown>;
 
 export function taskCommands(y: Argv): Argv {
-  return y
+  return taskCostCommand(y)
     .command('add <title>', 'Create a task', (a) => a
       .positional('title', { type: 'string', demandOption: true })
       .option('body', { alias: 'b', type: 'string', default: '', describe: 'Task description' })
@@ -106,5 +109,5 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} killed (${t.status})\n`);
       }))
-    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill');
+    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost');
 }

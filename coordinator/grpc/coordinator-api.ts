@@ -14,6 +14,7 @@ import { COMPLEXITIES, type Complexity } from '../router.js';
 import { projectToProto, taskToProto } from '../store/convert.js';
 import type { ProjectRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
+import { metrics, taskCost } from '../usage.js';
 import { JOB_ID } from '../scheduler/config-jobs.js';
 import { nextAt, parseSchedule } from '../scheduler/cron.js';
 import type { JobRow } from '../store/jobs.js';
@@ -60,7 +61,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
   async function fullTask(id: number) {
     const task = await store.getTask(id);
     if (!task) throw new InvalidArgument(`task ${id} not found`);
-    const t = taskToProto(task, await store.listAttempts(id), await store.events(id));
+    const t = taskToProto(task, await store.listAttempts(id), await store.events(id), (await store.childrenOf(id)).map((c) => c.id));
     // A routed task says why it waits (no node with its agent, every node full, a retry later).
     if (task.status === 'routed' && !t.reason) t.reason = c.dispatcher.waiting(id) ?? '';
     return t;
@@ -160,12 +161,21 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       for (const name of [...new Set([...configured, ...c.registry.everSeenAgents()])]) {
         const seen = nodes.flatMap((n) => n.agents.filter((a) => a.name === name).map((a) => ({ ...a, node: n.name })));
         if (seen.length) agents.push(...seen);
-        else agents.push({ name, kind: c.config.agents?.[name]?.kind ?? name, command: c.config.agents?.[name]?.command ?? name, installed: false, version: '', node: '' });
+        else agents.push({ name, kind: c.config.agents?.[name]?.kind ?? name, command: c.config.agents?.[name]?.command ?? name, installed: false, version: '', node: '', path: '', models: [] });
       }
       return { agents };
     }),
     listNodes: unary(t, async () => ({ nodes: c.registry.list() })),
 
+    taskCost: unary(t, async (req) => {
+      if (!(await store.getTask(req.id))) throw new InvalidArgument(`task ${req.id} not found`);
+      return taskCost(req.id, await store.listAttempts(req.id));
+    }),
+    getMetrics: unary(t, async (req) => {
+      if (req.sinceSeconds < 0) throw new InvalidArgument('since must not be negative');
+      const since = req.sinceSeconds ? new Date(Date.now() - req.sinceSeconds * 1000) : undefined;
+      return metrics(req.sinceSeconds, await store.taskStatusCounts(since), await store.attemptsSince(since));
+    }),
     listJobs: unary(t, async () => ({ jobs: (await c.jobs.list()).map(jobToProto) })),
 
     addJob: unary(t, async (req) => {

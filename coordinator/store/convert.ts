@@ -8,7 +8,7 @@ function iso(d: Date | null | undefined): string {
 }
 
 /** A task; with its attempts, the node and worktree of the latest one are filled in too. */
-export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: TaskEventRow[] = []): Task {
+export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: TaskEventRow[] = [], children: number[] = []): Task {
   const latest = attempts.reduce<AttemptRow | undefined>((a, b) => (!a || b.number > a.number ? b : a), undefined);
   return {
     id: t.id, title: t.title, body: t.body, status: t.status, agent: t.agent, model: t.model,
@@ -18,6 +18,7 @@ export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: Tas
     createdAt: iso(t.createdAt), updatedAt: iso(t.updatedAt),
     attemptHistory: attempts.map(attemptToProto), events: events.map(eventToProto),
     filesChanged: [...t.filesChanged], traceId: /^[0-9a-f]{2}-([0-9a-f]{32})-/.exec(t.trace?.traceparent ?? '')?.[1] ?? '',
+    parentId: t.parentId ?? 0, children,
   };
 }
 
@@ -27,6 +28,7 @@ export function attemptToProto(a: AttemptRow): Attempt {
     exitCode: a.exitCode ?? -1, startedAt: iso(a.startedAt), finishedAt: iso(a.finishedAt),
     summary: a.summary, errorClass: a.errorClass, errorMessage: a.errorMessage, dir: a.dir,
     inputTokens: a.inputTokens, outputTokens: a.outputTokens, costUsd: a.costUsd, durationMs: a.durationMs,
+    cacheReadTokens: a.cacheReadTokens, cacheWriteTokens: a.cacheWriteTokens, costSource: a.costSource,
   };
 }
 

@@ -37,6 +37,8 @@ export interface TaskRow {
   trace: Record<string, string>;
   filesChanged: string[];
   memory: unknown[];
+  /** The task that delegated this one (null: none). */
+  parentId: number | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -60,8 +62,11 @@ export interface AttemptRow {
   worktree: string;
   session: string;
   inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   outputTokens: number;
   costUsd: number;
+  costSource: string;
   durationMs: number;
   result: unknown | null;
   createdAt: Date;
@@ -76,6 +81,20 @@ export interface TaskEventRow {
   toStatus: TaskStatus;
   event: string;
   detail: string;
+}
+
+export interface CooldownRow {
+  /** `agent` or `agent/model`. */
+  scope: string;
+  until: Date;
+  strikes: number;
+  errorClass: string;
+  reason: string;
+  updatedAt: Date;
+}
+
+export function cooldownRow(r: Record<string, any>): CooldownRow {
+  return { scope: r.scope, until: r.until, strikes: r.strikes, errorClass: r.error_class, reason: r.reason, updatedAt: r.updated_at };
 }
 
 export interface NodeRow {
@@ -105,6 +124,7 @@ export const ATTEMPT_COLUMNS: Record<keyof AttemptPatch, { col: string; json?: t
   summary: { col: 'summary' }, errorClass: { col: 'error_class' }, errorMessage: { col: 'error_message' },
   dir: { col: 'dir' }, worktree: { col: 'worktree' }, session: { col: 'session' },
   inputTokens: { col: 'input_tokens' }, outputTokens: { col: 'output_tokens' }, costUsd: { col: 'cost_usd' },
+  cacheReadTokens: { col: 'cache_read_tokens' }, cacheWriteTokens: { col: 'cache_write_tokens' }, costSource: { col: 'cost_source' },
   durationMs: { col: 'duration_ms' }, result: { col: 'result', json: true },
 };
 
@@ -136,7 +156,7 @@ export function taskRow(r: Raw): TaskRow {
     id: Number(r.id), project: r.project, title: r.title, body: r.body, status: r.status,
     agent: r.agent, model: r.model, complexity: r.complexity, labels: r.labels, branch: r.branch,
     summary: r.summary, reason: r.reason, attempts: r.attempts, spent: r.spent ?? 0, head: r.head ?? '', trace: r.trace ?? {}, filesChanged: r.files_changed,
-    memory: r.memory, createdAt: r.created_at, updatedAt: r.updated_at,
+    memory: r.memory, parentId: r.parent_id == null ? null : Number(r.parent_id), createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
 
@@ -147,6 +167,7 @@ export function attemptRow(r: Raw): AttemptRow {
     summary: r.summary, errorClass: r.error_class, errorMessage: r.error_message, dir: r.dir,
     worktree: r.worktree, session: r.session, inputTokens: Number(r.input_tokens),
     outputTokens: Number(r.output_tokens), costUsd: r.cost_usd, durationMs: Number(r.duration_ms),
+    cacheReadTokens: Number(r.cache_read_tokens ?? 0), cacheWriteTokens: Number(r.cache_write_tokens ?? 0), costSource: r.cost_source ?? '',
     result: r.result, createdAt: r.created_at,
   };
 }

@@ -4,17 +4,18 @@
 import type pg from 'pg';
 import { FencedError, NotFoundError, NotLeaderError, ProjectInUseError, StaleTransitionError } from './errors.js';
 import {
-  ATTEMPT_COLUMNS, TASK_COLUMNS, assignments, attemptRow, eventRow, nodeRow, projectRow, taskRow,
+  ATTEMPT_COLUMNS, TASK_COLUMNS, assignments, attemptRow, cooldownRow, eventRow, nodeRow, projectRow, taskRow,
+  type CooldownRow,
   type AttemptPatch, type AttemptRow, type AttemptState, type NodeRow, type ProjectRow, type TaskEventRow,
   type TaskPatch, type TaskRow, type TaskStatus,
 } from './rows.js';
 
 export { FencedError, NotFoundError, NotLeaderError, ProjectInUseError, StaleTransitionError } from './errors.js';
-export type { AttemptPatch, AttemptRow, AttemptState, NodeRow, ProjectRow, TaskEventRow, TaskPatch, TaskRow, TaskStatus } from './rows.js';
+export type { AttemptPatch, AttemptRow, AttemptState, CooldownRow, NodeRow, ProjectRow, TaskEventRow, TaskPatch, TaskRow, TaskStatus } from './rows.js';
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
 
-export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; trace?: Record<string, string> }
+export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; parentId?: number; trace?: Record<string, string> }
 
 export interface TransitionChange {
   patch?: TaskPatch;
@@ -184,6 +185,42 @@ export class Store {
     return (await this.pool.query('select * from attempts where state = any($1) order by task_id, number', [states])).rows.map(attemptRow);
   }
 
+  /** Tasks a task delegated, oldest first. */
+  async childrenOf(parentId: number): Promise<TaskRow[]> {
+    return (await this.pool.query('select * from tasks where parent_id = $1 order by id', [parentId])).rows.map(taskRow);
+  }
+
+  /** Attempts created since a moment (all when undefined), oldest first. */
+  async attemptsSince(since?: Date): Promise<AttemptRow[]> {
+    const r = since
+      ? await this.pool.query('select * from attempts where created_at >= $1 order by created_at', [since])
+      : await this.pool.query('select * from attempts order by created_at');
+    return r.rows.map(attemptRow);
+  }
+
+  /** Tasks created since a moment (all when undefined), counted by current status. */
+  async taskStatusCounts(since?: Date): Promise<Record<string, number>> {
+    const r = await this.pool.query(
+      `select status, count(*)::int as n from tasks ${since ? 'where created_at >= $1' : ''} group by status`, since ? [since] : []);
+    return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
+  }
+
+  // ---- cooldowns (agent or agent/model scopes)
+
+  async listCooldowns(): Promise<CooldownRow[]> {
+    return (await this.pool.query('select * from cooldowns order by scope')).rows.map(cooldownRow);
+  }
+
+  /** Start or extend a cooldown; `strikes` counts cooldowns in a row (reset once one has expired long enough). */
+  async putCooldown(c: Omit<CooldownRow, 'updatedAt'>): Promise<CooldownRow> {
+    const r = await this.pool.query(
+      `insert into cooldowns (scope, until, strikes, error_class, reason) values ($1, $2, $3, $4, $5)
+       on conflict (scope) do update set until = excluded.until, strikes = excluded.strikes,
+         error_class = excluded.error_class, reason = excluded.reason, updated_at = now()
+       returning *`, [c.scope, c.until, c.strikes, c.errorClass, c.reason]);
+    return cooldownRow(r.rows[0]);
+  }
+
   // ---- history and nodes
 
   async events(taskId: number): Promise<TaskEventRow[]> {
@@ -252,9 +289,9 @@ export async function insertTask(c: pg.ClientBase, input: NewTask): Promise<Task
   let r: pg.QueryResult;
   try {
     r = await c.query(
-      `insert into tasks (project, title, body, labels, agent, complexity, status, trace)
-       values ($1, $2, $3, $4, $5, $6, 'new', $7::jsonb) returning *`,
-      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', JSON.stringify(input.trace ?? {})]);
+      `insert into tasks (project, title, body, labels, agent, complexity, parent_id, status, trace)
+       values ($1, $2, $3, $4, $5, $6, $7, 'new', $8::jsonb) returning *`,
+      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.parentId ?? null, JSON.stringify(input.trace ?? {})]);
   } catch (err) {
     if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
       throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);

@@ -103,6 +103,9 @@ export function parseConfigText(text: string, file: string, opts: { expandEnv?: 
       case 'posnum':
         if (!isScalar(n) || typeof n.value !== 'number' || !(n.value > 0)) return fail(n, key, `expected a positive number, got ${describe(n)}`);
         return n.value;
+      case 'nonnegnum':
+        if (!isScalar(n) || typeof n.value !== 'number' || !(n.value >= 0)) return fail(n, key, `expected a number of 0 or more, got ${describe(n)}`);
+        return n.value;
       case 'enum': {
         const v = str(n, key);
         if (!rule.of.includes(v)) return fail(n, key, `expected one of ${rule.of.join(', ')}, got ${JSON.stringify(v)}`);

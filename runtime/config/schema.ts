@@ -17,6 +17,16 @@ export interface AgentConfig {
   allowed_tools?: string[];
   disallowed_tools?: string[];
   models?: string[];
+  /** Model used when model_map names none for this agent. */
+  model?: string;
+  /** Claude-kind profiles (kimi, minimax, or your own): Anthropic-compatible endpoint, the variable holding its key, the model for side requests. */
+  base_url?: string;
+  api_key_env?: string;
+  small_model?: string;
+  /** Codex: sandbox mode (read-only, workspace-write, danger-full-access) or bypass (no sandbox, no approvals). */
+  sandbox?: 'read-only' | 'workspace-write' | 'danger-full-access' | 'bypass';
+  /** Codex: allow running outside a git repository. */
+  skip_git_repo_check?: boolean;
   /** false removes the agent from routing. */
   enabled?: boolean;
   timeout_seconds?: number;
@@ -35,7 +45,13 @@ export interface OrchConfig {
     timeout_seconds: number;
     /** First delay before retrying a failed attempt (doubles per attempt, capped at 120 s). */
     retry_delay_seconds: number;
+    /** An agent that prints nothing this long is stopped and its attempt classified. */
+    silence_seconds: number;
+    /** First cooldown of an agent/model after a rate limit (doubles per repeat, capped at 6 h). */
+    cooldown_seconds: number;
   };
+  /** USD per million tokens, by `agent/model`, `model` or `agent` (first match), used when an agent reports no cost. */
+  pricing: Record<string, Price>;
   router: {
     mode: 'llm' | 'round_robin';
     agent?: string;
@@ -79,16 +95,38 @@ export interface OrchConfig {
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
 }
 
+export interface Price {
+  input: number;
+  output: number;
+  cache_read?: number;
+  cache_write?: number;
+}
+
+/** Shipped prices (USD per million tokens; approximate public list prices, not verified here): `pricing:` in config overrides any of them. */
+export const DEFAULT_PRICING: Record<string, Price> = {
+  'claude/opus': { input: 15, output: 75, cache_read: 1.5, cache_write: 18.75 },
+  'claude/sonnet': { input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 },
+  'claude/haiku': { input: 1, output: 5, cache_read: 0.1, cache_write: 1.25 },
+  'gpt-5.1-codex': { input: 1.25, output: 10, cache_read: 0.125 },
+  'gpt-5.1-codex-mini': { input: 0.25, output: 2, cache_read: 0.025 },
+  'gpt-5.1-codex-max': { input: 1.25, output: 10, cache_read: 0.125 },
+  'kimi-k2-0905-preview': { input: 0.6, output: 2.5, cache_read: 0.15 },
+  'kimi-k2-turbo-preview': { input: 1.15, output: 8, cache_read: 0.15 },
+  'kimi-k2-thinking': { input: 0.6, output: 2.5, cache_read: 0.15 },
+  'MiniMax-M2': { input: 0.3, output: 1.2, cache_read: 0.03, cache_write: 0.375 },
+};
+
 export function defaultConfig(): OrchConfig {
   return {
     projects: [],
-    workflow: { auto_close: true, enable_review_agent: false, max_attempts: 5, timeout_seconds: 1800, retry_delay_seconds: 10 },
+    workflow: { auto_close: true, enable_review_agent: false, max_attempts: 5, timeout_seconds: 1800, retry_delay_seconds: 10, silence_seconds: 300, cooldown_seconds: 300 },
+    pricing: { ...DEFAULT_PRICING },
     router: { mode: 'round_robin' },
     model_map: {
-      simple: { claude: 'haiku' },
-      medium: { claude: 'sonnet' },
-      complex: { claude: 'opus' },
-      review: { claude: 'sonnet' },
+      simple: { claude: 'haiku', codex: 'gpt-5.1-codex-mini', kimi: 'kimi-k2-turbo-preview', minimax: 'MiniMax-M2' },
+      medium: { claude: 'sonnet', codex: 'gpt-5.1-codex', kimi: 'kimi-k2-0905-preview', minimax: 'MiniMax-M2' },
+      complex: { claude: 'opus', codex: 'gpt-5.1-codex-max', kimi: 'kimi-k2-thinking', minimax: 'MiniMax-M2' },
+      review: { claude: 'sonnet', codex: 'gpt-5.1-codex', kimi: 'kimi-k2-0905-preview', minimax: 'MiniMax-M2' },
     },
     agents: {},
     git: { name: 'orch[bot]', email: 'orch@localhost' },
@@ -107,7 +145,7 @@ export function defaultConfig(): OrchConfig {
 
 /** A rule for one key: how to check it. `*` in a path matches any map key. */
 export type Rule =
-  | { t: 'string' } | { t: 'bool' } | { t: 'posint' } | { t: 'posnum' } | { t: 'nonnegint' }
+  | { t: 'string' } | { t: 'bool' } | { t: 'posint' } | { t: 'posnum' } | { t: 'nonnegint' } | { t: 'nonnegnum' }
   | { t: 'enum'; of: string[] } | { t: 'strings' } | { t: 'stringmap' } | { t: 'map' } | { t: 'list' }
   | { t: 'model' } | { t: 'repo' };
 
@@ -120,6 +158,14 @@ export const RULES: Record<string, Rule> = {
   'workflow.max_attempts': { t: 'posint' },
   'workflow.timeout_seconds': { t: 'posint' },
   'workflow.retry_delay_seconds': { t: 'nonnegint' },
+  'workflow.silence_seconds': { t: 'posint' },
+  'workflow.cooldown_seconds': { t: 'nonnegint' },
+  pricing: { t: 'map' },
+  'pricing.*': { t: 'map' },
+  'pricing.*.input': { t: 'nonnegnum' },
+  'pricing.*.output': { t: 'nonnegnum' },
+  'pricing.*.cache_read': { t: 'nonnegnum' },
+  'pricing.*.cache_write': { t: 'nonnegnum' },
   router: { t: 'map' },
   'router.mode': { t: 'enum', of: ['llm', 'round_robin'] },
   'router.agent': { t: 'string' },
@@ -140,6 +186,12 @@ export const RULES: Record<string, Rule> = {
   'agents.*.disallowed_tools': { t: 'strings' },
   'agents.*.models': { t: 'strings' },
   'agents.*.enabled': { t: 'bool' },
+  'agents.*.model': { t: 'string' },
+  'agents.*.base_url': { t: 'string' },
+  'agents.*.api_key_env': { t: 'string' },
+  'agents.*.small_model': { t: 'string' },
+  'agents.*.sandbox': { t: 'enum', of: ['read-only', 'workspace-write', 'danger-full-access', 'bypass'] },
+  'agents.*.skip_git_repo_check': { t: 'bool' },
   'agents.*.timeout_seconds': { t: 'posint' },
   'agents.*.permission': { t: 'map' },
   git: { t: 'map' },

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOtlp, type FakeOtlp } from '../fixtures/fake-otlp.js';
-import { makeRepo, OrchHome } from '../harness/orch.js';
+import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
+import { CLAUDE_BIN, makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
 describe('tracing', () => {
@@ -14,14 +15,26 @@ describe('tracing', () => {
   let serve: Awaited<ReturnType<OrchHome['serve']>>;
   let repo: { work: string; origin: string };
   let seen: string;
+  let anthropic: Awaited<ReturnType<typeof startFakeAnthropic>>;
 
   beforeAll(async () => {
     otlp = await startFakeOtlp();
+    anthropic = await startFakeAnthropic({ writeFile: { path: 'traced.txt', content: 'traced\n' } });
     h = new OrchHome('orch-trace-');
     seen = join(h.dir, 'traceparent.txt');
     const agent = join(h.dir, 'traced-agent.sh');
     writeFileSync(agent, `#!/bin/bash\necho "$TRACEPARENT" > ${JSON.stringify(seen)}\necho '{"status":"done","summary":"traced"}'\n`, { mode: 0o755 });
-    h.writeConfig(`tmux:\n  socket: ${h.tmuxSocket}\nagents:\n  traced:\n    kind: command\n    command: ${agent}\n`);
+    h.writeConfig([
+      `tmux:\n  socket: ${h.tmuxSocket}`,
+      'agents:',
+      `  traced:\n    kind: command\n    command: ${agent}`,
+      `  claude:\n    command: ${CLAUDE_BIN}\n    permission_mode: bypassPermissions\n    env:`,
+      `      ANTHROPIC_BASE_URL: ${anthropic.url}`,
+      '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
+      `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`,
+      '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
+      '      DISABLE_AUTOUPDATER: "1"',
+    ].join('\n') + '\n');
     serve = await h.serve([], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' });
     repo = await makeRepo(h.dir);
     expect((await h.run(['project', 'add', `file://${repo.origin}`])).code).toBe(0);
@@ -31,7 +44,29 @@ describe('tracing', () => {
     if (serve) await h.stop(serve);
     await h?.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
     await otlp?.close();
+    await anthropic?.close();
   });
+
+  it('Claude Code\'s own spans nest under the agent-run span', async () => {
+    const { id } = await h.json<{ id: number }>(['task', 'add', 'Traced Claude work', '--agent', 'claude']);
+    const task = await waitFor(async () => {
+      const t = await h.json<{ status: string; trace_id: string; reason: string }>(['task', 'get', String(id)]);
+      if (t.status === 'needs_review') throw new Error(`the task failed: ${t.reason}`);
+      return t.status === 'done' ? t : undefined;
+    }, { timeoutMs: 90_000, what: 'the Claude task to finish' });
+    const spans = await waitFor(() => {
+      const mine = otlp.spans.filter((s) => s.traceId === task.trace_id);
+      return mine.some((s) => s.service === 'claude-code') && mine.some((s) => s.name === 'invoke_agent claude') ? mine : undefined;
+    }, { timeoutMs: 30_000, what: 'Claude Code\'s spans in the task\'s trace' });
+    const run = spans.find((s) => s.name === 'invoke_agent claude')!;
+    const claude = spans.filter((s) => s.service === 'claude-code');
+    const ids = new Set(claude.map((s) => s.spanId));
+    const roots = claude.filter((s) => !ids.has(s.parentSpanId));
+    expect(roots.length).toBeGreaterThanOrEqual(1);
+    for (const r of roots) expect(r.parentSpanId).toBe(run.spanId);
+    expect(claude.some((s) => s.name.startsWith('claude_code.'))).toBe(true);
+    expect(run.attributes['gen_ai.provider.name']).toBe('anthropic');
+  }, 120_000);
 
   it('a task\'s life is one trace: intake, route, publish -> receive, the agent run (its TRACEPARENT), push, result', async () => {
     const { id } = await h.json<{ id: number }>(['task', 'add', 'Traced work', '--agent', 'traced']);

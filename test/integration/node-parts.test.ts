@@ -123,7 +123,7 @@ describe('mirrors and worktrees', () => {
     writeFileSync(join(wtA, 'a.txt'), 'from A\n');
     const ca = await commitAndPush({ dir: wtA, message: 'attempt 1', who, remote: repo.origin, branch });
     expect(ca).toMatchObject({ committed: true, pushed: true });
-    expect(await commitAndPush({ dir: wtA, message: 'nothing new', who, branch })).toEqual({ committed: false, sha: ca.sha, pushed: false });
+    expect(await commitAndPush({ dir: wtA, message: 'nothing new', who, branch })).toMatchObject({ committed: false, sha: ca.sha, pushed: false });
 
     // Node B: the retry starts from A's pushed work, not from main.
     const mirrorB = join(scratch, 'b', 'repos', 'wt.git');

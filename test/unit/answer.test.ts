@@ -46,9 +46,9 @@ describe('failure classes', () => {
     expect(f({ timedOut: true, exitCode: 124 }).errorClass).toBe('Timeout');
     expect(f({ stderrTail: 'Error: Invalid API key · Please run /login' }).errorClass).toBe('Auth');
     expect(f({ outputTail: 'API Error: 429 rate_limit_error' }).errorClass).toBe('RateLimit');
-    expect(f({ exitCode: 127, stderrTail: 'bash: claude: command not found' })).toEqual({ errorClass: 'MissingTool', message: 'exit code 127: bash: claude: command not found' });
+    expect(f({ exitCode: 127, stderrTail: 'bash: claude: command not found' })).toEqual({ errorClass: 'MissingTool', message: "exit code 127: the agent's command was not found" });
     expect(f({ exitCode: 137 }).message).toBe('killed by signal 9');
     expect(f({ exitCode: null }).errorClass).toBe('Vanished');
-    expect(f({ exitCode: 2, stderrTail: 'something odd\nlast line' })).toEqual({ errorClass: 'AgentError', message: 'exit code 2: last line' });
+    expect(f({ exitCode: 2, stderrTail: 'something odd\nlast line' })).toEqual({ errorClass: 'AgentFailed', message: 'exit code 2: last line' });
   });
 });

@@ -40,8 +40,9 @@ describe('config', () => {
     ].join('\n')));
     expect(warnings).toEqual([]);
     expect(config.workflow).toMatchObject({ max_attempts: 3, timeout_seconds: 600, auto_close: true });
-    expect(config.model_map.complex).toEqual({ claude: 'opus', codex: ['gpt-5', 'o3'] });
-    expect(config.model_map.simple).toEqual({ claude: 'haiku' });
+    // Tiers merge over the shipped defaults (kimi/minimax/codex models), the user's entries winning.
+    expect(config.model_map.complex).toEqual({ claude: 'opus', codex: ['gpt-5', 'o3'], kimi: 'kimi-k2-thinking', minimax: 'MiniMax-M2' });
+    expect(config.model_map.simple).toMatchObject({ claude: 'haiku' });
     expect(config.agents.claude).toEqual({ command: '/opt/claude', env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' } });
     expect(config.git).toEqual({ name: 'bot', email: 'orch@localhost' });
     expect(getKey(config, 'workflow.max_attempts')).toBe(3);

@@ -140,6 +140,71 @@ export interface OutputEvent {
   end: boolean;
 }
 
+/** The five usage fields of the one convention: input_tokens excludes cache reads. */
+export interface Usage {
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export interface AttemptCost {
+  attempt: number;
+  agent: string;
+  model: string;
+  node: string;
+  state: string;
+  usage:
+    | Usage
+    | undefined;
+  /** agent, pricing (or empty: no usage) */
+  costSource: string;
+}
+
+export interface TaskCostResponse {
+  taskId: number;
+  attempts: AttemptCost[];
+  total: Usage | undefined;
+}
+
+export interface MetricsRequest {
+  /** window back from now; 0 = all time */
+  sinceSeconds: number;
+}
+
+export interface CostGroup {
+  /** the agent, agent/model or node */
+  key: string;
+  attempts: number;
+  usage: Usage | undefined;
+}
+
+export interface MetricsResponse {
+  sinceSeconds: number;
+  /** tasks created in the window, by current status */
+  tasksByStatus: { [key: string]: number };
+  attempts: number;
+  attemptsSucceeded: number;
+  /** attempts_succeeded / ended attempts (0 when none ended) */
+  successRate: number;
+  byAgent: CostGroup[];
+  byModel: CostGroup[];
+  byNode: CostGroup[];
+  total: Usage | undefined;
+  errorsByClass: { [key: string]: number };
+}
+
+export interface MetricsResponse_TasksByStatusEntry {
+  key: string;
+  value: number;
+}
+
+export interface MetricsResponse_ErrorsByClassEntry {
+  key: string;
+  value: number;
+}
+
 export interface DrainNodeRequest {
   name: string;
   /** resume: place work on it again */
@@ -1885,6 +1950,1121 @@ export const OutputEvent: MessageFns<OutputEvent> = {
   },
 };
 
+function createBaseUsage(): Usage {
+  return { inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, costUsd: 0 };
+}
+
+export const Usage: MessageFns<Usage> = {
+  encode(message: Usage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inputTokens !== 0) {
+      writer.uint32(8).int64(message.inputTokens);
+    }
+    if (message.cacheReadTokens !== 0) {
+      writer.uint32(16).int64(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(24).int64(message.cacheWriteTokens);
+    }
+    if (message.outputTokens !== 0) {
+      writer.uint32(32).int64(message.outputTokens);
+    }
+    if (message.costUsd !== 0) {
+      writer.uint32(41).double(message.costUsd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Usage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inputTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cacheReadTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.outputTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.costUsd = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Usage {
+    return {
+      inputTokens: isSet(object.inputTokens)
+        ? globalThis.Number(object.inputTokens)
+        : isSet(object.input_tokens)
+        ? globalThis.Number(object.input_tokens)
+        : 0,
+      cacheReadTokens: isSet(object.cacheReadTokens)
+        ? globalThis.Number(object.cacheReadTokens)
+        : isSet(object.cache_read_tokens)
+        ? globalThis.Number(object.cache_read_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      outputTokens: isSet(object.outputTokens)
+        ? globalThis.Number(object.outputTokens)
+        : isSet(object.output_tokens)
+        ? globalThis.Number(object.output_tokens)
+        : 0,
+      costUsd: isSet(object.costUsd)
+        ? globalThis.Number(object.costUsd)
+        : isSet(object.cost_usd)
+        ? globalThis.Number(object.cost_usd)
+        : 0,
+    };
+  },
+
+  toJSON(message: Usage): unknown {
+    const obj: any = {};
+    if (message.inputTokens !== 0) {
+      obj.inputTokens = Math.round(message.inputTokens);
+    }
+    if (message.cacheReadTokens !== 0) {
+      obj.cacheReadTokens = Math.round(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.outputTokens !== 0) {
+      obj.outputTokens = Math.round(message.outputTokens);
+    }
+    if (message.costUsd !== 0) {
+      obj.costUsd = floatToJson(message.costUsd);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Usage>, I>>(base?: I): Usage {
+    return Usage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Usage>, I>>(object: I): Usage {
+    const message = createBaseUsage();
+    message.inputTokens = object.inputTokens ?? 0;
+    message.cacheReadTokens = object.cacheReadTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.outputTokens = object.outputTokens ?? 0;
+    message.costUsd = object.costUsd ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttemptCost(): AttemptCost {
+  return { attempt: 0, agent: "", model: "", node: "", state: "", usage: undefined, costSource: "" };
+}
+
+export const AttemptCost: MessageFns<AttemptCost> = {
+  encode(message: AttemptCost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).int32(message.attempt);
+    }
+    if (message.agent !== "") {
+      writer.uint32(18).string(message.agent);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.node !== "") {
+      writer.uint32(34).string(message.node);
+    }
+    if (message.state !== "") {
+      writer.uint32(42).string(message.state);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(50).fork()).join();
+    }
+    if (message.costSource !== "") {
+      writer.uint32(58).string(message.costSource);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttemptCost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttemptCost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.costSource = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttemptCost {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      costSource: isSet(object.costSource)
+        ? globalThis.String(object.costSource)
+        : isSet(object.cost_source)
+        ? globalThis.String(object.cost_source)
+        : "",
+    };
+  },
+
+  toJSON(message: AttemptCost): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.costSource !== "") {
+      obj.costSource = message.costSource;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttemptCost>, I>>(base?: I): AttemptCost {
+    return AttemptCost.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttemptCost>, I>>(object: I): AttemptCost {
+    const message = createBaseAttemptCost();
+    message.attempt = object.attempt ?? 0;
+    message.agent = object.agent ?? "";
+    message.model = object.model ?? "";
+    message.node = object.node ?? "";
+    message.state = object.state ?? "";
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.costSource = object.costSource ?? "";
+    return message;
+  },
+};
+
+function createBaseTaskCostResponse(): TaskCostResponse {
+  return { taskId: 0, attempts: [], total: undefined };
+}
+
+export const TaskCostResponse: MessageFns<TaskCostResponse> = {
+  encode(message: TaskCostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== 0) {
+      writer.uint32(8).int64(message.taskId);
+    }
+    for (const v of message.attempts) {
+      AttemptCost.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.total !== undefined) {
+      Usage.encode(message.total, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskCostResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskCostResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.taskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.attempts.push(AttemptCost.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.total = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskCostResponse {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.Number(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.Number(object.task_id)
+        : 0,
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => AttemptCost.fromJSON(e))
+        : [],
+      total: isSet(object.total) ? Usage.fromJSON(object.total) : undefined,
+    };
+  },
+
+  toJSON(message: TaskCostResponse): unknown {
+    const obj: any = {};
+    if (message.taskId !== 0) {
+      obj.taskId = Math.round(message.taskId);
+    }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => AttemptCost.toJSON(e));
+    }
+    if (message.total !== undefined) {
+      obj.total = Usage.toJSON(message.total);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskCostResponse>, I>>(base?: I): TaskCostResponse {
+    return TaskCostResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskCostResponse>, I>>(object: I): TaskCostResponse {
+    const message = createBaseTaskCostResponse();
+    message.taskId = object.taskId ?? 0;
+    message.attempts = object.attempts?.map((e) => AttemptCost.fromPartial(e)) || [];
+    message.total = (object.total !== undefined && object.total !== null) ? Usage.fromPartial(object.total) : undefined;
+    return message;
+  },
+};
+
+function createBaseMetricsRequest(): MetricsRequest {
+  return { sinceSeconds: 0 };
+}
+
+export const MetricsRequest: MessageFns<MetricsRequest> = {
+  encode(message: MetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sinceSeconds !== 0) {
+      writer.uint32(8).int64(message.sinceSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetricsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetricsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sinceSeconds = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetricsRequest {
+    return {
+      sinceSeconds: isSet(object.sinceSeconds)
+        ? globalThis.Number(object.sinceSeconds)
+        : isSet(object.since_seconds)
+        ? globalThis.Number(object.since_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: MetricsRequest): unknown {
+    const obj: any = {};
+    if (message.sinceSeconds !== 0) {
+      obj.sinceSeconds = Math.round(message.sinceSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetricsRequest>, I>>(base?: I): MetricsRequest {
+    return MetricsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetricsRequest>, I>>(object: I): MetricsRequest {
+    const message = createBaseMetricsRequest();
+    message.sinceSeconds = object.sinceSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseCostGroup(): CostGroup {
+  return { key: "", attempts: 0, usage: undefined };
+}
+
+export const CostGroup: MessageFns<CostGroup> = {
+  encode(message: CostGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(16).int64(message.attempts);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempts = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostGroup {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+    };
+  },
+
+  toJSON(message: CostGroup): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostGroup>, I>>(base?: I): CostGroup {
+    return CostGroup.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostGroup>, I>>(object: I): CostGroup {
+    const message = createBaseCostGroup();
+    message.key = object.key ?? "";
+    message.attempts = object.attempts ?? 0;
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    return message;
+  },
+};
+
+function createBaseMetricsResponse(): MetricsResponse {
+  return {
+    sinceSeconds: 0,
+    tasksByStatus: {},
+    attempts: 0,
+    attemptsSucceeded: 0,
+    successRate: 0,
+    byAgent: [],
+    byModel: [],
+    byNode: [],
+    total: undefined,
+    errorsByClass: {},
+  };
+}
+
+export const MetricsResponse: MessageFns<MetricsResponse> = {
+  encode(message: MetricsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sinceSeconds !== 0) {
+      writer.uint32(8).int64(message.sinceSeconds);
+    }
+    globalThis.Object.entries(message.tasksByStatus).forEach(([key, value]: [string, number]) => {
+      MetricsResponse_TasksByStatusEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.attempts !== 0) {
+      writer.uint32(24).int64(message.attempts);
+    }
+    if (message.attemptsSucceeded !== 0) {
+      writer.uint32(32).int64(message.attemptsSucceeded);
+    }
+    if (message.successRate !== 0) {
+      writer.uint32(41).double(message.successRate);
+    }
+    for (const v of message.byAgent) {
+      CostGroup.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.byModel) {
+      CostGroup.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.byNode) {
+      CostGroup.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.total !== undefined) {
+      Usage.encode(message.total, writer.uint32(74).fork()).join();
+    }
+    globalThis.Object.entries(message.errorsByClass).forEach(([key, value]: [string, number]) => {
+      MetricsResponse_ErrorsByClassEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetricsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetricsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sinceSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = MetricsResponse_TasksByStatusEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.tasksByStatus[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.attempts = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.attemptsSucceeded = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.successRate = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.byAgent.push(CostGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.byModel.push(CostGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.byNode.push(CostGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.total = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = MetricsResponse_ErrorsByClassEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.errorsByClass[entry10.key] = entry10.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetricsResponse {
+    return {
+      sinceSeconds: isSet(object.sinceSeconds)
+        ? globalThis.Number(object.sinceSeconds)
+        : isSet(object.since_seconds)
+        ? globalThis.Number(object.since_seconds)
+        : 0,
+      tasksByStatus: isObject(object.tasksByStatus)
+        ? (globalThis.Object.entries(object.tasksByStatus) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.tasks_by_status)
+        ? (globalThis.Object.entries(object.tasks_by_status) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      attemptsSucceeded: isSet(object.attemptsSucceeded)
+        ? globalThis.Number(object.attemptsSucceeded)
+        : isSet(object.attempts_succeeded)
+        ? globalThis.Number(object.attempts_succeeded)
+        : 0,
+      successRate: isSet(object.successRate)
+        ? globalThis.Number(object.successRate)
+        : isSet(object.success_rate)
+        ? globalThis.Number(object.success_rate)
+        : 0,
+      byAgent: globalThis.Array.isArray(object?.byAgent)
+        ? object.byAgent.map((e: any) => CostGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_agent)
+        ? object.by_agent.map((e: any) => CostGroup.fromJSON(e))
+        : [],
+      byModel: globalThis.Array.isArray(object?.byModel)
+        ? object.byModel.map((e: any) => CostGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_model)
+        ? object.by_model.map((e: any) => CostGroup.fromJSON(e))
+        : [],
+      byNode: globalThis.Array.isArray(object?.byNode)
+        ? object.byNode.map((e: any) => CostGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_node)
+        ? object.by_node.map((e: any) => CostGroup.fromJSON(e))
+        : [],
+      total: isSet(object.total) ? Usage.fromJSON(object.total) : undefined,
+      errorsByClass: isObject(object.errorsByClass)
+        ? (globalThis.Object.entries(object.errorsByClass) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.errors_by_class)
+        ? (globalThis.Object.entries(object.errors_by_class) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: MetricsResponse): unknown {
+    const obj: any = {};
+    if (message.sinceSeconds !== 0) {
+      obj.sinceSeconds = Math.round(message.sinceSeconds);
+    }
+    if (message.tasksByStatus) {
+      const entries = globalThis.Object.entries(message.tasksByStatus) as [string, number][];
+      if (entries.length > 0) {
+        obj.tasksByStatus = {};
+        entries.forEach(([k, v]) => {
+          obj.tasksByStatus[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.attemptsSucceeded !== 0) {
+      obj.attemptsSucceeded = Math.round(message.attemptsSucceeded);
+    }
+    if (message.successRate !== 0) {
+      obj.successRate = floatToJson(message.successRate);
+    }
+    if (message.byAgent?.length) {
+      obj.byAgent = message.byAgent.map((e) => CostGroup.toJSON(e));
+    }
+    if (message.byModel?.length) {
+      obj.byModel = message.byModel.map((e) => CostGroup.toJSON(e));
+    }
+    if (message.byNode?.length) {
+      obj.byNode = message.byNode.map((e) => CostGroup.toJSON(e));
+    }
+    if (message.total !== undefined) {
+      obj.total = Usage.toJSON(message.total);
+    }
+    if (message.errorsByClass) {
+      const entries = globalThis.Object.entries(message.errorsByClass) as [string, number][];
+      if (entries.length > 0) {
+        obj.errorsByClass = {};
+        entries.forEach(([k, v]) => {
+          obj.errorsByClass[k] = Math.round(v);
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetricsResponse>, I>>(base?: I): MetricsResponse {
+    return MetricsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetricsResponse>, I>>(object: I): MetricsResponse {
+    const message = createBaseMetricsResponse();
+    message.sinceSeconds = object.sinceSeconds ?? 0;
+    message.tasksByStatus = (globalThis.Object.entries(object.tasksByStatus ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.attempts = object.attempts ?? 0;
+    message.attemptsSucceeded = object.attemptsSucceeded ?? 0;
+    message.successRate = object.successRate ?? 0;
+    message.byAgent = object.byAgent?.map((e) => CostGroup.fromPartial(e)) || [];
+    message.byModel = object.byModel?.map((e) => CostGroup.fromPartial(e)) || [];
+    message.byNode = object.byNode?.map((e) => CostGroup.fromPartial(e)) || [];
+    message.total = (object.total !== undefined && object.total !== null) ? Usage.fromPartial(object.total) : undefined;
+    message.errorsByClass = (globalThis.Object.entries(object.errorsByClass ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseMetricsResponse_TasksByStatusEntry(): MetricsResponse_TasksByStatusEntry {
+  return { key: "", value: 0 };
+}
+
+export const MetricsResponse_TasksByStatusEntry: MessageFns<MetricsResponse_TasksByStatusEntry> = {
+  encode(message: MetricsResponse_TasksByStatusEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetricsResponse_TasksByStatusEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetricsResponse_TasksByStatusEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetricsResponse_TasksByStatusEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: MetricsResponse_TasksByStatusEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetricsResponse_TasksByStatusEntry>, I>>(
+    base?: I,
+  ): MetricsResponse_TasksByStatusEntry {
+    return MetricsResponse_TasksByStatusEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetricsResponse_TasksByStatusEntry>, I>>(
+    object: I,
+  ): MetricsResponse_TasksByStatusEntry {
+    const message = createBaseMetricsResponse_TasksByStatusEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseMetricsResponse_ErrorsByClassEntry(): MetricsResponse_ErrorsByClassEntry {
+  return { key: "", value: 0 };
+}
+
+export const MetricsResponse_ErrorsByClassEntry: MessageFns<MetricsResponse_ErrorsByClassEntry> = {
+  encode(message: MetricsResponse_ErrorsByClassEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MetricsResponse_ErrorsByClassEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMetricsResponse_ErrorsByClassEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MetricsResponse_ErrorsByClassEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: MetricsResponse_ErrorsByClassEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MetricsResponse_ErrorsByClassEntry>, I>>(
+    base?: I,
+  ): MetricsResponse_ErrorsByClassEntry {
+    return MetricsResponse_ErrorsByClassEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MetricsResponse_ErrorsByClassEntry>, I>>(
+    object: I,
+  ): MetricsResponse_ErrorsByClassEntry {
+    const message = createBaseMetricsResponse_ErrorsByClassEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
 function createBaseDrainNodeRequest(): DrainNodeRequest {
   return { name: "", undo: false, reason: "" };
 }
@@ -3198,6 +4378,26 @@ export const CoordinatorService = {
     responseSerialize: (value: OutputEvent): Buffer => Buffer.from(OutputEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): OutputEvent => OutputEvent.decode(value),
   },
+  /** Tokens and cost of one task, per attempt and in total. */
+  taskCost: {
+    path: "/orch.v1.Coordinator/TaskCost" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TaskRef): Buffer => Buffer.from(TaskRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskRef => TaskRef.decode(value),
+    responseSerialize: (value: TaskCostResponse): Buffer => Buffer.from(TaskCostResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TaskCostResponse => TaskCostResponse.decode(value),
+  },
+  /** Tasks by status, success rate, cost by agent/model/node over a window. */
+  getMetrics: {
+    path: "/orch.v1.Coordinator/GetMetrics" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MetricsRequest): Buffer => Buffer.from(MetricsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MetricsRequest => MetricsRequest.decode(value),
+    responseSerialize: (value: MetricsResponse): Buffer => Buffer.from(MetricsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MetricsResponse => MetricsResponse.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -3226,6 +4426,10 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   tickJobs: handleUnaryCall<TickJobsRequest, TickJobsResponse>;
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput: handleServerStreamingCall<StreamOutputRequest, OutputEvent>;
+  /** Tokens and cost of one task, per attempt and in total. */
+  taskCost: handleUnaryCall<TaskRef, TaskCostResponse>;
+  /** Tasks by status, success rate, cost by agent/model/node over a window. */
+  getMetrics: handleUnaryCall<MetricsRequest, MetricsResponse>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -3515,6 +4719,38 @@ export interface CoordinatorClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<OutputEvent>;
+  /** Tokens and cost of one task, per attempt and in total. */
+  taskCost(
+    request: TaskRef,
+    callback: (error: ServiceError | null, response: TaskCostResponse) => void,
+  ): ClientUnaryCall;
+  taskCost(
+    request: TaskRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TaskCostResponse) => void,
+  ): ClientUnaryCall;
+  taskCost(
+    request: TaskRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TaskCostResponse) => void,
+  ): ClientUnaryCall;
+  /** Tasks by status, success rate, cost by agent/model/node over a window. */
+  getMetrics(
+    request: MetricsRequest,
+    callback: (error: ServiceError | null, response: MetricsResponse) => void,
+  ): ClientUnaryCall;
+  getMetrics(
+    request: MetricsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MetricsResponse) => void,
+  ): ClientUnaryCall;
+  getMetrics(
+    request: MetricsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MetricsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const CoordinatorClient = makeGenericClientConstructor(CoordinatorService, "orch.v1.Coordinator") as unknown as {
@@ -3529,6 +4765,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
@@ -3552,6 +4792,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -46,6 +46,10 @@ export interface Task {
   filesChanged: string[];
   /** OpenTelemetry trace of the task's whole life ('' = tracing was off) */
   traceId: string;
+  /** the task that delegated this one (0 = none) */
+  parentId: number;
+  /** tasks this one delegated */
+  children: number[];
 }
 
 export interface Attempt {
@@ -67,6 +71,11 @@ export interface Attempt {
   outputTokens: number;
   costUsd: number;
   durationMs: number;
+  /** input_tokens above excludes these (one convention for every agent) */
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /** agent (its own report) or pricing (orch's price table) */
+  costSource: string;
 }
 
 export interface TaskEvent {
@@ -96,6 +105,10 @@ export interface AgentInfo {
   installed: boolean;
   version: string;
   node: string;
+  /** resolved binary on the node */
+  path: string;
+  /** models configured for it (model_map, agents.<name>.model) */
+  models: string[];
 }
 
 export interface NodeInfo {
@@ -202,6 +215,21 @@ export interface AttemptResult {
   pushed: boolean;
   stderrTail: string;
   dir: string;
+  /** input_tokens above excludes these (one convention for every agent) */
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  /** agent (its own report) or pricing (orch's price table) */
+  costSource: string;
+  /** the provider's retry-after, when the agent showed it */
+  retryAfterSeconds: number;
+  /** the agent's own session/thread id */
+  sessionId: string;
+  /** the attempt's changes (git diff, bounded) for the next attempt's prompt */
+  diff: string;
+  /** files the attempt's commits touched (from git) */
+  changedFiles: string[];
+  /** the model the attempt ran with */
+  model: string;
 }
 
 function createBaseTask(): Task {
@@ -227,6 +255,8 @@ function createBaseTask(): Task {
     worktree: "",
     filesChanged: [],
     traceId: "",
+    parentId: 0,
+    children: [],
   };
 }
 
@@ -294,6 +324,16 @@ export const Task: MessageFns<Task> = {
     }
     if (message.traceId !== "") {
       writer.uint32(170).string(message.traceId);
+    }
+    if (message.parentId !== 0) {
+      writer.uint32(320).int64(message.parentId);
+    }
+    if (message.children.length !== 0) {
+      writer.uint32(330).fork();
+      for (const v of message.children) {
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -479,6 +519,32 @@ export const Task: MessageFns<Task> = {
             message.traceId = reader.string();
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.parentId = longToNumber(reader.int64());
+            continue;
+          }
+          case 41: {
+            if (tag === 328) {
+              message.children.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 330) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.children.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -534,6 +600,14 @@ export const Task: MessageFns<Task> = {
         : isSet(object.trace_id)
         ? globalThis.String(object.trace_id)
         : "",
+      parentId: isSet(object.parentId)
+        ? globalThis.Number(object.parentId)
+        : isSet(object.parent_id)
+        ? globalThis.Number(object.parent_id)
+        : 0,
+      children: globalThis.Array.isArray(object?.children)
+        ? object.children.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -602,6 +676,12 @@ export const Task: MessageFns<Task> = {
     if (message.traceId !== "") {
       obj.traceId = message.traceId;
     }
+    if (message.parentId !== 0) {
+      obj.parentId = Math.round(message.parentId);
+    }
+    if (message.children?.length) {
+      obj.children = message.children.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -631,6 +711,8 @@ export const Task: MessageFns<Task> = {
     message.worktree = object.worktree ?? "";
     message.filesChanged = object.filesChanged?.map((e) => e) || [];
     message.traceId = object.traceId ?? "";
+    message.parentId = object.parentId ?? 0;
+    message.children = object.children?.map((e) => e) || [];
     return message;
   },
 };
@@ -653,6 +735,9 @@ function createBaseAttempt(): Attempt {
     outputTokens: 0,
     costUsd: 0,
     durationMs: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costSource: "",
   };
 }
 
@@ -705,6 +790,15 @@ export const Attempt: MessageFns<Attempt> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(128).int64(message.durationMs);
+    }
+    if (message.cacheReadTokens !== 0) {
+      writer.uint32(320).int64(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(328).int64(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      writer.uint32(338).string(message.costSource);
     }
     return writer;
   },
@@ -850,6 +944,30 @@ export const Attempt: MessageFns<Attempt> = {
             message.durationMs = longToNumber(reader.int64());
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.cacheReadTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.costSource = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -916,6 +1034,21 @@ export const Attempt: MessageFns<Attempt> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      cacheReadTokens: isSet(object.cacheReadTokens)
+        ? globalThis.Number(object.cacheReadTokens)
+        : isSet(object.cache_read_tokens)
+        ? globalThis.Number(object.cache_read_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      costSource: isSet(object.costSource)
+        ? globalThis.String(object.costSource)
+        : isSet(object.cost_source)
+        ? globalThis.String(object.cost_source)
+        : "",
     };
   },
 
@@ -969,6 +1102,15 @@ export const Attempt: MessageFns<Attempt> = {
     if (message.durationMs !== 0) {
       obj.durationMs = Math.round(message.durationMs);
     }
+    if (message.cacheReadTokens !== 0) {
+      obj.cacheReadTokens = Math.round(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      obj.costSource = message.costSource;
+    }
     return obj;
   },
 
@@ -993,6 +1135,9 @@ export const Attempt: MessageFns<Attempt> = {
     message.outputTokens = object.outputTokens ?? 0;
     message.costUsd = object.costUsd ?? 0;
     message.durationMs = object.durationMs ?? 0;
+    message.cacheReadTokens = object.cacheReadTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.costSource = object.costSource ?? "";
     return message;
   },
 };
@@ -1280,7 +1425,7 @@ export const Project: MessageFns<Project> = {
 };
 
 function createBaseAgentInfo(): AgentInfo {
-  return { name: "", kind: "", command: "", installed: false, version: "", node: "" };
+  return { name: "", kind: "", command: "", installed: false, version: "", node: "", path: "", models: [] };
 }
 
 export const AgentInfo: MessageFns<AgentInfo> = {
@@ -1302,6 +1447,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     }
     if (message.node !== "") {
       writer.uint32(50).string(message.node);
+    }
+    if (message.path !== "") {
+      writer.uint32(322).string(message.path);
+    }
+    for (const v of message.models) {
+      writer.uint32(330).string(v!);
     }
     return writer;
   },
@@ -1367,6 +1518,22 @@ export const AgentInfo: MessageFns<AgentInfo> = {
             message.node = reader.string();
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 41: {
+            if (tag !== 330) {
+              break;
+            }
+
+            message.models.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1387,6 +1554,8 @@ export const AgentInfo: MessageFns<AgentInfo> = {
       installed: isSet(object.installed) ? globalThis.Boolean(object.installed) : false,
       version: isSet(object.version) ? globalThis.String(object.version) : "",
       node: isSet(object.node) ? globalThis.String(object.node) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1410,6 +1579,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     if (message.node !== "") {
       obj.node = message.node;
     }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.models?.length) {
+      obj.models = message.models;
+    }
     return obj;
   },
 
@@ -1424,6 +1599,8 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     message.installed = object.installed ?? false;
     message.version = object.version ?? "";
     message.node = object.node ?? "";
+    message.path = object.path ?? "";
+    message.models = object.models?.map((e) => e) || [];
     return message;
   },
 };
@@ -2587,6 +2764,14 @@ function createBaseAttemptResult(): AttemptResult {
     pushed: false,
     stderrTail: "",
     dir: "",
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costSource: "",
+    retryAfterSeconds: 0,
+    sessionId: "",
+    diff: "",
+    changedFiles: [],
+    model: "",
   };
 }
 
@@ -2642,6 +2827,30 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     }
     if (message.dir !== "") {
       writer.uint32(138).string(message.dir);
+    }
+    if (message.cacheReadTokens !== 0) {
+      writer.uint32(320).int64(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(328).int64(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      writer.uint32(338).string(message.costSource);
+    }
+    if (message.retryAfterSeconds !== 0) {
+      writer.uint32(345).double(message.retryAfterSeconds);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(354).string(message.sessionId);
+    }
+    if (message.diff !== "") {
+      writer.uint32(362).string(message.diff);
+    }
+    for (const v of message.changedFiles) {
+      writer.uint32(370).string(v!);
+    }
+    if (message.model !== "") {
+      writer.uint32(378).string(message.model);
     }
     return writer;
   },
@@ -2795,6 +3004,70 @@ export const AttemptResult: MessageFns<AttemptResult> = {
             message.dir = reader.string();
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.cacheReadTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.costSource = reader.string();
+            continue;
+          }
+          case 43: {
+            if (tag !== 345) {
+              break;
+            }
+
+            message.retryAfterSeconds = reader.double();
+            continue;
+          }
+          case 44: {
+            if (tag !== 354) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 45: {
+            if (tag !== 362) {
+              break;
+            }
+
+            message.diff = reader.string();
+            continue;
+          }
+          case 46: {
+            if (tag !== 370) {
+              break;
+            }
+
+            message.changedFiles.push(reader.string());
+            continue;
+          }
+          case 47: {
+            if (tag !== 378) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2862,6 +3135,38 @@ export const AttemptResult: MessageFns<AttemptResult> = {
         ? globalThis.String(object.stderr_tail)
         : "",
       dir: isSet(object.dir) ? globalThis.String(object.dir) : "",
+      cacheReadTokens: isSet(object.cacheReadTokens)
+        ? globalThis.Number(object.cacheReadTokens)
+        : isSet(object.cache_read_tokens)
+        ? globalThis.Number(object.cache_read_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      costSource: isSet(object.costSource)
+        ? globalThis.String(object.costSource)
+        : isSet(object.cost_source)
+        ? globalThis.String(object.cost_source)
+        : "",
+      retryAfterSeconds: isSet(object.retryAfterSeconds)
+        ? globalThis.Number(object.retryAfterSeconds)
+        : isSet(object.retry_after_seconds)
+        ? globalThis.Number(object.retry_after_seconds)
+        : 0,
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      diff: isSet(object.diff) ? globalThis.String(object.diff) : "",
+      changedFiles: globalThis.Array.isArray(object?.changedFiles)
+        ? object.changedFiles.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.changed_files)
+        ? object.changed_files.map((e: any) => globalThis.String(e))
+        : [],
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
     };
   },
 
@@ -2918,6 +3223,30 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     if (message.dir !== "") {
       obj.dir = message.dir;
     }
+    if (message.cacheReadTokens !== 0) {
+      obj.cacheReadTokens = Math.round(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.costSource !== "") {
+      obj.costSource = message.costSource;
+    }
+    if (message.retryAfterSeconds !== 0) {
+      obj.retryAfterSeconds = floatToJson(message.retryAfterSeconds);
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.diff !== "") {
+      obj.diff = message.diff;
+    }
+    if (message.changedFiles?.length) {
+      obj.changedFiles = message.changedFiles;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
     return obj;
   },
 
@@ -2945,6 +3274,14 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     message.pushed = object.pushed ?? false;
     message.stderrTail = object.stderrTail ?? "";
     message.dir = object.dir ?? "";
+    message.cacheReadTokens = object.cacheReadTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.costSource = object.costSource ?? "";
+    message.retryAfterSeconds = object.retryAfterSeconds ?? 0;
+    message.sessionId = object.sessionId ?? "";
+    message.diff = object.diff ?? "";
+    message.changedFiles = object.changedFiles?.map((e) => e) || [];
+    message.model = object.model ?? "";
     return message;
   },
 };
