@@ -8,6 +8,8 @@ import { loadProjectConfig, type OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
 import { Dispatcher } from './dispatcher.js';
+import { startGitHub, type GitHubHandle, type StartOptions as GitHubOptions } from './github/index.js';
+import { HttpServer } from './http/server.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
 import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
@@ -44,6 +46,8 @@ export interface CoordinatorDeps {
   reconcileMs?: number;
   /** The leadership epoch this coordinator holds (shown by `orch status`). */
   epoch?: number;
+  /** GitHub sync options (tests: env, shorter waits, manual polling). */
+  github?: GitHubOptions;
 }
 
 /** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
@@ -78,6 +82,10 @@ export class Coordinator {
   private reconcileTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly startedAt = new Date();
+  /** The HTTP server on http.listen (webhooks, health), when configured. */
+  http: HttpServer | undefined;
+  /** GitHub sync, when a project names gh.repo and credentials resolve. */
+  github: GitHubHandle | undefined;
 
   constructor(readonly deps: CoordinatorDeps) {
     this.taskContext = this.makeTaskContext();
@@ -134,6 +142,15 @@ export class Coordinator {
     this.staleTimer.unref();
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.deps.reconcileMs ?? 5_000);
     this.reconcileTimer.unref();
+    if (this.config.http?.listen) {
+      this.http = new HttpServer(() => ({ startedAt: this.startedAt.toISOString(), github: !!this.github }));
+      await this.http.listen(this.config.http.listen);
+    }
+    this.github = await startGitHub({
+      store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
+      projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
+      route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
+    }, this.deps.github);
   }
 
   /**
@@ -195,6 +212,9 @@ export class Coordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();
+    await this.github?.stop();
+    this.github = undefined;
+    await this.http?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
@@ -324,6 +344,7 @@ export class Coordinator {
       maxAttempts: cfg.workflow.max_attempts,
       timeoutSeconds: cfg.workflow.timeout_seconds,
       retryBaseMs: (cfg.workflow.retry_delay_seconds ?? 10) * 1000,
+      prFlow: this.github?.opensPrs(project) ?? false,
     };
   }
 

@@ -14,7 +14,7 @@ export type { AttemptPatch, AttemptRow, AttemptState, NodeRow, ProjectRow, TaskE
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
 
-export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string }
+export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; issueNumber?: number }
 
 export interface TransitionChange {
   patch?: TaskPatch;
@@ -103,6 +103,11 @@ export class Store {
       `select * from tasks where ($1::text is null or status = $1) and ($2::text is null or project = $2) order by id`,
       [f.status ?? null, f.project ?? null]);
     return r.rows.map(taskRow);
+  }
+
+  async taskByIssue(project: string, issueNumber: number): Promise<TaskRow | undefined> {
+    const r = await this.pool.query('select * from tasks where project = $1 and issue_number = $2', [project, issueNumber]);
+    return r.rows[0] ? taskRow(r.rows[0]) : undefined;
   }
 
   async tasksInStatus(statuses: TaskStatus[]): Promise<TaskRow[]> {
@@ -252,9 +257,9 @@ export async function insertTask(c: pg.ClientBase, input: NewTask): Promise<Task
   let r: pg.QueryResult;
   try {
     r = await c.query(
-      `insert into tasks (project, title, body, labels, agent, complexity, status)
-       values ($1, $2, $3, $4, $5, $6, 'new') returning *`,
-      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '']);
+      `insert into tasks (project, title, body, labels, agent, complexity, issue_number, status)
+       values ($1, $2, $3, $4, $5, $6, $7, 'new') returning *`,
+      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.issueNumber ?? null]);
   } catch (err) {
     if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
       throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);
