@@ -90,7 +90,8 @@ export class Outbox {
 
     if (task.status === 'in_review' && task.prNumber === null) await this.openPull(task);
 
-    if (n !== null && task.status === 'done' && cfg.workflow.auto_close && !s.issueClosed) {
+    if (n !== null && task.status === 'done' && cfg.workflow.auto_close && !s.issueClosed
+      && (await this.host.store.getTask(id))?.status === 'done') { // not reopened meanwhile
       await this.repo.setIssueState(n, 'closed');
       await this.host.sync.set(id, { issueClosed: true });
     } else if (n !== null && task.status !== 'done' && s.issueClosed) {

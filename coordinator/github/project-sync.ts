@@ -56,9 +56,11 @@ export class ProjectSync {
         await this.act(task!, { op: 'external', ev: { type: 'edited', what: action.what }, patch: action.patch });
         return;
       case 'close':
+        await this.host.sync.set(task!.id, { issueClosed: true }); // closed there already: orch need not close it
         await this.act(task!, { op: 'close', note: `issue #${issue.number} closed on GitHub` });
         return;
       case 'reopen':
+        await this.host.sync.set(task!.id, { issueClosed: false });
         await this.act(task!, { op: 'retry' });
         return;
     }
