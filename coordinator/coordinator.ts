@@ -146,11 +146,29 @@ export class Coordinator {
       this.http = new HttpServer(() => ({ startedAt: this.startedAt.toISOString(), github: !!this.github }));
       await this.http.listen(this.config.http.listen);
     }
-    this.github = await startGitHub({
-      store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
-      projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
-      route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
-    }, this.deps.github);
+    this.githubWanted = true;
+    await this.ensureGitHub();
+  }
+
+  private githubWanted = false;
+  private githubStarting: Promise<void> | undefined;
+
+  /**
+   * Start GitHub sync once some project names gh.repo (at start, or when one is added).
+   * The one place GitHub work starts: a standby coordinator would simply not call it.
+   */
+  private async ensureGitHub(): Promise<void> {
+    if (!this.githubWanted || this.github) return;
+    this.githubStarting ??= (async () => {
+      const projects = await this.store.listProjects();
+      if (!projects.some((p) => this.projectConfig(p.name).gh.repo)) return;
+      this.github = await startGitHub({
+        store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
+        projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
+        route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
+      }, this.deps.github);
+    })().finally(() => { this.githubStarting = undefined; });
+    await this.githubStarting;
   }
 
   /**
@@ -212,6 +230,8 @@ export class Coordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();
+    this.githubWanted = false;
+    await this.githubStarting;
     await this.github?.stop();
     this.github = undefined;
     await this.http?.close();
@@ -387,6 +407,7 @@ export class Coordinator {
       const { config, warnings } = await loadProjectConfig(this.deps.config, p.path);
       for (const w of warnings) log.warn(w);
       this.projectConfigs.set(p.name, config);
+      if (config.gh.repo) await this.ensureGitHub();
     } catch (err) {
       log.error('project config not loaded; using global config', { project: p.name, err });
     }

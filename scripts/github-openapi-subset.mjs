@@ -20,7 +20,7 @@ export const OPERATIONS = [
 ];
 export const WEBHOOKS = [
   'issues-opened', 'issues-edited', 'issues-closed', 'issues-reopened', 'issues-labeled', 'issues-unlabeled',
-  'issue-comment-created', 'pull-request-opened', 'pull-request-closed', 'pull-request-synchronize',
+  'issue-comment-created', 'issue-comment-edited', 'pull-request-opened', 'pull-request-edited', 'pull-request-reopened', 'pull-request-labeled', 'pull-request-unlabeled', 'pull-request-closed', 'pull-request-synchronize',
   'pull-request-review-submitted', 'check-run-completed', 'check-suite-completed', 'status',
 ];
 

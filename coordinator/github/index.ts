@@ -52,13 +52,7 @@ export interface StartOptions {
 }
 
 export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {}): Promise<GitHubHandle | undefined> {
-  const projects = await c.store.listProjects();
-  const synced = projects.filter((p) => c.projectConfig(p.name).gh.repo);
   const cfg = c.config;
-  if (!synced.length && !cfg.gh.repo) {
-    log.debug('no project names gh.repo; GitHub sync is off');
-    return undefined;
-  }
   let auth: GitHubAuth;
   try {
     auth = await resolveAuth({ env: opts.env ?? process.env, config: cfg });
@@ -105,7 +99,9 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
   const unlisten = c.onTaskChanged((t) => syncs.get(t.project)?.outbox.mark(t.id));
   const unroute = c.http?.route('POST', '/webhooks/github', webhookHandler(cfg.gh.webhook_secret, async (event, payload) => {
     const full = String(payload?.repository?.full_name ?? '').toLowerCase();
-    const s = [...syncs.values()].find((x) => x.repo.fullName.toLowerCase() === full);
+    const find = () => [...syncs.values()].find((x) => x.repo.fullName.toLowerCase() === full);
+    if (!find()) await refresh(); // a project added since the last poll
+    const s = find();
     if (!s) { log.info('webhook for a repository orch does not sync', { event, repo: full }); return false; }
     void s.webhook(event, payload).catch((err) => log.warn('webhook not applied; the next poll catches up', { event, err: describeError(err) }));
     return true;

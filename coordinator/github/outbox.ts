@@ -73,8 +73,9 @@ export class Outbox {
     const n = task.issueNumber;
 
     if (n !== null && s.statusLabel !== statusLabel(task.status)) {
-      await this.repo.addLabel(n, statusLabel(task.status));
+      // Remove first: the issue never shows two status labels, at worst none for a moment.
       if (s.statusLabel) await this.repo.removeLabel(n, s.statusLabel);
+      await this.repo.addLabel(n, statusLabel(task.status));
       await this.host.sync.set(id, { statusLabel: statusLabel(task.status) });
     }
 

@@ -75,6 +75,35 @@ export class ProjectSync {
     }
   }
 
+  // ---- tasks from the CLI
+
+  /** `orch task add` in a gh.repo project: the issue first, then the task that mirrors it. */
+  createWithIssue(t: { title: string; body: string; labels: string[]; agent?: string; complexity?: string }): Promise<TaskRow> {
+    return this.serial(async () => {
+      const issue = await this.repo.createIssue(t.title, t.body, t.labels);
+      const task = await this.host.store.createTask({ project: this.project.name, title: t.title, body: t.body, labels: t.labels, agent: t.agent, complexity: t.complexity, issueNumber: issue.number });
+      await this.host.sync.set(task.id, { issueNodeId: issue.nodeId });
+      log.info('task created with its issue', { project: this.project.name, task: task.id, issue: issue.number });
+      this.host.created(task);
+      this.outbox.mark(task.id);
+      return task;
+    });
+  }
+
+  /** `orch task publish`: an internal task gets an issue. */
+  publish(taskId: number): Promise<TaskRow> {
+    return this.serial(async () => {
+      const task = await this.host.store.getTask(taskId);
+      if (!task) throw new RefusedError(`task ${taskId} not found`);
+      if (task.issueNumber !== null) throw new RefusedError(`task ${taskId} is already issue #${task.issueNumber}`);
+      const issue = await this.repo.createIssue(task.title, task.body, task.labels);
+      await this.host.sync.set(task.id, { issueNodeId: issue.nodeId });
+      const next = await this.host.ask(task.id, { op: 'external', ev: { type: 'edited', what: `published as issue #${issue.number}` }, patch: { issueNumber: issue.number } });
+      this.outbox.mark(task.id);
+      return next;
+    });
+  }
+
   // ---- comments and slash commands
 
   handleComment(c: CommentData): Promise<void> {

@@ -98,10 +98,16 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       if (req.agent && !known.includes(req.agent)) {
         throw new InvalidArgument(`no node has agent "${req.agent}" and none is configured here (known: ${known.join(', ') || 'none'})`);
       }
-      const task = await store.createTask({
+      const fields = {
         project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
         agent: req.agent || undefined, complexity: req.complexity || undefined,
-      });
+      };
+      if (c.projectConfig(project.name).gh.repo && !req.internal) {
+        const sync = c.github?.project(project.name);
+        if (!sync) throw new RefusedError(`project ${project.name} syncs with GitHub (gh.repo) but GitHub sync is not running (see \`orch auth check\`); use --internal for a task without an issue`);
+        return taskToProto(await sync.createWithIssue(fields));
+      }
+      const task = await store.createTask(fields);
       c.actor(task.id).tell({ op: 'route' });
       return taskToProto(task);
     }),
@@ -129,6 +135,15 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     retryTask: unary(t, async (req) => act(req.id, { op: 'retry' })),
     closeTask: unary(t, async (req) => act(req.id, { op: 'close', note: req.note })),
     killTask: unary(t, async (req) => act(req.id, { op: 'kill', by: 'user' })),
+    publishTask: unary(t, async (req) => {
+      const task = await store.getTask(req.id);
+      if (!task) throw new RefusedError(`task ${req.id} not found`);
+      if (!c.projectConfig(task.project).gh.repo) throw new RefusedError(`project ${task.project} has no gh.repo in its .orch.yml; there is nowhere to publish`);
+      const sync = c.github?.project(task.project);
+      if (!sync) throw new RefusedError('GitHub sync is not running (see `orch auth check`)');
+      await sync.publish(task.id);
+      return fullTask(task.id);
+    }),
 
     addProject: unary(t, async (req) => {
       const r = await resolveProject(req.path);

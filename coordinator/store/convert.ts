@@ -17,7 +17,7 @@ export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: Tas
     node: latest?.node ?? '', worktree: latest?.worktree ?? '',
     createdAt: iso(t.createdAt), updatedAt: iso(t.updatedAt),
     attemptHistory: attempts.map(attemptToProto), events: events.map(eventToProto),
-    filesChanged: [...t.filesChanged],
+    filesChanged: [...t.filesChanged], issueNumber: t.issueNumber ?? 0, prNumber: t.prNumber ?? 0,
   };
 }
 

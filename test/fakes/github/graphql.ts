@@ -28,7 +28,7 @@ export class GraphQLFake {
     const number = ++this.n;
     const p: FakeProject = {
       id: nodeId('PVT', this.state.nextId()), number, title, owner,
-      statusField: { id: nodeId('PVTSSF', this.state.nextId()), name: 'Status', options: statusOptions.map((name) => ({ id: nodeId('PVTSSO', this.state.nextId()).slice(0, 16), name })) },
+      statusField: { id: nodeId('PVTSSF', this.state.nextId()), name: 'Status', options: statusOptions.map((name) => ({ id: nodeId('PVTSSO', this.state.nextId()), name })) },
       items: new Map(),
     };
     this.projects.set(p.id, p);

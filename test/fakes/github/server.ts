@@ -24,6 +24,8 @@ export class FakeGitHub {
   readonly requests: RecordedRequest[] = [];
   readonly violations: string[] = [];
   readonly deliveries: Delivery[] = [];
+  /** Every label put on or taken off an issue, in order. */
+  readonly labelLog: Array<{ issue: number; action: 'labeled' | 'unlabeled'; label: string }> = [];
   readonly rate = { limit: 5000, remaining: 5000, resetAt: 0 };
   private faults: Fault[] = [];
   private server!: Server;
@@ -176,6 +178,9 @@ export class FakeGitHub {
 
   private emit(r: FakeRepo, event: string, action: string | undefined, payload: Record<string, unknown>, sender: string): void {
     const name = action ? `${event.replace(/_/g, '-')}-${action}` : event;
+    if (event === 'issues' && (action === 'labeled' || action === 'unlabeled')) {
+      this.labelLog.push({ issue: (payload.issue as { number: number }).number, action, label: (payload.label as { name: string }).name });
+    }
     const full = complete(webhookSchemaOf(name), { ...(action ? { action } : {}), ...payload, repository: this.state.repoJson(r), sender: this.state.userJson(sender) }, this.state.filler);
     for (const v of checkWebhook(name, full)) this.violations.push(v);
     if (!this.webhooksOn || !this.webhookTarget) return;

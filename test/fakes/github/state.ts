@@ -207,7 +207,7 @@ export class GitHubState {
     const pulls = [...r.issues.values()].filter((i) => i.pull && i.pull.headSha === c.sha && i.state === 'open');
     return complete(schemaOf('check-run'), {
       id: c.id, node_id: nodeId('CR', c.id), head_sha: c.sha, name: c.name, status: c.status, conclusion: c.conclusion,
-      started_at: c.startedAt.toISOString(), completed_at: c.completedAt?.toISOString() ?? null, external_id: null, details_url: null,
+      started_at: c.startedAt.toISOString(), completed_at: c.completedAt?.toISOString() ?? null, external_id: '', details_url: `https://ci.example.com/runs/${c.id}`,
       output: { title: c.output.title, summary: c.output.summary, text: c.output.text, annotations_count: 0, annotations_url: this.url(`/repos/${r.owner}/${r.name}/check-runs/${c.id}/annotations`) },
       check_suite: { id: c.id }, app: null,
       pull_requests: pulls.map((i) => ({ id: i.id, number: i.number, url: this.url(`/repos/${r.owner}/${r.name}/pulls/${i.number}`),

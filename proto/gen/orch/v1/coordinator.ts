@@ -69,6 +69,8 @@ export interface AddTaskRequest {
   labels: string[];
   /** name, path or empty for the only/current project */
   project: string;
+  /** in a gh.repo project: do not create a GitHub issue */
+  internal: boolean;
 }
 
 export interface ListTasksRequest {
@@ -641,7 +643,7 @@ export const GetConfigResponse: MessageFns<GetConfigResponse> = {
 };
 
 function createBaseAddTaskRequest(): AddTaskRequest {
-  return { title: "", body: "", agent: "", complexity: "", labels: [], project: "" };
+  return { title: "", body: "", agent: "", complexity: "", labels: [], project: "", internal: false };
 }
 
 export const AddTaskRequest: MessageFns<AddTaskRequest> = {
@@ -663,6 +665,9 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
     }
     if (message.project !== "") {
       writer.uint32(50).string(message.project);
+    }
+    if (message.internal !== false) {
+      writer.uint32(480).bool(message.internal);
     }
     return writer;
   },
@@ -728,6 +733,14 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
             message.project = reader.string();
             continue;
           }
+          case 60: {
+            if (tag !== 480) {
+              break;
+            }
+
+            message.internal = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -748,6 +761,7 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
       complexity: isSet(object.complexity) ? globalThis.String(object.complexity) : "",
       labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => globalThis.String(e)) : [],
       project: isSet(object.project) ? globalThis.String(object.project) : "",
+      internal: isSet(object.internal) ? globalThis.Boolean(object.internal) : false,
     };
   },
 
@@ -771,6 +785,9 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
     if (message.project !== "") {
       obj.project = message.project;
     }
+    if (message.internal !== false) {
+      obj.internal = message.internal;
+    }
     return obj;
   },
 
@@ -785,6 +802,7 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
     message.complexity = object.complexity ?? "";
     message.labels = object.labels?.map((e) => e) || [];
     message.project = object.project ?? "";
+    message.internal = object.internal ?? false;
     return message;
   },
 };
@@ -3198,6 +3216,16 @@ export const CoordinatorService = {
     responseSerialize: (value: OutputEvent): Buffer => Buffer.from(OutputEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): OutputEvent => OutputEvent.decode(value),
   },
+  /** Promote an internal task of a gh.repo project to a GitHub issue. */
+  publishTask: {
+    path: "/orch.v1.Coordinator/PublishTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TaskRef): Buffer => Buffer.from(TaskRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskRef => TaskRef.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Task => Task.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -3226,6 +3254,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   tickJobs: handleUnaryCall<TickJobsRequest, TickJobsResponse>;
   /** Live output of one task (task_id set) or of every running task. */
   streamOutput: handleServerStreamingCall<StreamOutputRequest, OutputEvent>;
+  /** Promote an internal task of a gh.repo project to a GitHub issue. */
+  publishTask: handleUnaryCall<TaskRef, Task>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -3515,6 +3545,19 @@ export interface CoordinatorClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<OutputEvent>;
+  /** Promote an internal task of a gh.repo project to a GitHub issue. */
+  publishTask(request: TaskRef, callback: (error: ServiceError | null, response: Task) => void): ClientUnaryCall;
+  publishTask(
+    request: TaskRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  publishTask(
+    request: TaskRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
 }
 
 export const CoordinatorClient = makeGenericClientConstructor(CoordinatorService, "orch.v1.Coordinator") as unknown as {

@@ -44,6 +44,10 @@ export interface Task {
   events: TaskEvent[];
   worktree: string;
   filesChanged: string[];
+  /** GitHub issue it mirrors (0: internal) */
+  issueNumber: number;
+  /** pull request opened for its branch (0: none) */
+  prNumber: number;
 }
 
 export interface Attempt {
@@ -224,6 +228,8 @@ function createBaseTask(): Task {
     events: [],
     worktree: "",
     filesChanged: [],
+    issueNumber: 0,
+    prNumber: 0,
   };
 }
 
@@ -288,6 +294,12 @@ export const Task: MessageFns<Task> = {
     }
     for (const v of message.filesChanged) {
       writer.uint32(162).string(v!);
+    }
+    if (message.issueNumber !== 0) {
+      writer.uint32(480).int32(message.issueNumber);
+    }
+    if (message.prNumber !== 0) {
+      writer.uint32(488).int32(message.prNumber);
     }
     return writer;
   },
@@ -465,6 +477,22 @@ export const Task: MessageFns<Task> = {
             message.filesChanged.push(reader.string());
             continue;
           }
+          case 60: {
+            if (tag !== 480) {
+              break;
+            }
+
+            message.issueNumber = reader.int32();
+            continue;
+          }
+          case 61: {
+            if (tag !== 488) {
+              break;
+            }
+
+            message.prNumber = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -515,6 +543,16 @@ export const Task: MessageFns<Task> = {
         : globalThis.Array.isArray(object?.files_changed)
         ? object.files_changed.map((e: any) => globalThis.String(e))
         : [],
+      issueNumber: isSet(object.issueNumber)
+        ? globalThis.Number(object.issueNumber)
+        : isSet(object.issue_number)
+        ? globalThis.Number(object.issue_number)
+        : 0,
+      prNumber: isSet(object.prNumber)
+        ? globalThis.Number(object.prNumber)
+        : isSet(object.pr_number)
+        ? globalThis.Number(object.pr_number)
+        : 0,
     };
   },
 
@@ -580,6 +618,12 @@ export const Task: MessageFns<Task> = {
     if (message.filesChanged?.length) {
       obj.filesChanged = message.filesChanged;
     }
+    if (message.issueNumber !== 0) {
+      obj.issueNumber = Math.round(message.issueNumber);
+    }
+    if (message.prNumber !== 0) {
+      obj.prNumber = Math.round(message.prNumber);
+    }
     return obj;
   },
 
@@ -608,6 +652,8 @@ export const Task: MessageFns<Task> = {
     message.events = object.events?.map((e) => TaskEvent.fromPartial(e)) || [];
     message.worktree = object.worktree ?? "";
     message.filesChanged = object.filesChanged?.map((e) => e) || [];
+    message.issueNumber = object.issueNumber ?? 0;
+    message.prNumber = object.prNumber ?? 0;
     return message;
   },
 };
