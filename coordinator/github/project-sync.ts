@@ -136,8 +136,9 @@ export class ProjectSync {
       case 'retry': await this.act(task, { op: 'retry' }); return;
       case 'close': await this.act(task, { op: 'close', note: `closed by ${user} (/close)` }); return;
       case 'block': await this.act(task, { op: 'external', ev: { type: 'block', reason: cmd.reason || `blocked by ${user}`, by: user } }); return;
-      case 'unblock': await this.act(task, { op: 'external', ev: { type: 'unblock', by: user } }); return;
-      case 'reroute': await this.act(task, { op: 'external', ev: { type: 'reroute', agent: cmd.agent, by: user }, patch: { agent: cmd.agent } }); return;
+      // A person deciding to go on: the attempt budget starts over (as for orch task retry).
+      case 'unblock': await this.act(task, { op: 'external', ev: { type: 'unblock', by: user }, patch: { spent: 0 } }); return;
+      case 'reroute': await this.act(task, { op: 'external', ev: { type: 'reroute', agent: cmd.agent, by: user }, patch: { agent: cmd.agent, spent: 0 } }); return;
       case 'review': await this.outbox.judge(task); return;
     }
   }

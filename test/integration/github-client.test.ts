@@ -58,7 +58,7 @@ describe('the GitHub client against the fake GitHub', () => {
     expect(await repo.permission('orch-bot')).toBe('write');
   });
 
-  it('waits out a secondary rate limit (403 + retry-after) and a 502, and loses the write', async () => {
+  it('waits out a secondary rate limit (403 + retry-after) and a 502, and the write still lands', async () => {
     fake.fail({ status: 403, secondary: true, retryAfterSeconds: 1, times: 2, operation: 'issues/create-comment' });
     fake.fail({ status: 502, times: 1, operation: 'issues/create-comment' });
     const n = fake.repo('acme/widgets').comments.length;
@@ -114,9 +114,10 @@ describe('the GitHub client against the fake GitHub', () => {
     expect(auth.source).toBe('github_app');
     const appClient = createClient(auth, { apiUrl: fake.url, writeIntervalMs: 0, msPerRetrySecond: 20 });
     const r = new GitHubRepo(appClient, 'acme/widgets');
-    await r.comment(1, 'from the app');
-    await r.addLabel(1, 'triage');
-    expect((await r.getIssue(1)).labels).toContain('triage');
+    const n = fake.openIssue('acme/widgets', { title: 'for the app' }).number;
+    await r.comment(n, 'from the app');
+    await r.addLabel(n, 'triage');
+    expect((await r.getIssue(n)).labels).toContain('triage');
     expect(fake.repo('acme/widgets').comments.at(-1)).toMatchObject({ user: 'orch-app[bot]', body: 'from the app' });
     const minted = () => fake.requests.filter((x) => x.operation === 'apps/create-installation-access-token').length;
     expect(minted()).toBe(1);
