@@ -3,7 +3,7 @@
 // Code CLI against the fake Anthropic API, and a bare git origin that is the fake's view
 // of the repository. An issue becomes a PR that closes it; CI and review loop it back.
 import { createServer } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
@@ -49,8 +49,8 @@ describe('GitHub end to end with orch serve', () => {
     const fixer = join(h.dir, 'fixer.sh');
     writeFileSync(fixer, [
       '#!/bin/bash',
-      'cat > /dev/null',
       'n=$(ls fix-*.txt 2>/dev/null | wc -l)',
+      `mkdir -p ${join(h.dir, 'prompts')}; cat > "${join(h.dir, 'prompts')}/$(basename "$PWD")-$n.md"`,
       'echo "fix $n" > "fix-$n.txt"',
       `echo '{"status":"done","summary":"wrote fix '$n'","accomplished":["wrote fix-'$n'.txt"],"remaining":[],"files_changed":["fix-'$n'.txt"]}'`,
     ].join('\n') + '\n', { mode: 0o755 });
@@ -90,8 +90,8 @@ describe('GitHub end to end with orch serve', () => {
 
   it('an issue arrives by webhook and ends as an open PR that closes it; CI sends it back once; approval merges it', async () => {
     const serve = await h.serve([], { GH_TOKEN: token });
+    expect((await h.run(['project', 'add', repo.work])).code).toBe(0); // again is fine
     try {
-      expect((await h.run(['project', 'add', repo.work])).code).toBe(0);
       fake.deliverWebhooksTo(`http://127.0.0.1:${httpPort}/webhooks/github`, SECRET);
       const issue = fake.openIssue(REPO, { title: 'Add a greeting', body: 'Create hello.txt', labels: ['agent:claude'], user: 'carol' });
 
@@ -154,6 +154,7 @@ describe('GitHub end to end with orch serve', () => {
     fake.webhooksOn = false;
     const delivered = fake.deliveries.length;
     const serve = await h.serve([], { GH_TOKEN: token });
+    expect((await h.run(['project', 'add', repo.work])).code).toBe(0); // again is fine
     try {
       const issue = fake.openIssue(REPO, { title: 'Polish the fix', labels: ['agent:fixer'] });
       const id = await waitFor(async () => (await h.json<TaskJson[]>(['task', 'list'])).find((t) => t.issue_number === issue.number)?.id, { timeoutMs: 30_000, what: 'the task from polling' });
@@ -177,6 +178,40 @@ describe('GitHub end to end with orch serve', () => {
     } finally {
       await h.stop(serve);
       fake.webhooksOn = true;
+    }
+  }, 200_000);
+
+  it('failing CI past workflow.max_ci_fixes needs review; requested changes send the task back with the review', async () => {
+    const serve = await h.serve([], { GH_TOKEN: token });
+    expect((await h.run(['project', 'add', repo.work])).code).toBe(0); // again is fine
+    try {
+      const r = fake.repo(REPO);
+      const issue = fake.openIssue(REPO, { title: 'Keep failing', labels: ['agent:fixer'], user: 'carol' });
+      const id = await waitFor(async () => (await h.json<TaskJson[]>(['task', 'list'])).find((t) => t.issue_number === issue.number)?.id, { timeoutMs: 30_000, what: 'the task' });
+      const first = await waitFor(async () => { const x = await statusOf(id, 'in_review'); return x.pr_number ? x : undefined; }, { timeoutMs: 60_000, what: 'the PR' });
+      const slug = first.branch.split('/').pop()!;
+      // Changes requested: back to the agent with the review, then in review again on a new head.
+      fake.review(REPO, first.pr_number, 'carol', 'CHANGES_REQUESTED', 'Please rename fix-0.txt to something clearer');
+      await waitFor(async () => (await task(id)).attempts === 2, { timeoutMs: 30_000, what: 'attempt 2 after the review' });
+      await statusOf(id, 'in_review');
+      const prompt2 = readFileSync(join(h.dir, 'prompts', `${slug}-1.md`), 'utf8');
+      expect(prompt2).toContain('review by carol requested changes');
+      expect(prompt2).toContain('Please rename fix-0.txt to something clearer');
+      // max_ci_fixes is 2: the first two failures go back to the agent, the third needs a person.
+      for (let fix = 1; fix <= 2; fix++) {
+        fake.checkRun(REPO, first.pr_number, { name: 'lint', conclusion: 'failure', text: `lint error number ${fix}` });
+        await waitFor(async () => (await task(id)).attempts === 2 + fix, { timeoutMs: 30_000, what: `attempt ${2 + fix} after CI failure ${fix}` });
+        await statusOf(id, 'in_review');
+        expect(readFileSync(join(h.dir, 'prompts', `${slug}-${1 + fix}.md`), 'utf8')).toContain(`lint error number ${fix}`);
+      }
+      fake.checkRun(REPO, first.pr_number, { name: 'lint', conclusion: 'failure', text: 'lint error number 3' });
+      const stuck = await statusOf(id, 'needs_review');
+      expect(stuck.reason).toBe('check lint still fails after 2 fixes');
+      expect(stuck.attempts).toBe(4);
+      await waitFor(() => r.issues.get(issue.number)!.labels.includes('status:needs_review'), { what: 'status:needs_review' });
+      expect(r.issues.get(first.pr_number)!.state).toBe('open');
+    } finally {
+      await h.stop(serve);
     }
   }, 200_000);
 
