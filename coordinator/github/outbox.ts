@@ -83,6 +83,7 @@ export class Outbox {
       for (const a of await this.host.store.listAttempts(id)) {
         if (a.number <= s.commentedAttempt) continue;
         if (!ENDED.includes(a.state)) break;
+        if (n !== null && a.number > s.delegatedAttempt) await this.delegate(task, n, a);
         if (n !== null) await this.repo.comment(n, resultComment(id, task.status, attemptView(a)));
         if (task.prNumber !== null && answerOf(a)) await this.repo.updatePull(task.prNumber, { body: prBody({ taskId: id, issueNumber: n, answer: answerOf(a) }) });
         await this.host.sync.set(id, { commentedAttempt: a.number });
@@ -100,6 +101,20 @@ export class Outbox {
     }
 
     if (n !== null && this.board) await this.board.place(task, s);
+  }
+
+  /** The agent's delegations become issues (and so tasks), linked as sub-issues of the task's issue. */
+  private async delegate(task: TaskRow, n: number, a: AttemptRow): Promise<void> {
+    const delegations = (answerOf(a) as { delegations?: Array<{ title: string; body: string; labels: string[] }> } | null)?.delegations ?? [];
+    if (delegations.length) {
+      const parent = (await this.host.sync.get(task.id)).issueNodeId || (await this.repo.getIssue(n)).nodeId;
+      for (const d of delegations) {
+        const child = await this.repo.createIssue(d.title, `${d.body}\n\nDelegated by orch task ${task.id} (#${n}).`, d.labels ?? []);
+        await this.repo.addSubIssue(parent, child.nodeId);
+        log.info('delegation became a sub-issue', { task: task.id, parent: n, issue: child.number });
+      }
+    }
+    await this.host.sync.set(task.id, { delegatedAttempt: a.number });
   }
 
   private async openPull(task: TaskRow): Promise<void> {

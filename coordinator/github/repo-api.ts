@@ -90,6 +90,11 @@ export class GitHubRepo {
     return issueFromApi((await this.rest.issues.create({ ...this.r, title, body, labels })).data);
   }
 
+  /** Link `child` (an issue node id) as a sub-issue of `parent` (GraphQL addSubIssue). */
+  async addSubIssue(parent: string, child: string): Promise<void> {
+    await this.gh.graphql(`mutation($parent: ID!, $child: ID!) { addSubIssue(input: { issueId: $parent, subIssueId: $child }) { issue { id } subIssue { id } } }`, { parent, child });
+  }
+
   async addLabel(n: number, label: string): Promise<void> {
     await this.rest.issues.addLabels({ ...this.r, issue_number: n, labels: [label] });
   }

@@ -8,6 +8,7 @@ export interface TaskSync {
   issueNodeId: string;
   statusLabel: string;
   commentedAttempt: number;
+  delegatedAttempt: number;
   boardItem: string;
   boardColumn: string;
   issueClosed: boolean;
@@ -19,7 +20,7 @@ export interface TaskSync {
 export interface Cursor { since: string; etag: string }
 
 const COLUMNS: Record<Exclude<keyof TaskSync, 'taskId'>, string> = {
-  issueNodeId: 'issue_node_id', statusLabel: 'status_label', commentedAttempt: 'commented_attempt', boardItem: 'board_item',
+  issueNodeId: 'issue_node_id', statusLabel: 'status_label', commentedAttempt: 'commented_attempt', delegatedAttempt: 'delegated_attempt', boardItem: 'board_item',
   boardColumn: 'board_column', issueClosed: 'issue_closed', prJudgedHead: 'pr_judged_head', ciFixes: 'ci_fixes', reviewSeen: 'review_seen',
 };
 
@@ -30,7 +31,7 @@ export class SyncStore {
     const r = await this.pool.query('select * from github_task_sync where task_id = $1', [taskId]);
     const x = r.rows[0];
     return {
-      taskId, issueNodeId: x?.issue_node_id ?? '', statusLabel: x?.status_label ?? '', commentedAttempt: x?.commented_attempt ?? 0,
+      taskId, issueNodeId: x?.issue_node_id ?? '', statusLabel: x?.status_label ?? '', commentedAttempt: x?.commented_attempt ?? 0, delegatedAttempt: x?.delegated_attempt ?? 0,
       boardItem: x?.board_item ?? '', boardColumn: x?.board_column ?? '', issueClosed: x?.issue_closed ?? false,
       prJudgedHead: x?.pr_judged_head ?? '', ciFixes: x?.ci_fixes ?? 0, reviewSeen: Number(x?.review_seen ?? 0),
     };

@@ -54,6 +54,11 @@ describe('GitHub end to end with orch serve', () => {
       'echo "fix $n" > "fix-$n.txt"',
       `echo '{"status":"done","summary":"wrote fix '$n'","accomplished":["wrote fix-'$n'.txt"],"remaining":[],"files_changed":["fix-'$n'.txt"]}'`,
     ].join('\n') + '\n', { mode: 0o755 });
+    const planner = join(h.dir, 'planner.sh');
+    writeFileSync(planner, [
+      '#!/bin/bash', 'cat > /dev/null', 'echo plan > PLAN.md',
+      `echo '{"status":"done","summary":"split the work","files_changed":["PLAN.md"],"delegations":[{"title":"Sub-task A","body":"Do part A","labels":["agent:fixer"]}]}'`,
+    ].join('\n') + '\n', { mode: 0o755 });
     httpPort = await freePort();
     h.writeConfig([
       'workflow:', '  max_attempts: 5', '  timeout_seconds: 300', '  retry_delay_seconds: 0',
@@ -64,6 +69,7 @@ describe('GitHub end to end with orch serve', () => {
       `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`, '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
       '      DISABLE_TELEMETRY: "1"', '      DISABLE_AUTOUPDATER: "1"',
       '  fixer:', '    kind: command', `    command: ${fixer}`,
+      '  planner:', '    kind: command', `    command: ${planner}`,
       'gh:', `  api_url: ${fake.url}`, `  webhook_secret: ${SECRET}`, '  poll_seconds: 2', '  write_interval_ms: 0',
       'http:', `  listen: 127.0.0.1:${httpPort}`,
       'tmux:', `  socket: ${h.tmuxSocket}`,
@@ -214,6 +220,22 @@ describe('GitHub end to end with orch serve', () => {
       await h.stop(serve);
     }
   }, 200_000);
+
+  it('an agent\'s delegations become sub-issues of the task\'s issue, and tasks of their own', async () => {
+    const serve = await h.serve([], { GH_TOKEN: token });
+    expect((await h.run(['project', 'add', repo.work])).code).toBe(0);
+    try {
+      const r = fake.repo(REPO);
+      const parent = fake.openIssue(REPO, { title: 'Big job', labels: ['agent:planner'] });
+      await waitFor(() => parent.subIssues.length === 1, { timeoutMs: 60_000, what: 'the sub-issue' });
+      const child = r.issues.get(parent.subIssues[0])!;
+      expect(child).toMatchObject({ title: 'Sub-task A', labels: expect.arrayContaining(['agent:fixer']) });
+      expect(child.body).toContain('Do part A');
+      await waitFor(async () => (await h.json<TaskJson[]>(['task', 'list'])).some((t) => t.issue_number === child.number), { timeoutMs: 30_000, what: 'a task for the sub-issue' });
+    } finally {
+      await h.stop(serve);
+    }
+  }, 120_000);
 
   it('orch auth check names the source, the login, scopes and the rate limit; orch board info shows the columns', async () => {
     const r = await h.run(['auth', 'check'], { env: { GH_TOKEN: token }, cwd: repo.work });

@@ -11,6 +11,7 @@ create table github_task_sync (
   issue_node_id     text not null default '',
   status_label      text not null default '',     -- the status:* label last applied
   commented_attempt int not null default 0,       -- result comments posted up to this attempt
+  delegated_attempt int not null default 0,       -- delegations made sub-issues up to this attempt
   board_item        text not null default '',     -- Projects V2 item id
   board_column      text not null default '',     -- Status option last set
   issue_closed      boolean not null default false,
