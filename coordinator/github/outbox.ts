@@ -4,13 +4,14 @@
 // it sent in github_task_sync so a retry after a failure or restart sends only the rest.
 // judge() reads a PR's checks and reviews and sends the task back, or merges it.
 import { logger } from '../../runtime/log.js';
+import { redact } from '../../runtime/redact.js';
 import type { AttemptRow, ProjectRow, TaskRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
 import type { BoardSync } from './board-sync.js';
 import { describeError } from './client.js';
 import { resultComment, type AttemptView } from './comments.js';
 import type { SyncHost } from './host.js';
-import { statusLabel } from './labels.js';
+import { labelPlan, statusLabel } from './labels.js';
 import { judgePr, prBody, prTitle, type AnswerView } from './pr.js';
 import type { GitHubRepo } from './repo-api.js';
 
@@ -47,22 +48,25 @@ export class Outbox {
   }
 
   private async drain(): Promise<void> {
-    while (this.dirty.size && !this.stopped) {
-      const id = this.dirty.values().next().value as number;
+    const failed = new Set<number>();
+    while (!this.stopped) {
+      const id = [...this.dirty].find((x) => !failed.has(x));
+      if (id === undefined) break;
       this.dirty.delete(id);
       try {
         await this.reconcile(id);
-        this.backoffMs = 1000;
       } catch (err) {
-        this.dirty.add(id);
+        failed.add(id);
         log.warn('GitHub sync out failed; will retry', { project: this.project.name, task: id, err: describeError(err), retryInMs: this.backoffMs });
-        if (this.retryTimer) clearTimeout(this.retryTimer);
-        this.retryTimer = setTimeout(() => this.kick(), this.backoffMs);
-        this.retryTimer.unref();
-        this.backoffMs = Math.min(60_000, this.backoffMs * 2);
-        return;
       }
     }
+    if (!failed.size) { this.backoffMs = 1000; return; }
+    // One task's trouble does not hold up the others; the failed ones come back after a pause.
+    for (const id of failed) this.dirty.add(id);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.kick(), this.backoffMs);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(60_000, this.backoffMs * 2);
   }
 
   private async reconcile(id: number): Promise<void> {
@@ -74,8 +78,9 @@ export class Outbox {
 
     if (n !== null && s.statusLabel !== statusLabel(task.status)) {
       // Remove first: the issue never shows two status labels, at worst none for a moment.
-      if (s.statusLabel) await this.repo.removeLabel(n, s.statusLabel);
-      await this.repo.addLabel(n, statusLabel(task.status));
+      const plan = labelPlan(s.statusLabel ? [s.statusLabel] : [], task.status);
+      for (const l of plan.remove) await this.repo.removeLabel(n, l);
+      for (const l of plan.add) await this.repo.addLabel(n, l);
       await this.host.sync.set(id, { statusLabel: statusLabel(task.status) });
     }
 
@@ -109,7 +114,7 @@ export class Outbox {
     if (delegations.length) {
       const parent = (await this.host.sync.get(task.id)).issueNodeId || (await this.repo.getIssue(n)).nodeId;
       for (const d of delegations) {
-        const child = await this.repo.createIssue(d.title, `${d.body}\n\nDelegated by orch task ${task.id} (#${n}).`, d.labels ?? []);
+        const child = await this.repo.createIssue(redact(d.title), redact(`${d.body}\n\nDelegated by orch task ${task.id} (#${n}).`), d.labels ?? []);
         await this.repo.addSubIssue(parent, child.nodeId);
         log.info('delegation became a sub-issue', { task: task.id, parent: n, issue: child.number });
       }

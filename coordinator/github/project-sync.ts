@@ -202,7 +202,8 @@ export class ProjectSync {
       await this.serial(async () => this.outbox.judge((await this.host.store.getTask(t.id))!)).catch((err) =>
         log.warn('PR check failed; next poll retries', { task: t.id, err: describeError(err) }));
     }
-    for (const id of await this.host.sync.tasksToReconcile(this.project.name)) this.outbox.mark(id);
+    const autoClose = this.host.config(this.project.name).workflow.auto_close;
+    for (const id of await this.host.sync.tasksToReconcile(this.project.name, autoClose)) this.outbox.mark(id);
   }
 
   private async pollIssues(): Promise<void> {

@@ -11,6 +11,8 @@ export interface CommentData { id: number; issueNumber: number; user: string; us
 export interface PullData { number: number; state: 'open' | 'closed'; merged: boolean; headSha: string; headRef: string }
 
 const PAGE = 100;
+/** Conditional GETs remembered (PRs, their checks and reviews); the oldest go first. */
+const CACHE_ENTRIES = 1000;
 
 export function issueFromApi(i: any): IssueData {
   return {
@@ -44,7 +46,11 @@ export class GitHubRepo {
     try {
       const res = await fetch(hit ? { 'if-none-match': hit.etag } : {});
       const etag = res.headers.etag;
-      if (typeof etag === 'string') this.cache.set(key, { etag, data: res.data });
+      if (typeof etag === 'string') {
+        this.cache.delete(key); // re-insert: the map's order is least recently refreshed first
+        this.cache.set(key, { etag, data: res.data });
+        if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+      }
       return res.data;
     } catch (err) {
       if (isNotModified(err) && hit) return hit.data as T;

@@ -73,12 +73,14 @@ export class SyncStore {
   }
 
   /** Tasks whose GitHub side may lag their state (after a restart, everything not yet acknowledged). */
-  async tasksToReconcile(project: string): Promise<number[]> {
+  async tasksToReconcile(project: string, autoClose: boolean): Promise<number[]> {
     const r = await this.pool.query(
       `select t.id from tasks t left join github_task_sync s on s.task_id = t.id
-       where t.project = $1 and (s.task_id is null or s.status_label <> 'status:' || t.status or s.commented_attempt < t.attempts
-         or (t.status = 'in_review' and t.pr_number is null) or (t.status = 'done' and not s.issue_closed and t.issue_number is not null))
-       order by t.id`, [project]);
+       where t.project = $1 and (
+         (t.issue_number is not null and (s.task_id is null or s.status_label <> 'status:' || t.status
+           or s.commented_attempt < t.attempts or ($2 and t.status = 'done' and not s.issue_closed)))
+         or (t.status = 'in_review' and t.pr_number is null))
+       order by t.id`, [project, autoClose]);
     return r.rows.map((x) => Number(x.id));
   }
 }

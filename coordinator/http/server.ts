@@ -1,12 +1,12 @@
 // The coordinator's HTTP server on `http.listen` (HOST:PORT): GET /healthz, and routes
-// other parts register (GitHub webhooks). Bodies are read whole (1 MiB cap) and handed
+// other parts register (GitHub webhooks). Bodies are read whole (capped at 25 MiB, GitHub's payload limit) and handed
 // over raw, since webhook signatures cover the exact bytes.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { logger } from '../../runtime/log.js';
 
 const log = logger('http');
-const MAX_BODY = 1024 * 1024;
+const MAX_BODY = 25 * 1024 * 1024;
 
 export interface HttpRequest { method: string; path: string; headers: IncomingMessage['headers']; body: Buffer }
 export interface HttpResponse { status: number; body?: unknown; headers?: Record<string, string> }

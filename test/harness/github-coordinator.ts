@@ -26,6 +26,8 @@ export interface SyncedCoordinator {
   repo: { work: string; origin: string };
   webhookUrl: string;
   project: string;
+  /** Stop the coordinator and start a new one on the same store (a restart). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,17 +52,25 @@ export async function startSyncedCoordinator(opts: { config?: PartialConfig; orc
   const project = 'acme/widgets';
   await store.addProject({ name: project, path: repo.work, remote: repo.origin, defaultBranch: 'main' });
   await loadProjectConfig(config, repo.work); // fail fast on a bad .orch.yml
-  const coordinator = new Coordinator({
+  const make = () => new Coordinator({
     paths: new OrchPaths(join(dir, 'home')), config, db, store, bus, nodeTtlMs: 60_000,
     github: { env: { GH_TOKEN: token }, client: { msPerRetrySecond: 20 }, manualPoll: opts.manualPoll ?? true },
   });
+  const coordinator = make();
   await coordinator.start();
   const webhookUrl = `http://${coordinator.http!.address}/webhooks/github`;
   if (opts.webhooks !== false) fake.deliverWebhooksTo(webhookUrl, SECRET);
-  return {
+  const h: SyncedCoordinator = {
     fake, coordinator, store, dir, repo, webhookUrl, project,
+    restart: async () => {
+      await h.coordinator.stop();
+      h.coordinator = make();
+      await h.coordinator.start();
+      h.webhookUrl = `http://${h.coordinator.http!.address}/webhooks/github`;
+      if (opts.webhooks !== false) fake.deliverWebhooksTo(h.webhookUrl, SECRET);
+    },
     stop: async () => {
-      await coordinator.stop();
+      await h.coordinator.stop();
       await fake.close();
       await bus.close();
       await db.close();
@@ -68,4 +78,5 @@ export async function startSyncedCoordinator(opts: { config?: PartialConfig; orc
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return h;
 }

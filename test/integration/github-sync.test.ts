@@ -80,6 +80,15 @@ describe('GitHub sync with webhooks', () => {
     expect(log).toContain('webhook refused: bad or missing signature');
   });
 
+  it('serves GET /healthz beside the webhook route', async () => {
+    const base = `http://${h.coordinator.http!.address}`;
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', github: true });
+    expect((await fetch(`${base}/webhooks/github`)).status).toBe(405);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
   it('slash commands: a non-collaborator\'s /close changes nothing; a collaborator\'s /block and /unblock work; fenced text is not a command', async () => {
     const issue = h.fake.openIssue(REPO, { title: 'Commandable', labels: ['agent:worker'] });
     const task = await taskOf(issue.number);
@@ -140,6 +149,22 @@ describe('GitHub sync by polling alone', () => {
     expect((await h.store.listTasks()).length).toBe(0);
     console.log(`idle cost: ${cost} rate-limited requests of ${all} over ${polls} polls`);
   }, 120_000);
+
+  it('a restart while GitHub fails loses no update: the new coordinator sends what the old one could not', async () => {
+    await h.stop();
+    h = await startSyncedCoordinator({ webhooks: false });
+    const issue = h.fake.openIssue(REPO, { title: 'Across a restart', labels: ['agent:worker'] });
+    h.fake.fail({ status: 502, times: 1000, operation: 'issues/add-labels' });
+    await h.coordinator.github!.pollAll();
+    const task = (await h.store.taskByIssue(h.project, issue.number))!;
+    await waitFor(async () => (await h.store.getTask(task.id))?.status === 'routed', { what: 'routing' });
+    await waitFor(() => h.fake.requests.filter((r) => r.operation === 'issues/add-labels').length >= 2, { what: 'failed label writes' });
+    expect(statusLabels(h, issue.number)).toEqual([]);
+    await h.restart();
+    h.fake.clearFaults(); // GitHub is back
+    await waitFor(async () => { await h.coordinator.github!.pollAll(); return statusLabels(h, issue.number).join() === 'status:routed'; }, { timeoutMs: 20_000, what: 'status:routed after the restart' });
+    expect((await h.store.listTasks()).filter((t) => t.issueNumber === issue.number)).toHaveLength(1);
+  }, 60_000);
 
   it('a 403 secondary rate limit and a 502 delay sync but lose no update', async () => {
     await h.stop();

@@ -89,6 +89,9 @@ export class FakeGitHub {
   /** The next `times` requests (of `operation`, if given) fail this way. */
   fail(f: Fault): void { this.faults.push({ ...f }); }
 
+  /** GitHub is healthy again. */
+  clearFaults(): void { this.faults = []; }
+
   repo(fullName: string): FakeRepo {
     const r = this.state.repo(fullName);
     if (!r) throw new Error(`fake GitHub has no repository ${fullName}`);
