@@ -3,7 +3,7 @@
 // Code CLI against the fake Anthropic API, and a bare git origin that is the fake's view
 // of the repository. An issue becomes a PR that closes it; CI and review loop it back.
 import { createServer } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
@@ -251,5 +251,33 @@ describe('GitHub end to end with orch serve', () => {
     const info = await h.run(['board', 'info'], { env: { GH_TOKEN: token }, cwd: repo.work });
     expect(info.stdout).toContain('board:   Roadmap');
     expect(info.stdout).toContain('Backlog, In Progress, Review, Done');
+
+    // A project not linked yet: list the owner's boards, link one, discover its Status field.
+    const other = join(h.dir, 'linkme');
+    mkdirSync(other);
+    writeFileSync(join(other, '.orch.yml'), `# my project\ngh:\n  repo: ${REPO}\n`);
+    const list = await h.run(['board', 'list'], { env: { GH_TOKEN: token }, cwd: other });
+    expect(list.stdout).toContain(`${board.id}  #${board.number}  Roadmap`);
+    expect((await h.run(['board', 'info'], { env: { GH_TOKEN: token }, cwd: other })).stderr).toContain('no gh.project_id: run orch board link ID first');
+    const link = await h.run(['board', 'link', board.id], { env: { GH_TOKEN: token }, cwd: other });
+    expect(link.stdout).toContain(`linked to "Roadmap" (${board.id})`);
+    const sync = await h.run(['board', 'sync'], { env: { GH_TOKEN: token }, cwd: other });
+    expect(sync.code).toBe(0);
+    const yml = readFileSync(join(other, '.orch.yml'), 'utf8');
+    expect(yml).toContain('# my project');
+    expect(yml).toContain(`project_id: ${board.id}`);
+    expect(yml).toContain(`project_status_field_id: ${board.statusField.id}`);
+
+    // As a GitHub App: the source, the app's login and permissions.
+    const app = fake.installApp();
+    const key = join(h.dir, 'app.pem');
+    writeFileSync(key, app.privateKeyPem, { mode: 0o600 });
+    writeFileSync(join(other, '.orch.yml'), `gh:\n  repo: ${REPO}\n  token_mode: github_app\n  app_id: "${app.appId}"\n  private_key_path: ${key}\n  installation_id: "${app.installationId}"\n`);
+    const asApp = await h.run(['auth', 'check'], { cwd: other });
+    expect(asApp.stderr).toBe('');
+    expect(asApp.stdout).toContain('source:      github_app');
+    expect(asApp.stdout).toContain('login:       orch-app[bot]');
+    expect(asApp.stdout).toContain('permissions: issues:write');
+    expect(asApp.stdout).not.toContain('BEGIN RSA PRIVATE KEY');
   }, 60_000);
 });
