@@ -4,10 +4,11 @@
 // tokens and a GitHub App, and faults (secondary rate limits, 502s) on demand.
 // Every request orch sends and every response or webhook the fake makes is checked;
 // what does not fit GitHub's description lands in `violations` (tests assert it empty).
-import { createHmac, generateKeyPairSync, randomUUID, createVerify } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkRequest, checkResponse, checkWebhook, complete, matchOperation, webhookSchemaOf } from './openapi.js';
+import { authenticate, type Caller } from './auth.js';
 import { GraphQLFake } from './graphql.js';
 import { HttpError, REST, type RestContext, type RestResult } from './rest.js';
 import { etagOf, GitHubState, nodeId, type FakeCheckRun, type FakeIssue, type FakeRepo, type Permission } from './state.js';
@@ -204,24 +205,8 @@ export class FakeGitHub {
 
   // ---- HTTP
 
-  private auth(req: IncomingMessage): { login: string; appId?: number } | HttpError {
-    const h = req.headers.authorization ?? '';
-    const m = /^(?:token|bearer)\s+(\S+)$/i.exec(h);
-    if (!m) return new HttpError(401, 'Requires authentication');
-    const t = m[1];
-    if (t.split('.').length === 3 && this.app) {
-      const [head, claims, sig] = t.split('.');
-      const v = createVerify('RSA-SHA256');
-      v.update(`${head}.${claims}`);
-      if (!v.verify(this.app.publicKey, Buffer.from(sig, 'base64url'))) return new HttpError(401, 'A JSON web token could not be decoded');
-      const c = JSON.parse(Buffer.from(claims, 'base64url').toString()) as { iss: number | string; exp: number };
-      if (Number(c.iss) !== this.app.id) return new HttpError(401, "'Issuer' claim ('iss') must be an Integer");
-      if (c.exp * 1000 < Date.now()) return new HttpError(401, "'Expiration time' claim ('exp') is too far in the past");
-      return { login: '', appId: this.app.id };
-    }
-    const known = this.state.tokens.get(t);
-    if (!known || (known.expiresAt && known.expiresAt.getTime() < Date.now())) return new HttpError(401, 'Bad credentials');
-    return { login: known.login, ...(known.login === 'orch-app[bot]' && this.app ? { appId: this.app.id } : {}) };
+  private auth(req: IncomingMessage): Caller | HttpError {
+    return authenticate(req.headers.authorization, this.state, this.app);
   }
 
   private rateHeaders(resource: string): Record<string, string> {
