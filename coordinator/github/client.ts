@@ -66,6 +66,17 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
   return { rest, graphql: rest.graphql, auth, apiUrl: o.apiUrl };
 }
 
+/**
+ * A GitHub App configured without gh.installation_id: find the installation on `repo`
+ * (GET /repos/{owner}/{repo}/installation, as the app) and return credentials that use it.
+ */
+export async function withInstallation(auth: GitHubAuth, repo: string, o: ClientOptions): Promise<GitHubAuth> {
+  if (auth.source !== 'github_app' || auth.installationId) return auth;
+  const [owner, name] = repo.split('/');
+  const { data } = await createClient(auth, o).rest.apps.getRepoInstallation({ owner, repo: name });
+  return { ...auth, installationId: data.id };
+}
+
 /** An HTTP status from an Octokit error (0 when there was no response). */
 export function statusOf(err: unknown): number {
   return typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 0;

@@ -10,7 +10,7 @@ import type { Store, TaskRow, ProjectRow } from '../store/store.js';
 import type { TaskMsg } from '../task-actor.js';
 import { resolveAuth, type GitHubAuth } from './auth.js';
 import { BoardSync } from './board-sync.js';
-import { createClient, describeError, type ClientOptions, type GitHubClient } from './client.js';
+import { createClient, describeError, withInstallation, type ClientOptions, type GitHubClient } from './client.js';
 import { Outbox } from './outbox.js';
 import { ProjectSync } from './project-sync.js';
 import { GitHubRepo } from './repo-api.js';
@@ -61,7 +61,17 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
     return undefined;
   }
   registerSecret(cfg.gh.webhook_secret);
-  const client = createClient(auth, { apiUrl: cfg.gh.api_url, writeIntervalMs: cfg.gh.write_interval_ms, ...opts.client });
+  const clientOptions: ClientOptions = { apiUrl: cfg.gh.api_url, writeIntervalMs: cfg.gh.write_interval_ms, ...opts.client };
+  const firstRepo = (await c.store.listProjects()).map((p) => c.projectConfig(p.name).gh.repo).find(Boolean);
+  if (firstRepo) {
+    try {
+      auth = await withInstallation(auth, firstRepo, clientOptions);
+    } catch (err) {
+      log.error('GitHub sync is off: the GitHub App is not installed on the repository (or gh.installation_id is wrong)', { repo: firstRepo, err: describeError(err) });
+      return undefined;
+    }
+  }
+  const client = createClient(auth, clientOptions);
   const self = { login: '' };
   try {
     if (auth.source !== 'github_app') self.login = (await client.rest.users.getAuthenticated()).data.login;

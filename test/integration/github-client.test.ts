@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GitHubAuthError, resolveAuth } from '../../coordinator/github/auth.js';
 import { boardInfo } from '../../coordinator/github/board-sync.js';
-import { createClient, type GitHubClient } from '../../coordinator/github/client.js';
+import { createClient, withInstallation, type GitHubClient } from '../../coordinator/github/client.js';
 import { GitHubRepo } from '../../coordinator/github/repo-api.js';
 import { defaultConfig } from '../../runtime/config/index.js';
 import { FakeGitHub } from '../fakes/github/server.js';
@@ -121,5 +121,8 @@ describe('the GitHub client against the fake GitHub', () => {
     expect(fake.repo('acme/widgets').comments.at(-1)).toMatchObject({ user: 'orch-app[bot]', body: 'from the app' });
     const minted = () => fake.requests.filter((x) => x.operation === 'apps/create-installation-access-token').length;
     expect(minted()).toBe(1);
+    // Without gh.installation_id, the installation is found from the repository.
+    const found = await withInstallation({ ...auth, installationId: undefined } as typeof auth, 'acme/widgets', { apiUrl: fake.url });
+    expect(found).toMatchObject({ source: 'github_app', installationId: app.installationId });
   });
 });
