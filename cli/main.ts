@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
+import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
 import { jobCommands } from './commands/job.js';
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
     .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
     .command(streamCommand)
-    .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics);
+    .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
+    .command('auth', 'GitHub credentials', authCommands)
+    .command('board', 'GitHub Projects V2 board of the project', boardCommands);
   infoCommands(cli);
   await cli
     .version(VERSION)

@@ -10,6 +10,8 @@ import type { OrchPaths } from '../runtime/paths.js';
 import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
+import { startGitHub, type GitHubHandle, type StartOptions as GitHubOptions } from './github/index.js';
+import { HttpServer } from './http/server.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
 import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
@@ -46,6 +48,8 @@ export interface CoordinatorDeps {
   reconcileMs?: number;
   /** The leadership epoch this coordinator holds (shown by `orch status`). */
   epoch?: number;
+  /** GitHub sync options (tests: env, shorter waits, manual polling). */
+  github?: GitHubOptions;
 }
 
 /** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
@@ -81,6 +85,10 @@ export class Coordinator {
   private reconcileTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly startedAt = new Date();
+  /** The HTTP server on http.listen (webhooks, health), when configured. */
+  http: HttpServer | undefined;
+  /** GitHub sync, when a project names gh.repo and credentials resolve. */
+  github: GitHubHandle | undefined;
 
   constructor(readonly deps: CoordinatorDeps) {
     this.cooldowns = new Cooldowns(deps.store);
@@ -139,6 +147,33 @@ export class Coordinator {
     this.staleTimer.unref();
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.deps.reconcileMs ?? 5_000);
     this.reconcileTimer.unref();
+    if (this.config.http?.listen) {
+      this.http = new HttpServer(() => ({ startedAt: this.startedAt.toISOString(), github: !!this.github }));
+      await this.http.listen(this.config.http.listen);
+    }
+    this.githubWanted = true;
+    await this.ensureGitHub();
+  }
+
+  private githubWanted = false;
+  private githubStarting: Promise<void> | undefined;
+
+  /**
+   * Start GitHub sync once some project names gh.repo (at start, or when one is added).
+   * The one place GitHub work starts: a standby coordinator would simply not call it.
+   */
+  private async ensureGitHub(): Promise<void> {
+    if (!this.githubWanted || this.github) return;
+    this.githubStarting ??= (async () => {
+      const projects = await this.store.listProjects();
+      if (!projects.some((p) => this.projectConfig(p.name).gh.repo)) return;
+      this.github = await startGitHub({
+        store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
+        projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
+        route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
+      }, this.deps.github);
+    })().finally(() => { this.githubStarting = undefined; });
+    await this.githubStarting;
   }
 
   /**
@@ -200,6 +235,11 @@ export class Coordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();
+    this.githubWanted = false;
+    await this.githubStarting;
+    await this.github?.stop();
+    this.github = undefined;
+    await this.http?.close();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
@@ -336,6 +376,7 @@ export class Coordinator {
       maxAttempts: cfg.workflow.max_attempts,
       timeoutSeconds: cfg.workflow.timeout_seconds,
       retryBaseMs: (cfg.workflow.retry_delay_seconds ?? 10) * 1000,
+      prFlow: this.github?.opensPrs(project) ?? false,
     };
   }
 
@@ -378,6 +419,7 @@ export class Coordinator {
       const { config, warnings } = await loadProjectConfig(this.deps.config, p.path);
       for (const w of warnings) log.warn(w);
       this.projectConfigs.set(p.name, config);
+      if (config.gh.repo) await this.ensureGitHub();
     } catch (err) {
       log.error('project config not loaded; using global config', { project: p.name, err });
     }

@@ -5,6 +5,9 @@
 //                         |-> routed               (retryable failure, lost node, agent said in_progress)
 //                         |-> blocked / needs_review
 //   any -> done (close); blocked/needs_review/done -> new (retry)
+//   with a PR (GitHub projects): in_progress -> in_review -> done (merged)
+//                                in_review -> routed (CI failed, changes requested; capped CI fixes -> needs_review)
+//   any but done -> blocked (block) -> new (unblock); any but done -> new (reroute)
 
 export type TaskStatus = 'new' | 'routed' | 'in_progress' | 'in_review' | 'needs_review' | 'blocked' | 'done';
 export const TASK_STATUSES: readonly TaskStatus[] = ['new', 'routed', 'in_progress', 'in_review', 'needs_review', 'blocked', 'done'];
@@ -21,14 +24,22 @@ export type LifecycleEvent =
   | { type: 'route'; agent: string; model: string; complexity: string; reason: string }
   | { type: 'dispatch'; node: string }
   | { type: 'started'; node: string }
-  | { type: 'answered'; status: 'done' | 'in_progress' | 'blocked' | 'needs_review'; summary: string; reason: string }
+  | { type: 'answered'; status: 'done' | 'in_progress' | 'blocked' | 'needs_review'; summary: string; reason: string; review?: boolean }
   | { type: 'failed'; errorClass: string; message: string; retryable: boolean }
   | { type: 'lost'; node: string; why: string }
   | { type: 'killed'; by: string }
   | { type: 'close'; note: string }
   | { type: 'retry' }
   | { type: 'run' }
-  | { type: 'children_done'; children: number[] };
+  | { type: 'children_done'; children: number[] }
+  | { type: 'edited'; what: string }
+  | { type: 'pr_opened'; number: number }
+  | { type: 'ci_failed'; check: string; fixes: number; maxFixes: number }
+  | { type: 'changes_requested'; by: string }
+  | { type: 'merged'; number: number }
+  | { type: 'block'; reason: string; by: string }
+  | { type: 'unblock'; by: string }
+  | { type: 'reroute'; agent: string; by: string };
 
 export interface Transition {
   to: TaskStatus;
@@ -70,6 +81,7 @@ export function decide(task: TaskFacts, ev: LifecycleEvent): Transition | Refusa
       const detail = ev.summary.slice(0, 500);
       switch (ev.status) {
         case 'done':
+          if (ev.review) return { to: 'in_review', event: 'ready_for_review', detail, attemptEnds: 'succeeded', reason: '' };
           return { to: 'done', event: 'completed', detail, attemptEnds: 'succeeded', reason: '' };
         case 'blocked':
           return { to: 'blocked', event: 'agent_blocked', detail, attemptEnds: 'succeeded', reason: ev.reason || 'the agent reported it is blocked' };
@@ -108,5 +120,29 @@ export function decide(task: TaskFacts, ev: LifecycleEvent): Transition | Refusa
       if (s === 'new') return { to: 'new', event: 'run_requested', detail: 'route and dispatch now' };
       if (s === 'blocked' || s === 'needs_review') return { to: 'routed', event: 'run_requested', detail: 'resumed by user', reason: '' };
       return { refused: `task is ${s}; run applies to new, routed, blocked or needs_review tasks` };
+    case 'edited':
+      return { to: s, event: 'edited', detail: ev.what };
+    case 'pr_opened':
+      if (s !== 'in_review') return { refused: `task is ${s}; a PR is recorded only in review` };
+      return { to: 'in_review', event: 'pr_opened', detail: `#${ev.number}` };
+    case 'ci_failed':
+      if (s !== 'in_review') return { refused: `task is ${s}; CI only sends back tasks in review` };
+      if (ev.fixes >= ev.maxFixes) return { to: 'needs_review', event: 'ci_fixes_exhausted', detail: ev.check, reason: `check ${ev.check} still fails after ${ev.fixes} fixes` };
+      return { to: 'routed', event: 'ci_failed', detail: `${ev.check} (fix ${ev.fixes + 1} of ${ev.maxFixes})`, reason: '' };
+    case 'changes_requested':
+      if (s !== 'in_review') return { refused: `task is ${s}; reviews only send back tasks in review` };
+      return { to: 'routed', event: 'changes_requested', detail: `by ${ev.by}`, reason: '' };
+    case 'merged':
+      if (s !== 'in_review' && s !== 'needs_review') return { refused: `task is ${s}; only a task in review is merged` };
+      return { to: 'done', event: 'merged', detail: `PR #${ev.number}`, reason: '' };
+    case 'block':
+      if (s === 'done' || s === 'blocked') return { refused: `task is ${s}; nothing to block` };
+      return { to: 'blocked', event: 'blocked', detail: `by ${ev.by}`, attemptEnds: s === 'in_progress' ? 'killed' : undefined, reason: ev.reason || `blocked by ${ev.by}` };
+    case 'unblock':
+      if (s !== 'blocked') return { refused: `task is ${s}; only blocked tasks are unblocked` };
+      return { to: 'new', event: 'unblocked', detail: `by ${ev.by}`, reason: '' };
+    case 'reroute':
+      if (s === 'done') return { refused: 'task is done; retry it first' };
+      return { to: 'new', event: 'rerouted', detail: `${ev.agent || 'any agent'} (by ${ev.by})`, attemptEnds: s === 'in_progress' ? 'killed' : undefined, reason: '' };
   }
 }

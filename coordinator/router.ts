@@ -1,7 +1,8 @@
 // Routing, as a pure function: which agent runs a task and at which model tier.
 // Order (as in the Rust orch): explicit --agent > `agent:<name>` label > round-robin
 // over enabled agents. Complexity: explicit > `complexity:<tier>` label > medium.
-// The model comes from model_map[tier][agent] (a list means: pick one).
+// The model comes from model_map[tier][agent] (a list means: pick one), unless a
+// `model:<name>` label names it.
 
 export type Complexity = 'simple' | 'medium' | 'complex';
 export const COMPLEXITIES: readonly Complexity[] = ['simple', 'medium', 'complex'];
@@ -91,5 +92,7 @@ export function route(input: RouteInput, state: RouterState): RouteDecision {
   } else if (typeof entry === 'string') {
     model = entry;
   }
+  const pinned = label(input.labels, 'model:');
+  if (pinned) model = pinned;
   return { agent, model, complexity, reason, usedCursor };
 }

@@ -29,6 +29,8 @@ export interface TaskSettings {
   timeoutSeconds: number;
   /** First retry delay after a failed attempt; doubles per attempt, capped at 120 s. */
   retryBaseMs: number;
+  /** Finished work goes to review as a pull request (a project synced with GitHub). */
+  prFlow?: boolean;
 }
 
 /** What a TaskActor needs from the coordinator around it. */
@@ -62,7 +64,17 @@ export type TaskMsg =
   | { op: 'retry' }
   | { op: 'run' }
   | { op: 'checkLease'; attempt: number; token: string }
-  | { op: 'children_done' };
+  | { op: 'children_done' }
+  | ExternalChange;
+
+/** A change that comes from outside the node protocol (GitHub: issues, PRs, CI, reviews, commands). */
+export interface ExternalChange {
+  op: 'external';
+  ev: LifecycleEvent;
+  patch?: Parameters<Store['transition']>[3]['patch'];
+  /** Feedback for the next attempt's prompt (a failing check, a review). */
+  memory?: AttemptMemory;
+}
 
 const ACTIVE: AttemptRow['state'][] = ['assigned', 'running'];
 
@@ -91,6 +103,7 @@ export class TaskActor extends Actor<TaskMsg> {
         if (typeof a === 'string') throw new RefusedError(a);
         return task;
       }
+      case 'external': return this.external(task, msg);
     }
   }
 
@@ -226,7 +239,8 @@ export class TaskActor extends Actor<TaskMsg> {
     const ev: LifecycleEvent = children.length
       ? { type: 'answered', status: 'blocked', summary: answer!.summary, reason: waitingReason(children.map((c) => c.id)) }
       : !rec && answer
-      ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; ') }
+      ? { type: 'answered', status: normalizeStatus(answer.status), summary: answer.summary, reason: answer.reason || answer.blockers.join('; '),
+          review: !!this.ctx.settings(task).prFlow && (r.pushed || task.prNumber !== null) }
       : { type: 'failed', errorClass: r.errorClass || 'Unknown', message: rec?.reason || r.errorMessage || 'the agent failed', retryable: rec?.action !== 'needs_review' };
     // A result of an attempt that never claimed its start (it failed to start) still counts.
     const counting = a.state === 'assigned';
@@ -309,6 +323,23 @@ export class TaskActor extends Actor<TaskMsg> {
       event: t.event, detail: t.detail,
       patch: { ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(ev.type === 'close' && ev.note ? { summary: ev.note } : {}) },
       ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped by ${by}` } } } : {}),
+    });
+    if (a) this.ctx.attemptEnded(a);
+    this.ctx.changed(next, t.event);
+    return next;
+  }
+
+  /** Decide and apply an external change; one that ends a running attempt stops it on its node first. */
+  private async external(task: TaskRow, m: ExternalChange): Promise<TaskRow> {
+    const t = decide(this.facts(task), m.ev);
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const a = t.attemptEnds === 'killed' ? await this.currentAttempt(task) : undefined;
+    if (a) await this.ctx.killOnNode(a.node, task.id, a.number, a.token).catch((err) =>
+      log.warn('kill did not reach the node; the attempt is fenced off anyway', { task: task.id, node: a.node, err }));
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      event: t.event, detail: t.detail,
+      patch: { ...m.patch, ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(m.memory ? { memory: [...(task.memory as AttemptMemory[]), m.memory] } : {}) },
+      ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped: ${t.event}` } } } : {}),
     });
     if (a) this.ctx.attemptEnded(a);
     this.ctx.changed(next, t.event);

@@ -20,6 +20,7 @@ function showTask(t: Task, json: boolean | undefined): void {
   if (t.traceId) lines.push(`trace:      ${t.traceId}`);
   if (t.parentId) lines.push(`parent:     #${t.parentId}`);
   if (t.children.length) lines.push(`delegated:  ${t.children.map((c) => `#${c}`).join(', ')}`);
+  if (t.issueNumber) lines.push(`issue:      #${t.issueNumber}${t.prNumber ? `, PR #${t.prNumber}` : ''}`);
   if (t.summary) lines.push(`summary:    ${t.summary}`);
   if (t.filesChanged.length) lines.push(`files:      ${t.filesChanged.join(', ')}`);
   if (t.body) lines.push('', t.body);
@@ -61,16 +62,24 @@ export function taskCommands(y: Argv): Argv {
       .option('agent', { alias: 'a', type: 'string', describe: 'Agent to run it (skips routing)' })
       .option('complexity', { alias: 'c', choices: ['simple', 'medium', 'complex'] as const, describe: 'Model tier' })
       .option('labels', { alias: 'l', type: 'string', describe: 'Comma-separated labels' })
-      .option('project', { alias: 'p', type: 'string', describe: 'Project name or path' }),
+      .option('project', { alias: 'p', type: 'string', describe: 'Project name or path' })
+      .option('internal', { type: 'boolean', default: false, describe: 'In a project with gh.repo: keep it internal (no GitHub issue)' }),
     async (argv: Args) => withApi(argv, async (api) => {
       const t = await api.call<'addTask', object, Task>('addTask', {
+        internal: !!argv.internal,
         title: String(argv.title), body: String(argv.body ?? ''), agent: (argv.agent as string) ?? '',
         complexity: (argv.complexity as string) ?? '', labels: String(argv.labels ?? '').split(',').map((s) => s.trim()).filter(Boolean),
         project: await projectFor(api, argv.project as string | undefined),
       });
       if (argv.json) printJson(toJson(t));
-      else process.stdout.write(`created task #${t.id} in ${t.project}: ${t.title}\n`);
+      else process.stdout.write(`created task #${t.id} in ${t.project}${t.issueNumber ? ` (issue #${t.issueNumber})` : ''}: ${t.title}\n`);
     }))
+    .command('publish <id>', 'Promote an internal task to a GitHub issue (projects with gh.repo)', (a) => a.positional('id', { type: 'string', demandOption: true }),
+      async (argv: Args) => withApi(argv, async (api) => {
+        const t = await api.call<'publishTask', object, Task>('publishTask', { id: taskId(argv.id) });
+        if (argv.json) printJson(toJson(t));
+        else process.stdout.write(`task #${t.id} is issue #${t.issueNumber}\n`);
+      }))
     .command('list', 'List tasks', (a) => a
       .option('status', { alias: 's', type: 'string', describe: 'Only tasks in this status' })
       .option('project', { alias: 'p', type: 'string' }),
@@ -109,5 +118,5 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} killed (${t.status})\n`);
       }))
-    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost');
+    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost, publish');
 }

@@ -104,10 +104,20 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       // The task's trace starts here: every later span of its life is a child of this one.
       const span = tracer().startSpan('orch.task.intake', { attributes: { 'orch.intake': 'cli', 'orch.project': project.name } });
       try {
-        const task = await store.createTask({
+        const fields = {
           project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
           agent: req.agent || undefined, complexity: req.complexity || undefined, trace: carrierOf(trace.setSpan(ROOT_CONTEXT, span)),
-        });
+        };
+        let task;
+        if (c.projectConfig(project.name).gh.repo && !req.internal) {
+          const sync = c.github?.project(project.name);
+          if (!sync) throw new RefusedError(`project ${project.name} syncs with GitHub (gh.repo) but GitHub sync is not running (see \`orch auth check\`); use --internal for a task without an issue`);
+          const t = await sync.createWithIssue(fields);
+          span.setAttribute('orch.task', t.id);
+          span.end();
+          return taskToProto(t);
+        }
+        task = await store.createTask(fields);
         span.setAttribute('orch.task', task.id);
         span.end();
         c.actor(task.id).tell({ op: 'route' });
@@ -141,6 +151,15 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     retryTask: unary(t, async (req) => act(req.id, { op: 'retry' })),
     closeTask: unary(t, async (req) => act(req.id, { op: 'close', note: req.note })),
     killTask: unary(t, async (req) => act(req.id, { op: 'kill', by: 'user' })),
+    publishTask: unary(t, async (req) => {
+      const task = await store.getTask(req.id);
+      if (!task) throw new RefusedError(`task ${req.id} not found`);
+      if (!c.projectConfig(task.project).gh.repo) throw new RefusedError(`project ${task.project} has no gh.repo in its .orch.yml; there is nowhere to publish`);
+      const sync = c.github?.project(task.project);
+      if (!sync) throw new RefusedError('GitHub sync is not running (see `orch auth check`)');
+      await sync.publish(task.id);
+      return fullTask(task.id);
+    }),
 
     addProject: unary(t, async (req) => {
       const r = await resolveProject(req.path);

@@ -19,6 +19,7 @@ export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: Tas
     attemptHistory: attempts.map(attemptToProto), events: events.map(eventToProto),
     filesChanged: [...t.filesChanged], traceId: /^[0-9a-f]{2}-([0-9a-f]{32})-/.exec(t.trace?.traceparent ?? '')?.[1] ?? '',
     parentId: t.parentId ?? 0, children,
+    issueNumber: t.issueNumber ?? 0, prNumber: t.prNumber ?? 0,
   };
 }
 

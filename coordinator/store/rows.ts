@@ -39,6 +39,10 @@ export interface TaskRow {
   memory: unknown[];
   /** The task that delegated this one (null: none). */
   parentId: number | null;
+  /** The GitHub issue this task mirrors (null: internal). */
+  issueNumber: number | null;
+  /** The pull request opened for the task's branch. */
+  prNumber: number | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -106,7 +110,7 @@ export interface NodeRow {
 }
 
 /** The task fields a transition may change besides the status. */
-export type TaskPatch = Partial<Pick<TaskRow, 'agent' | 'model' | 'complexity' | 'branch' | 'summary' | 'reason' | 'filesChanged' | 'memory' | 'labels' | 'spent' | 'head'>>;
+export type TaskPatch = Partial<Pick<TaskRow, 'agent' | 'model' | 'complexity' | 'branch' | 'summary' | 'reason' | 'filesChanged' | 'memory' | 'labels' | 'spent' | 'head' | 'title' | 'body' | 'issueNumber' | 'prNumber'>>;
 
 /** The attempt fields an update may change (identity and token never change). */
 export type AttemptPatch = Partial<Omit<AttemptRow, 'taskId' | 'number' | 'token' | 'createdAt'>>;
@@ -116,6 +120,7 @@ export const TASK_COLUMNS: Record<keyof TaskPatch, { col: string; json?: true }>
   agent: { col: 'agent' }, model: { col: 'model' }, complexity: { col: 'complexity' }, branch: { col: 'branch' },
   summary: { col: 'summary' }, reason: { col: 'reason' }, filesChanged: { col: 'files_changed' },
   memory: { col: 'memory', json: true }, labels: { col: 'labels' }, spent: { col: 'spent' }, head: { col: 'head' },
+  title: { col: 'title' }, body: { col: 'body' }, issueNumber: { col: 'issue_number' }, prNumber: { col: 'pr_number' },
 };
 
 export const ATTEMPT_COLUMNS: Record<keyof AttemptPatch, { col: string; json?: true }> = {
@@ -156,7 +161,8 @@ export function taskRow(r: Raw): TaskRow {
     id: Number(r.id), project: r.project, title: r.title, body: r.body, status: r.status,
     agent: r.agent, model: r.model, complexity: r.complexity, labels: r.labels, branch: r.branch,
     summary: r.summary, reason: r.reason, attempts: r.attempts, spent: r.spent ?? 0, head: r.head ?? '', trace: r.trace ?? {}, filesChanged: r.files_changed,
-    memory: r.memory, parentId: r.parent_id == null ? null : Number(r.parent_id), createdAt: r.created_at, updatedAt: r.updated_at,
+    memory: r.memory, parentId: r.parent_id == null ? null : Number(r.parent_id), issueNumber: r.issue_number ?? null, prNumber: r.pr_number ?? null,
+    createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
 

@@ -15,7 +15,7 @@ export type { AttemptPatch, AttemptRow, AttemptState, CooldownRow, NodeRow, Proj
 
 export interface NewProject { name: string; path: string; remote: string; defaultBranch: string }
 
-export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; parentId?: number; trace?: Record<string, string> }
+export interface NewTask { project: string; title: string; body: string; labels: string[]; agent?: string; complexity?: string; parentId?: number; issueNumber?: number; trace?: Record<string, string> }
 
 export interface TransitionChange {
   patch?: TaskPatch;
@@ -104,6 +104,11 @@ export class Store {
       `select * from tasks where ($1::text is null or status = $1) and ($2::text is null or project = $2) order by id`,
       [f.status ?? null, f.project ?? null]);
     return r.rows.map(taskRow);
+  }
+
+  async taskByIssue(project: string, issueNumber: number): Promise<TaskRow | undefined> {
+    const r = await this.pool.query('select * from tasks where project = $1 and issue_number = $2', [project, issueNumber]);
+    return r.rows[0] ? taskRow(r.rows[0]) : undefined;
   }
 
   async tasksInStatus(statuses: TaskStatus[]): Promise<TaskRow[]> {
@@ -289,9 +294,9 @@ export async function insertTask(c: pg.ClientBase, input: NewTask): Promise<Task
   let r: pg.QueryResult;
   try {
     r = await c.query(
-      `insert into tasks (project, title, body, labels, agent, complexity, parent_id, status, trace)
-       values ($1, $2, $3, $4, $5, $6, $7, 'new', $8::jsonb) returning *`,
-      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.parentId ?? null, JSON.stringify(input.trace ?? {})]);
+      `insert into tasks (project, title, body, labels, agent, complexity, parent_id, issue_number, status, trace)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9::jsonb) returning *`,
+      [input.project, input.title, input.body, input.labels, input.agent ?? '', input.complexity ?? '', input.parentId ?? null, input.issueNumber ?? null, JSON.stringify(input.trace ?? {})]);
   } catch (err) {
     if ((err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION) {
       throw new NotFoundError(`project ${input.project} is not registered: add it with orch project add`);

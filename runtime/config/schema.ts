@@ -49,6 +49,10 @@ export interface OrchConfig {
     silence_seconds: number;
     /** First cooldown of an agent/model after a rate limit (doubles per repeat, capped at 6 h). */
     cooldown_seconds: number;
+    /** Merge an approved PR with green checks (squash, branch deleted); the task is then done. */
+    auto_merge: boolean;
+    /** Times failing CI sends a task back to its agent before it needs review. */
+    max_ci_fixes: number;
   };
   /** USD per million tokens, by `agent/model`, `model` or `agent` (first match), used when an agent reports no cost. */
   pricing: Record<string, Price>;
@@ -63,8 +67,36 @@ export interface OrchConfig {
   model_map: Record<string, Record<string, string | string[]>>;
   agents: Record<string, AgentConfig>;
   git: { name: string; email: string };
-  gh: { repo?: string; auth?: { token?: string }; allow_gh_fallback?: boolean; project_id?: string; project_status_field_id?: string; project_status_map?: Record<string, string> };
-  github?: { token_mode?: string; app_id?: string; private_key_path?: string };
+  gh: {
+    /** owner/repo this project syncs with (in the project's .orch.yml). */
+    repo?: string;
+    auth?: { token?: string };
+    /** Ask `gh auth token` when no token is set (default true). */
+    allow_gh_fallback?: boolean;
+    /** REST base URL (GitHub Enterprise: https://HOST/api/v3); GraphQL at <api_url>/graphql. */
+    api_url: string;
+    /** token (default) or github_app. */
+    token_mode?: 'token' | 'github_app';
+    app_id?: string;
+    private_key_path?: string;
+    /** Installation of the app on gh.repo (default: looked up). */
+    installation_id?: string;
+    /** Secret GitHub signs webhooks with (x-hub-signature-256). */
+    webhook_secret?: string;
+    /** Polling interval, the safety net under webhooks. */
+    poll_seconds: number;
+    /** Only issues with one of these labels become tasks (default: every open issue). */
+    intake_labels?: string[];
+    /** Pause between write requests (GitHub asks for about one second). */
+    write_interval_ms: number;
+    project_id?: string;
+    project_status_field_id?: string;
+    /** Board column (backlog, in_progress, review, done) -> Status option name or id. */
+    project_status_map?: Record<string, string>;
+  };
+  github?: { token_mode?: string; app_id?: string; private_key_path?: string; installation_id?: string };
+  /** The coordinator's HTTP server (webhooks, health); off when unset. */
+  http: { listen?: string };
   /** Tools a node must have to run this project's tasks. */
   required_tools: string[];
   jobs: unknown[];
@@ -119,7 +151,7 @@ export const DEFAULT_PRICING: Record<string, Price> = {
 export function defaultConfig(): OrchConfig {
   return {
     projects: [],
-    workflow: { auto_close: true, enable_review_agent: false, max_attempts: 5, timeout_seconds: 1800, retry_delay_seconds: 10, silence_seconds: 300, cooldown_seconds: 300 },
+    workflow: { auto_close: true, enable_review_agent: false, max_attempts: 5, timeout_seconds: 1800, retry_delay_seconds: 10, silence_seconds: 300, cooldown_seconds: 300, auto_merge: false, max_ci_fixes: 3 },
     pricing: { ...DEFAULT_PRICING },
     router: { mode: 'round_robin' },
     model_map: {
@@ -130,7 +162,8 @@ export function defaultConfig(): OrchConfig {
     },
     agents: {},
     git: { name: 'orch[bot]', email: 'orch@localhost' },
-    gh: {},
+    gh: { api_url: 'https://api.github.com', poll_seconds: 60, write_interval_ms: 1000 },
+    http: {},
     required_tools: [],
     jobs: [],
     server: { listen: '127.0.0.1:0' },
@@ -166,6 +199,8 @@ export const RULES: Record<string, Rule> = {
   'pricing.*.output': { t: 'nonnegnum' },
   'pricing.*.cache_read': { t: 'nonnegnum' },
   'pricing.*.cache_write': { t: 'nonnegnum' },
+  'workflow.auto_merge': { t: 'bool' },
+  'workflow.max_ci_fixes': { t: 'nonnegint' },
   router: { t: 'map' },
   'router.mode': { t: 'enum', of: ['llm', 'round_robin'] },
   'router.agent': { t: 'string' },
@@ -205,10 +240,22 @@ export const RULES: Record<string, Rule> = {
   'gh.project_id': { t: 'string' },
   'gh.project_status_field_id': { t: 'string' },
   'gh.project_status_map': { t: 'stringmap' },
+  'gh.api_url': { t: 'string' },
+  'gh.token_mode': { t: 'enum', of: ['token', 'github_app'] },
+  'gh.app_id': { t: 'string' },
+  'gh.private_key_path': { t: 'string' },
+  'gh.installation_id': { t: 'string' },
+  'gh.webhook_secret': { t: 'string' },
+  'gh.poll_seconds': { t: 'posnum' },
+  'gh.intake_labels': { t: 'strings' },
+  'gh.write_interval_ms': { t: 'nonnegint' },
   github: { t: 'map' },
-  'github.token_mode': { t: 'string' },
+  'github.token_mode': { t: 'enum', of: ['token', 'github_app'] },
   'github.app_id': { t: 'string' },
   'github.private_key_path': { t: 'string' },
+  'github.installation_id': { t: 'string' },
+  http: { t: 'map' },
+  'http.listen': { t: 'string' },
   required_tools: { t: 'strings' },
   jobs: { t: 'list' },
   telemetry: { t: 'map' },

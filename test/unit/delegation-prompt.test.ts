@@ -6,7 +6,7 @@ import type { TaskRow } from '../../coordinator/store/store.js';
 
 const task = (o: Partial<TaskRow>): TaskRow => ({
   id: 7, project: 'o/r', title: 't', body: '', status: 'in_progress', agent: 'claude', model: '', complexity: 'medium', labels: [],
-  branch: 'orch/7-t', summary: '', reason: '', attempts: 1, spent: 1, head: '', trace: {}, filesChanged: [], memory: [], parentId: null,
+  branch: 'orch/7-t', summary: '', reason: '', attempts: 1, spent: 1, head: '', trace: {}, filesChanged: [], memory: [], parentId: null, issueNumber: null, prNumber: null,
   createdAt: new Date(0), updatedAt: new Date(0), ...o,
 });
 

@@ -69,6 +69,8 @@ export interface AddTaskRequest {
   labels: string[];
   /** name, path or empty for the only/current project */
   project: string;
+  /** in a gh.repo project: do not create a GitHub issue */
+  internal: boolean;
 }
 
 export interface ListTasksRequest {
@@ -706,7 +708,7 @@ export const GetConfigResponse: MessageFns<GetConfigResponse> = {
 };
 
 function createBaseAddTaskRequest(): AddTaskRequest {
-  return { title: "", body: "", agent: "", complexity: "", labels: [], project: "" };
+  return { title: "", body: "", agent: "", complexity: "", labels: [], project: "", internal: false };
 }
 
 export const AddTaskRequest: MessageFns<AddTaskRequest> = {
@@ -728,6 +730,9 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
     }
     if (message.project !== "") {
       writer.uint32(50).string(message.project);
+    }
+    if (message.internal !== false) {
+      writer.uint32(480).bool(message.internal);
     }
     return writer;
   },
@@ -793,6 +798,14 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
             message.project = reader.string();
             continue;
           }
+          case 60: {
+            if (tag !== 480) {
+              break;
+            }
+
+            message.internal = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -813,6 +826,7 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
       complexity: isSet(object.complexity) ? globalThis.String(object.complexity) : "",
       labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => globalThis.String(e)) : [],
       project: isSet(object.project) ? globalThis.String(object.project) : "",
+      internal: isSet(object.internal) ? globalThis.Boolean(object.internal) : false,
     };
   },
 
@@ -836,6 +850,9 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
     if (message.project !== "") {
       obj.project = message.project;
     }
+    if (message.internal !== false) {
+      obj.internal = message.internal;
+    }
     return obj;
   },
 
@@ -850,6 +867,7 @@ export const AddTaskRequest: MessageFns<AddTaskRequest> = {
     message.complexity = object.complexity ?? "";
     message.labels = object.labels?.map((e) => e) || [];
     message.project = object.project ?? "";
+    message.internal = object.internal ?? false;
     return message;
   },
 };
@@ -4398,6 +4416,16 @@ export const CoordinatorService = {
     responseSerialize: (value: MetricsResponse): Buffer => Buffer.from(MetricsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MetricsResponse => MetricsResponse.decode(value),
   },
+  /** Promote an internal task of a gh.repo project to a GitHub issue. */
+  publishTask: {
+    path: "/orch.v1.Coordinator/PublishTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TaskRef): Buffer => Buffer.from(TaskRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskRef => TaskRef.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Task => Task.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -4430,6 +4458,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   taskCost: handleUnaryCall<TaskRef, TaskCostResponse>;
   /** Tasks by status, success rate, cost by agent/model/node over a window. */
   getMetrics: handleUnaryCall<MetricsRequest, MetricsResponse>;
+  /** Promote an internal task of a gh.repo project to a GitHub issue. */
+  publishTask: handleUnaryCall<TaskRef, Task>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -4750,6 +4780,19 @@ export interface CoordinatorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MetricsResponse) => void,
+  ): ClientUnaryCall;
+  /** Promote an internal task of a gh.repo project to a GitHub issue. */
+  publishTask(request: TaskRef, callback: (error: ServiceError | null, response: Task) => void): ClientUnaryCall;
+  publishTask(
+    request: TaskRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  publishTask(
+    request: TaskRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Task) => void,
   ): ClientUnaryCall;
 }
 

@@ -50,6 +50,10 @@ export interface Task {
   parentId: number;
   /** tasks this one delegated */
   children: number[];
+  /** GitHub issue it mirrors (0: internal) */
+  issueNumber: number;
+  /** pull request opened for its branch (0: none) */
+  prNumber: number;
 }
 
 export interface Attempt {
@@ -257,6 +261,8 @@ function createBaseTask(): Task {
     traceId: "",
     parentId: 0,
     children: [],
+    issueNumber: 0,
+    prNumber: 0,
   };
 }
 
@@ -334,6 +340,12 @@ export const Task: MessageFns<Task> = {
         writer.int64(v);
       }
       writer.join();
+    }
+    if (message.issueNumber !== 0) {
+      writer.uint32(480).int32(message.issueNumber);
+    }
+    if (message.prNumber !== 0) {
+      writer.uint32(488).int32(message.prNumber);
     }
     return writer;
   },
@@ -545,6 +557,22 @@ export const Task: MessageFns<Task> = {
 
             break;
           }
+          case 60: {
+            if (tag !== 480) {
+              break;
+            }
+
+            message.issueNumber = reader.int32();
+            continue;
+          }
+          case 61: {
+            if (tag !== 488) {
+              break;
+            }
+
+            message.prNumber = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -608,6 +636,16 @@ export const Task: MessageFns<Task> = {
       children: globalThis.Array.isArray(object?.children)
         ? object.children.map((e: any) => globalThis.Number(e))
         : [],
+      issueNumber: isSet(object.issueNumber)
+        ? globalThis.Number(object.issueNumber)
+        : isSet(object.issue_number)
+        ? globalThis.Number(object.issue_number)
+        : 0,
+      prNumber: isSet(object.prNumber)
+        ? globalThis.Number(object.prNumber)
+        : isSet(object.pr_number)
+        ? globalThis.Number(object.pr_number)
+        : 0,
     };
   },
 
@@ -682,6 +720,12 @@ export const Task: MessageFns<Task> = {
     if (message.children?.length) {
       obj.children = message.children.map((e) => Math.round(e));
     }
+    if (message.issueNumber !== 0) {
+      obj.issueNumber = Math.round(message.issueNumber);
+    }
+    if (message.prNumber !== 0) {
+      obj.prNumber = Math.round(message.prNumber);
+    }
     return obj;
   },
 
@@ -713,6 +757,8 @@ export const Task: MessageFns<Task> = {
     message.traceId = object.traceId ?? "";
     message.parentId = object.parentId ?? 0;
     message.children = object.children?.map((e) => e) || [];
+    message.issueNumber = object.issueNumber ?? 0;
+    message.prNumber = object.prNumber ?? 0;
     return message;
   },
 };

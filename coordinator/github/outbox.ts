@@ -1,0 +1,189 @@
+// Sync out and the PR loops for one repository. Each task change marks the task dirty;
+// reconcile() brings GitHub in line with the task (one status label, result comments,
+// the PR once in review, the issue closed when done, the board column), remembering what
+// it sent in github_task_sync so a retry after a failure or restart sends only the rest.
+// judge() reads a PR's checks and reviews and sends the task back, or merges it.
+import { logger } from '../../runtime/log.js';
+import { redact } from '../../runtime/redact.js';
+import type { AttemptRow, ProjectRow, TaskRow } from '../store/store.js';
+import { RefusedError } from '../task-actor.js';
+import type { BoardSync } from './board-sync.js';
+import { describeError } from './client.js';
+import { resultComment, type AttemptView } from './comments.js';
+import type { SyncHost } from './host.js';
+import { labelPlan, statusLabel } from './labels.js';
+import { judgePr, prBody, prTitle, type AnswerView } from './pr.js';
+import type { GitHubRepo } from './repo-api.js';
+
+const log = logger('github.out');
+const ENDED: AttemptRow['state'][] = ['succeeded', 'failed', 'lost', 'killed'];
+
+export class Outbox {
+  private dirty = new Set<number>();
+  private running: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private backoffMs = 1000;
+  private stopped = false;
+
+  constructor(private readonly project: ProjectRow, private readonly repo: GitHubRepo, private readonly host: SyncHost, private readonly board: BoardSync | undefined) {}
+
+  mark(taskId: number): void {
+    this.dirty.add(taskId);
+    this.kick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  /** Resolves when nothing is dirty (or the last pass failed and a retry is scheduled). */
+  async idle(): Promise<void> { while (this.running) await this.running; }
+
+  get pending(): number { return this.dirty.size; }
+
+  kick(): void {
+    if (this.running || this.stopped) return;
+    this.running = this.drain().finally(() => { this.running = undefined; });
+  }
+
+  private async drain(): Promise<void> {
+    const failed = new Set<number>();
+    while (!this.stopped) {
+      const id = [...this.dirty].find((x) => !failed.has(x));
+      if (id === undefined) break;
+      this.dirty.delete(id);
+      try {
+        await this.reconcile(id);
+      } catch (err) {
+        failed.add(id);
+        log.warn('GitHub sync out failed; will retry', { project: this.project.name, task: id, err: describeError(err), retryInMs: this.backoffMs });
+      }
+    }
+    if (!failed.size) { this.backoffMs = 1000; return; }
+    // One task's trouble does not hold up the others; the failed ones come back after a pause.
+    for (const id of failed) this.dirty.add(id);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.kick(), this.backoffMs);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(60_000, this.backoffMs * 2);
+  }
+
+  private async reconcile(id: number): Promise<void> {
+    const task = await this.host.store.getTask(id);
+    if (!task) return;
+    const cfg = this.host.config(task.project);
+    const s = await this.host.sync.get(id);
+    const n = task.issueNumber;
+
+    if (n !== null && s.statusLabel !== statusLabel(task.status)) {
+      // Remove first: the issue never shows two status labels, at worst none for a moment.
+      const plan = labelPlan(s.statusLabel ? [s.statusLabel] : [], task.status);
+      for (const l of plan.remove) await this.repo.removeLabel(n, l);
+      for (const l of plan.add) await this.repo.addLabel(n, l);
+      await this.host.sync.set(id, { statusLabel: statusLabel(task.status) });
+    }
+
+    if (s.commentedAttempt < task.attempts) {
+      for (const a of await this.host.store.listAttempts(id)) {
+        if (a.number <= s.commentedAttempt) continue;
+        if (!ENDED.includes(a.state)) break;
+        if (n !== null && a.number > s.delegatedAttempt) await this.delegate(task, n, a);
+        if (n !== null) await this.repo.comment(n, resultComment(id, task.status, attemptView(a)));
+        if (task.prNumber !== null && answerOf(a)) await this.repo.updatePull(task.prNumber, { body: prBody({ taskId: id, issueNumber: n, answer: answerOf(a) }) });
+        await this.host.sync.set(id, { commentedAttempt: a.number });
+      }
+    }
+
+    if (task.status === 'in_review' && task.prNumber === null) await this.openPull(task);
+
+    if (n !== null && task.status === 'done' && cfg.workflow.auto_close && !s.issueClosed
+      && (await this.host.store.getTask(id))?.status === 'done') { // not reopened meanwhile
+      await this.repo.setIssueState(n, 'closed');
+      await this.host.sync.set(id, { issueClosed: true });
+    } else if (n !== null && task.status !== 'done' && s.issueClosed) {
+      await this.host.sync.set(id, { issueClosed: false }); // reopened: a later done closes it again
+    }
+
+    if (n !== null && this.board) await this.board.place(task, s);
+  }
+
+  /** The agent's delegations become issues (and so tasks), linked as sub-issues of the task's issue. */
+  private async delegate(task: TaskRow, n: number, a: AttemptRow): Promise<void> {
+    const delegations = (answerOf(a) as { delegations?: Array<{ title: string; body: string; labels: string[] }> } | null)?.delegations ?? [];
+    if (delegations.length) {
+      const parent = (await this.host.sync.get(task.id)).issueNodeId || (await this.repo.getIssue(n)).nodeId;
+      for (const d of delegations) {
+        const child = await this.repo.createIssue(redact(d.title), redact(`${d.body}\n\nDelegated by orch task ${task.id} (#${n}).`), d.labels ?? []);
+        await this.repo.addSubIssue(parent, child.nodeId);
+        log.info('delegation became a sub-issue', { task: task.id, parent: n, issue: child.number });
+      }
+    }
+    await this.host.sync.set(task.id, { delegatedAttempt: a.number });
+  }
+
+  private async openPull(task: TaskRow): Promise<void> {
+    const attempts = await this.host.store.listAttempts(task.id);
+    const answer = [...attempts].reverse().map(answerOf).find(Boolean) ?? null;
+    let number = await this.repo.openPullFor(task.branch);
+    if (number === undefined) {
+      number = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+      log.info('pull request opened', { project: this.project.name, task: task.id, pr: number });
+    }
+    await this.host.ask(task.id, { op: 'external', ev: { type: 'pr_opened', number }, patch: { prNumber: number } });
+  }
+
+  /** Read the task's PR and act on it: send it back for CI or review, merge it, or wait. */
+  async judge(task: TaskRow): Promise<void> {
+    if (task.status !== 'in_review' || task.prNumber === null) return;
+    const cfg = this.host.config(task.project);
+    const s = await this.host.sync.get(task.id);
+    const pr = await this.repo.pull(task.prNumber);
+    const [checks, reviews] = pr.state === 'open' ? await Promise.all([this.repo.checks(pr.headSha), this.repo.reviews(pr.number)]) : [[], []];
+    const v = judgePr({ state: pr.state, merged: pr.merged, headSha: pr.headSha, judgedHead: s.prJudgedHead, reviewSeen: s.reviewSeen, checks, reviews });
+    const ask = (msg: Parameters<SyncHost['ask']>[1]) => this.host.ask(task.id, msg).catch((err) => {
+      if (err instanceof RefusedError) log.info('PR verdict not applied', { task: task.id, why: err.message });
+      else throw err;
+    });
+    switch (v.kind) {
+      case 'merged':
+        await ask({ op: 'external', ev: { type: 'merged', number: pr.number } });
+        return;
+      case 'closed':
+        await ask({ op: 'external', ev: { type: 'block', reason: `PR #${pr.number} was closed without merging`, by: 'github' } });
+        return;
+      case 'ci_failed': {
+        log.info('CI failed; sending the task back', { task: task.id, check: v.check, fixes: s.ciFixes });
+        await this.host.sync.set(task.id, { prJudgedHead: pr.headSha, ciFixes: s.ciFixes + 1 });
+        await ask({ op: 'external', ev: { type: 'ci_failed', check: v.check, fixes: s.ciFixes, maxFixes: cfg.workflow.max_ci_fixes },
+          memory: { attempt: task.attempts, agent: task.agent, model: task.model, outcome: `CI check "${v.check}" failed on the PR`, summary: 'Fix the failure on the same branch.', error: v.excerpt } });
+        return;
+      }
+      case 'changes_requested':
+        await this.host.sync.set(task.id, { reviewSeen: v.review.id });
+        await ask({ op: 'external', ev: { type: 'changes_requested', by: v.review.user },
+          memory: { attempt: task.attempts, agent: task.agent, model: task.model, outcome: `review by ${v.review.user} requested changes`, summary: 'Address the review on the same branch.', error: v.review.body } });
+        return;
+      case 'green':
+        if (v.approved && cfg.workflow.auto_merge) {
+          await this.repo.merge(pr.number, pr.headSha, prTitle(task.title, task.id));
+          await this.repo.deleteBranch(pr.headRef);
+          log.info('pull request merged', { task: task.id, pr: pr.number });
+          await ask({ op: 'external', ev: { type: 'merged', number: pr.number } });
+        }
+        return;
+      case 'wait':
+        return;
+    }
+  }
+}
+
+function answerOf(a: AttemptRow): AnswerView | null {
+  const r = a.result as { answer?: AnswerView | null } | null;
+  return r?.answer ?? null;
+}
+
+function attemptView(a: AttemptRow): AttemptView {
+  return { number: a.number, agent: a.agent, model: a.model, state: a.state, summary: a.summary, errorClass: a.errorClass, errorMessage: a.errorMessage,
+    inputTokens: a.inputTokens, outputTokens: a.outputTokens, costUsd: a.costUsd, durationMs: a.durationMs, answer: answerOf(a) as AttemptView['answer'] };
+}
