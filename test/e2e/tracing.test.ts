@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOtlp, type FakeOtlp } from '../fixtures/fake-otlp.js';
 import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
+import { Fleet } from '../harness/fleet.js';
+import { natsServerAvailable } from '../harness/nats-server.js';
 import { CLAUDE_BIN, makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -98,4 +100,42 @@ describe('tracing', () => {
     expect(readFileSync(seen, 'utf8').trim()).toBe(`00-${task.trace_id}-${by('invoke_agent traced').spanId}-01`);
     expect(by('orch.task.intake').service).toBe('orch-coordinator');
   }, 90_000);
+});
+
+describe.skipIf(!natsServerAvailable())('tracing across processes', () => {
+  it('a coordinator and a node in separate processes put their spans in the task\'s one trace', async () => {
+    const otlp = await startFakeOtlp();
+    const scratch = new OrchHome('orch-trace-fleet-');
+    const agent = join(scratch.dir, 'agent.sh');
+    writeFileSync(agent, `#!/bin/bash\necho '{"status":"done","summary":"ok"}'\n`, { mode: 0o755 });
+    const fleet = new Fleet({
+      nodes: 1, slots: 1, agentsYaml: `agents:\n  a:\n    kind: command\n    command: ${agent}`,
+      processEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' },
+    });
+    try {
+      await fleet.start();
+      const repo = await makeRepo(scratch.dir);
+      const env = fleet.cliEnv();
+      expect((await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env })).code).toBe(0);
+      const { id } = await fleet.coordinator.json<{ id: number }>(['task', 'add', 'Across processes', '--agent', 'a'], { env });
+      const t = await waitFor(async () => {
+        const x = await fleet.coordinator.json<{ status: string; trace_id: string }>(['task', 'get', String(id)], { env });
+        return x.status === 'done' ? x : undefined;
+      }, { timeoutMs: 60_000, what: 'the task to finish' });
+      const spans = await waitFor(() => {
+        const mine = otlp.spans.filter((s) => s.traceId === t.trace_id);
+        return mine.some((s) => s.service === 'orch-node' && s.name === 'invoke_agent a') && mine.some((s) => s.name === 'orch.report result') ? mine : undefined;
+      }, { timeoutMs: 20_000, what: 'spans of both services' });
+      const svc = (n: string) => spans.find((s) => s.name === n)!.service;
+      expect([svc('orch.task.intake'), svc('orch.assign publish'), svc('orch.report result')]).toEqual(['orch-coordinator', 'orch-coordinator', 'orch-coordinator']);
+      expect([svc('orch.assign receive'), svc('invoke_agent a'), svc('orch.git push')]).toEqual(['orch-node', 'orch-node', 'orch-node']);
+      const publish = spans.find((s) => s.name === 'orch.assign publish')!;
+      expect(spans.find((s) => s.name === 'orch.assign receive')!.parentSpanId).toBe(publish.spanId);
+      expect(otlp.rejected).toEqual([]);
+    } finally {
+      await fleet.stop(!!process.env.ORCH_KEEP_TEST_DIRS);
+      await scratch.cleanup();
+      await otlp.close();
+    }
+  }, 120_000);
 });

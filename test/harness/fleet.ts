@@ -37,6 +37,8 @@ export interface FleetOptions {
   clusterYaml?: string[];
   /** Run the coordinator on a PostgreSQL server of the test's (needed for a standby), not its embedded one. */
   databaseServer?: boolean;
+  /** Extra environment for the coordinator and node processes (e.g. OTEL_* variables). */
+  processEnv?: NodeJS.ProcessEnv;
   /** Start a standby coordinator before the nodes (they and the CLI get both addresses). */
   standby?: boolean;
   /** Agents only in the nodes' configs (as in a real fleet): the coordinator routes from what nodes report. */
@@ -88,7 +90,7 @@ export class Fleet {
     // With ORCH_TEST_DATABASE_URL the coordinator runs on that server (a fresh database of its own).
     if (!this.o.databaseUrl && (process.env.ORCH_TEST_DATABASE_URL || this.o.databaseServer)) this.db = await startTestDatabase();
     this.coordinator.writeConfig(this.coordinatorYaml(await freePort()));
-    this.coordinatorProc = await this.coordinator.serve([], this.cliEnv());
+    this.coordinatorProc = await this.coordinator.serve([], { ...this.o.processEnv, ...this.cliEnv() });
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
     this.address = st.listen;
     if (this.o.standby) await this.startStandby();
@@ -191,7 +193,7 @@ export class Fleet {
   /** `orch node start` for n, in its network namespace when the fleet has one. */
   private spawnNode(n: Omit<FleetNode, 'proc'>): ChildProcess {
     const wrap = this.o.network && n.host !== undefined ? this.o.network.exec(n.host) : [];
-    return n.home.spawn(['node', 'start', '--coordinator', this.addresses, '--nats', n.natsUrl ?? this.nats.url, '--slots', String(n.slots), '--name', n.name], 'node', { ORCH_TOKEN: this.token }, wrap);
+    return n.home.spawn(['node', 'start', '--coordinator', this.addresses, '--nats', n.natsUrl ?? this.nats.url, '--slots', String(n.slots), '--name', n.name], 'node', { ...this.o.processEnv, ORCH_TOKEN: this.token }, wrap);
   }
 
   async restartNode(n: FleetNode): Promise<void> {
