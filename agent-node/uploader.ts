@@ -3,6 +3,7 @@
 // leave the node, so offsets count redacted bytes; progress (raw bytes read, bytes
 // the coordinator confirmed) is persisted so a restarted node resumes without loss
 // or doubling.
+import { status } from '@grpc/grpc-js';
 import { existsSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
@@ -25,8 +26,6 @@ export interface UploaderOptions {
 
 interface Progress { raw: number; sent: number; seq: number }
 
-/** gRPC FAILED_PRECONDITION: the coordinator refuses this attempt's output (it was superseded). */
-const REFUSED = 9;
 
 /**
  * Where to cut a line too long to wait for its end: never inside a UTF-8 sequence, and far
@@ -83,7 +82,8 @@ export class OutputUploader {
   }
 
   private failed(err: unknown): void {
-    if ((err as { code?: number }).code === REFUSED) {
+    // FAILED_PRECONDITION: the coordinator refuses this attempt's output (it was superseded).
+    if ((err as { code?: number }).code === status.FAILED_PRECONDITION) {
       this.refused = true;
       this.stop();
       log.warn('coordinator refuses this attempt\'s output; it stays in output.log on the node', { task: this.o.taskId, attempt: this.o.attempt, reason: (err as Error).message });

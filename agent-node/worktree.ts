@@ -233,13 +233,12 @@ if [ -n "$7" ]; then
   # Leased against the head the coordinator last accepted ($7). Only the current attempt
   # gets here (it passed the coordinator's lease check just before), so a branch head that
   # is not $7 was pushed by a superseded attempt: replace it, leased against that head.
-  if ! git -c core.hooksPath=/dev/null push --no-verify --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" 2>"$1/.git-push-err"; then
+  if ! err=$(git -c core.hooksPath=/dev/null push --no-verify --quiet --force-with-lease="refs/heads/$6:$7" "$5" "HEAD:refs/heads/$6" 2>&1); then
     r=$(git ls-remote "$5" "refs/heads/$6" | cut -f1)
-    if [ -z "$r" ] || [ "$r" = "$7" ]; then cat "$1/.git-push-err" >&2; rm -f "$1/.git-push-err"; exit 94; fi
+    if [ -z "$r" ] || [ "$r" = "$7" ]; then printf '%s\n' "$err" >&2; exit 94; fi
     echo "superseded=$r"
-    git -c core.hooksPath=/dev/null push --no-verify --quiet --force-with-lease="refs/heads/$6:$r" "$5" "HEAD:refs/heads/$6" || { rm -f "$1/.git-push-err"; exit 94; }
+    git -c core.hooksPath=/dev/null push --no-verify --quiet --force-with-lease="refs/heads/$6:$r" "$5" "HEAD:refs/heads/$6" || exit 94
   fi
-  rm -f "$1/.git-push-err"
 else
   git -c core.hooksPath=/dev/null push --no-verify --quiet "$5" "HEAD:refs/heads/$6" || exit 94
 fi

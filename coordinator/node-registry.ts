@@ -4,7 +4,7 @@
 // process's own clock at receipt (never the sender's or the NATS server's, which may be
 // skewed). A node is placeable only once it has registered with this coordinator, so a
 // restarted coordinator learns what each node still runs before it places more there.
-import type { NodeInfo } from '../proto/gen/orch/v1/types.js';
+import { NodeInfo } from '../proto/gen/orch/v1/types.js';
 import type { NodeSnapshot } from './placement.js';
 
 export interface InFlight {
@@ -63,7 +63,7 @@ export class NodeRegistry {
     let e = this.nodes.get(name);
     if (!e) {
       e = {
-        info: { name, address: '', slots: 0, running: 0, agents: [], tools: [], os: '', arch: '', labels: [], lastHeartbeat: '', state: 'lost', version: '', held: [], holdSeconds: 0, busDown: false, drainReason: '' },
+        info: NodeInfo.fromPartial({ name, state: 'lost' }),
         lastSeen: 0, state: 'lost', registered: false, holdUntil: 0, inFlight: new Map(), missing: new Map(), stray: new Map(), lastPlacedAt: 0, released: false,
       };
       this.nodes.set(name, e);

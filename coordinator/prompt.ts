@@ -74,13 +74,18 @@ export function taskPrompt(input: PromptInput): string {
 }
 
 /** Branch name of a task: orch/<id>-<slug>, slug at most 40 characters. */
-export function branchName(taskId: number, title: string): string {
-  const slug = title
+/** Lowercase letters and digits joined by '-', at most 40 characters ('' when nothing is left). */
+export function slug(text: string): string {
+  return text
     .toLowerCase()
     .normalize('NFKD')
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 40)
     .replace(/-+$/, '');
-  return `orch/${taskId}${slug ? '-' + slug : ''}`;
+}
+
+export function branchName(taskId: number, title: string): string {
+  const s = slug(title);
+  return `orch/${taskId}${s ? '-' + s : ''}`;
 }

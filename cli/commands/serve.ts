@@ -137,12 +137,13 @@ export async function serve(args: ServeArgs): Promise<Serving> {
       });
     };
     const failoverMs = current.cluster.failover_seconds * 1000;
-    const campaign = async () => lead(await Leadership.acquire({ client: db.clientConfig, holder, failoverMs }, abort.signal));
+    const acquire = (onStandby?: (holder: string) => void) => Leadership.acquire({ client: db.clientConfig, holder, failoverMs, onStandby }, abort.signal);
+    const campaign = async () => lead(await acquire());
 
     // Lead now, or say we are a standby and keep campaigning in the background.
     let standby!: (holder: string) => void;
     const standingBy = new Promise<string>((r) => { standby = r; });
-    const first = Leadership.acquire({ client: db.clientConfig, holder, failoverMs, onStandby: (h) => standby(h) }, abort.signal);
+    const first = acquire(standby);
     const startNode = async () => {
       if (!(args.node ?? embedded) || !server) return;
       const node = await AgentNode.start({

@@ -17,12 +17,9 @@ import { RefusedError } from '../task-actor.js';
 import { metrics, taskCost } from '../usage.js';
 import { JOB_ID } from '../scheduler/config-jobs.js';
 import { nextAt, parseSchedule } from '../scheduler/cron.js';
+import { slug } from '../prompt.js';
 import type { JobRow } from '../store/jobs.js';
 import type { Job } from '../../proto/gen/orch/v1/coordinator.js';
-
-function slugId(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '') || 'job';
-}
 
 function jobToProto(j: JobRow): Job {
   const cron = parseSchedule(j.schedule, j.timezone);
@@ -206,7 +203,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       const cron = parseSchedule(req.schedule, req.timezone);
       if (typeof cron === 'string') throw new InvalidArgument(cron);
       const project = await findProject(req.project);
-      const base = req.id || slugId(title || req.command);
+      const base = req.id || slug(title || req.command) || 'job';
       if (!JOB_ID.test(base)) throw new InvalidArgument(`job id "${base}": use letters, digits, - or _`);
       let id = base;
       for (let i = 2; await c.jobs.get(id); i++) {

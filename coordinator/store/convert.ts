@@ -1,5 +1,6 @@
 // Store rows -> the generated proto types the API speaks. Dates become RFC 3339 strings
 // ('' when unset); an attempt without an exit code reports -1.
+import { traceIdOf } from '../../runtime/telemetry/index.js';
 import type { Attempt, Project, Task, TaskEvent } from '../../proto/gen/orch/v1/types.js';
 import type { AttemptRow, ProjectRow, TaskEventRow, TaskRow } from './rows.js';
 
@@ -17,7 +18,7 @@ export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: Tas
     node: latest?.node ?? '', worktree: latest?.worktree ?? '',
     createdAt: iso(t.createdAt), updatedAt: iso(t.updatedAt),
     attemptHistory: attempts.map(attemptToProto), events: events.map(eventToProto),
-    filesChanged: [...t.filesChanged], traceId: /^[0-9a-f]{2}-([0-9a-f]{32})-/.exec(t.trace?.traceparent ?? '')?.[1] ?? '',
+    filesChanged: [...t.filesChanged], traceId: traceIdOf(t.trace),
     parentId: t.parentId ?? 0, children,
     issueNumber: t.issueNumber ?? 0, prNumber: t.prNumber ?? 0,
   };
