@@ -2,12 +2,12 @@
 // and retries: a coordinator that restarts delays reports, it does not lose them.
 // Given several coordinator addresses (a leader and its standbys), it moves on to the
 // next whenever the one it uses is unreachable, so it follows whichever one leads.
-import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import {
   NodeGatewayClient, type AttemptStarted, type HeartbeatAck, type HeldAttempt, type OutputChunk, type RegisterRequest,
   type RegisterResponse, type ReportAck, type UploadOutputResponse,
 } from '../proto/gen/orch/v1/node.js';
-import type { AttemptResult, NodeInfo } from '../proto/gen/orch/v1/types.js';
+import type { AttachFrame, AttemptResult, NodeInfo } from '../proto/gen/orch/v1/types.js';
 import { backoffMs } from '../runtime/actor.js';
 import { tokenMetadata } from '../runtime/grpc-auth.js';
 import { logger } from '../runtime/log.js';
@@ -111,6 +111,11 @@ export class GatewayClient {
       for (const c of chunks) call.write(c);
       call.end();
     });
+  }
+
+  /** The node's side of an `orch task attach`: a stream to the coordinator that asked for it. */
+  attachSession(): ClientDuplexStream<AttachFrame, AttachFrame> {
+    return this.clients[this.current].attachSession(tokenMetadata(this.token));
   }
 
   close(): void {

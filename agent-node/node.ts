@@ -17,6 +17,7 @@ import { redact, registerSecret } from '../runtime/redact.js';
 import { SpanKind } from '@opentelemetry/api';
 import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
+import { loadPty, parseAttachRequest, runAttach } from './attach.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
@@ -361,11 +362,29 @@ export class AgentNode {
     } catch {
       throw new Error('malformed control request (not JSON)');
     }
+    if (req.op === 'attach') return Buffer.from(JSON.stringify(await this.onAttach(req)));
     if (req.op !== 'kill' || typeof req.token !== 'string') throw new Error(`unknown control request ${String(req.op)}`);
     // Kills go by the attempt's token: never another attempt of the same task.
     const s = this.sessions.get(req.token);
     if (s) await s.kill();
     return Buffer.from(JSON.stringify({ ok: true, found: !!s }));
+  }
+
+  /** `orch task attach`: dial the coordinator back with a terminal on the attempt's tmux session. */
+  private async onAttach(raw: Record<string, unknown>): Promise<{ ok: boolean; reason?: string }> {
+    const req = parseAttachRequest(raw);
+    if (typeof req === 'string') return { ok: false, reason: req };
+    const s = this.sessions.get(req.token);
+    if (!s) return { ok: false, reason: `task ${req.taskId}'s attempt is not running on node ${this.o.name} (it just ended?)` };
+    if (!(await this.tmux.hasSession(s.name))) return { ok: false, reason: `task ${req.taskId}'s tmux session ${s.name} is gone on node ${this.o.name} (the agent finished)` };
+    try {
+      await loadPty();
+    } catch (err) {
+      return { ok: false, reason: `node ${this.o.name}: ${(err as Error).message}` };
+    }
+    void runAttach(req, { tmux: this.tmux, session: s.name, cwd: s.dir, dial: () => this.gateway.attachSession() })
+      .catch((err) => log.warn('attach failed', { task: req.taskId, err }));
+    return { ok: true };
   }
 
   /**

@@ -8,6 +8,7 @@ import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
 import { jobCommands } from './commands/job.js';
 import { nodeStartCommand } from './commands/node.js';
+import { logCommand } from './commands/observe.js';
 import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
 import { streamCommand } from './commands/stream.js';
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
     .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
     .command(streamCommand)
+    .command(logCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
     .command('auth', 'GitHub credentials', authCommands)
     .command('board', 'GitHub Projects V2 board of the project', boardCommands);

@@ -7,6 +7,7 @@ import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } fro
 import { loadProjectConfig, type OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
+import { AttachRelay } from './attach-relay.js';
 import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
@@ -73,6 +74,8 @@ export class Coordinator {
   readonly cooldowns: Cooldowns;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
+  /** Pairs `orch task attach` streams with the streams nodes open back. */
+  readonly attachRelay: AttachRelay;
   private actors = new Map<number, TaskActor>();
   private projectConfigs = new Map<string, OrchConfig>();
   private cursor = 0;
@@ -95,6 +98,7 @@ export class Coordinator {
     this.taskContext = this.makeTaskContext();
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
+    this.attachRelay = new AttachRelay(deps.bus);
     this.jobs = new JobStore(deps.db.pool, deps.store);
     this.scheduler = new Scheduler({
       jobs: this.jobs,

@@ -104,6 +104,12 @@ export class OutputHub {
     }
   }
 
+  /** When the coordinator last took output of an attempt (undefined: none yet). */
+  lastOutputAt(taskId: number, attempt: number): Date | undefined {
+    const f = this.paths.outputLog(taskId, attempt);
+    return existsSync(f) ? statSync(f).mtime : undefined;
+  }
+
   /** A live attempt: its output is taken under `token`. */
   noteAttempt(taskId: number, attempt: number, token: string): void {
     this.tokens.set(this.key(taskId, attempt), token);

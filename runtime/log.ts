@@ -18,6 +18,14 @@ export function logToFile(path: string): void {
   sink = { write: (l) => appendFileSync(path, l) };
 }
 
+const extraSinks = new Set<Sink>();
+
+/** Also write every record (a JSON line, redacted) to `s`, e.g. the log file or an `orch log --follow`; returns its removal. */
+export function addLogSink(s: Sink): () => void {
+  extraSinks.add(s);
+  return () => { extraSinks.delete(s); };
+}
+
 export function setLogLevel(level: Level): void { minLevel = level; }
 
 export interface Logger {
@@ -35,7 +43,11 @@ export function logger(component: string): Logger {
     if (fields) {
       for (const [k, v] of Object.entries(fields)) rec[k] = v instanceof Error ? v.message : v;
     }
-    sink.write(redact(JSON.stringify(redactDeep(rec))) + '\n');
+    const line = redact(JSON.stringify(redactDeep(rec))) + '\n';
+    sink.write(line);
+    for (const s of extraSinks) {
+      try { s.write(line); } catch { /* a broken extra sink must not take logging down */ }
+    }
   };
   return {
     debug: (m, f) => emit('debug', m, f),

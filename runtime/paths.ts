@@ -21,6 +21,8 @@ export class OrchPaths {
    */
   get nodeLease(): string { return join(this.home, 'run', 'node.lease'); }
   get logFile(): string { return join(this.home, 'state', 'orch.log'); }
+  /** The coordinator's own log (JSON lines, rotated by size): what `orch log` reads. */
+  get coordinatorLog(): string { return join(this.home, 'logs', 'coordinator.log'); }
   get pgData(): string { return join(this.home, 'pg', 'data'); }
   /** Coordinator-side copy of attempt output, streamed up from nodes. */
   outputLog(taskId: number, attempt: number): string {

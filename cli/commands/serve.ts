@@ -19,6 +19,7 @@ import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
 import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
 import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
+import { logToRotatingFile } from '../../runtime/log-file.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
@@ -60,6 +61,8 @@ export async function serve(args: ServeArgs): Promise<Serving> {
     }
   }
   const { config, warnings } = await loadGlobalConfig(paths.home);
+  // What `orch log` reads: this process's log records, also in $ORCH_HOME/logs/coordinator.log.
+  const stopLogFile = logToRotatingFile(paths.coordinatorLog);
   setLogLevel((config.log?.level ?? 'info') as Level);
   for (const w of warnings) log.warn(w);
 
@@ -78,7 +81,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
   }
 
   const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => log.info(m) });
-  const cleanups: Array<() => Promise<void>> = [() => db.close()];
+  const cleanups: Array<() => Promise<void>> = [async () => stopLogFile(), () => db.close()];
   const stopAll = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err) => log.warn('shutdown step failed', { err }));
   };

@@ -4,6 +4,7 @@ import type { ListTasksResponse } from '../../proto/gen/orch/v1/coordinator.js';
 import type { Project, Task } from '../../proto/gen/orch/v1/types.js';
 import { CliError, withApi, type Api, type GlobalArgs } from '../client.js';
 import { printJson, table, toJson, truncate } from '../format.js';
+import { taskObserveCommands } from './observe.js';
 import { taskCostCommand } from './usage.js';
 
 function showTask(t: Task, json: boolean | undefined): void {
@@ -55,7 +56,7 @@ async function projectFor(api: Api, given: string | undefined): Promise<string> 
 type Args = GlobalArgs & Record<string, unknown>;
 
 export function taskCommands(y: Argv): Argv {
-  return taskCostCommand(y)
+  return taskObserveCommands(taskCostCommand(y))
     .command('add <title>', 'Create a task', (a) => a
       .positional('title', { type: 'string', demandOption: true })
       .option('body', { alias: 'b', type: 'string', default: '', describe: 'Task description' })
@@ -118,5 +119,5 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} killed (${t.status})\n`);
       }))
-    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost, publish');
+    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost, publish, attach, live, logs, history');
 }

@@ -31,6 +31,8 @@ function jobToProto(j: JobRow): Job {
   };
 }
 import { authed, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
+import { attachCli } from './attach.js';
+import { listLive, readLog, readOutput } from './observe.js';
 
 export interface ServerFacts {
   version: string;
@@ -243,6 +245,18 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
       if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
       streamOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
+    },
+
+    // A terminal that types into an agent: authorised like a mutation.
+    attach: (call) => attachCli(c, t, call),
+    listLive: unary(t, async () => listLive(c)),
+    readOutput: (call) => {
+      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
+      readOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
+    },
+    readLog: (call) => {
+      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
+      readLog(c, call);
     },
   };
 }

@@ -5,6 +5,7 @@ import { status, type ServerReadableStream, type sendUnaryData, type UntypedServ
 import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse } from '../../proto/gen/orch/v1/node.js';
 import { logger } from '../../runtime/log.js';
 import type { Coordinator } from '../coordinator.js';
+import { attachNode } from './attach.js';
 import { authed, InvalidArgument, TryAgainError, unary, unauthenticated } from './handlers.js';
 import { SpanKind } from '@opentelemetry/api';
 import type { Metadata } from '@grpc/grpc-js';
@@ -151,5 +152,7 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       });
       call.on('error', (err) => log.debug('upload stream broke', { err }));
     },
+
+    attachSession: (call) => attachNode(c, token, call),
   };
 }

@@ -30,7 +30,7 @@ export function attemptToProto(a: AttemptRow): Attempt {
     exitCode: a.exitCode ?? -1, startedAt: iso(a.startedAt), finishedAt: iso(a.finishedAt),
     summary: a.summary, errorClass: a.errorClass, errorMessage: a.errorMessage, dir: a.dir,
     inputTokens: a.inputTokens, outputTokens: a.outputTokens, costUsd: a.costUsd, durationMs: a.durationMs,
-    cacheReadTokens: a.cacheReadTokens, cacheWriteTokens: a.cacheWriteTokens, costSource: a.costSource,
+    cacheReadTokens: a.cacheReadTokens, cacheWriteTokens: a.cacheWriteTokens, costSource: a.costSource, session: a.session ?? '',
   };
 }
 

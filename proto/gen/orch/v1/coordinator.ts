@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -20,7 +22,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AgentInfo, NodeInfo, Project, Task } from "./types.js";
+import { AgentInfo, AttachFrame, NodeInfo, Project, Task } from "./types.js";
 
 export const protobufPackage = "orch.v1";
 
@@ -282,6 +284,49 @@ export interface JobFired {
 
 export interface TickJobsResponse {
   fired: JobFired[];
+}
+
+export interface ListLiveRequest {
+}
+
+export interface LiveSession {
+  taskId: number;
+  title: string;
+  project: string;
+  attempt: number;
+  node: string;
+  agent: string;
+  model: string;
+  /** tmux session on the node */
+  session: string;
+  /** RFC 3339 */
+  startedAt: string;
+  /** RFC 3339, '' = no output yet */
+  lastOutputAt: string;
+  outputBytes: number;
+}
+
+export interface ListLiveResponse {
+  sessions: LiveSession[];
+}
+
+export interface ReadOutputRequest {
+  taskId: number;
+  /** 0: the latest */
+  attempt: number;
+  /** keep streaming while the attempt runs */
+  follow: boolean;
+}
+
+export interface ReadLogRequest {
+  /** how many of the last lines (0: 50) */
+  lines: number;
+  /** then stream new lines as they are written */
+  follow: boolean;
+}
+
+export interface LogLine {
+  line: string;
 }
 
 function createBaseGetStatusRequest(): GetStatusRequest {
@@ -4200,6 +4245,643 @@ export const TickJobsResponse: MessageFns<TickJobsResponse> = {
   },
 };
 
+function createBaseListLiveRequest(): ListLiveRequest {
+  return {};
+}
+
+export const ListLiveRequest: MessageFns<ListLiveRequest> = {
+  encode(_: ListLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListLiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListLiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListLiveRequest {
+    return {};
+  },
+
+  toJSON(_: ListLiveRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListLiveRequest>, I>>(base?: I): ListLiveRequest {
+    return ListLiveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListLiveRequest>, I>>(_: I): ListLiveRequest {
+    const message = createBaseListLiveRequest();
+    return message;
+  },
+};
+
+function createBaseLiveSession(): LiveSession {
+  return {
+    taskId: 0,
+    title: "",
+    project: "",
+    attempt: 0,
+    node: "",
+    agent: "",
+    model: "",
+    session: "",
+    startedAt: "",
+    lastOutputAt: "",
+    outputBytes: 0,
+  };
+}
+
+export const LiveSession: MessageFns<LiveSession> = {
+  encode(message: LiveSession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== 0) {
+      writer.uint32(8).int64(message.taskId);
+    }
+    if (message.title !== "") {
+      writer.uint32(18).string(message.title);
+    }
+    if (message.project !== "") {
+      writer.uint32(26).string(message.project);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(32).int32(message.attempt);
+    }
+    if (message.node !== "") {
+      writer.uint32(42).string(message.node);
+    }
+    if (message.agent !== "") {
+      writer.uint32(50).string(message.agent);
+    }
+    if (message.model !== "") {
+      writer.uint32(58).string(message.model);
+    }
+    if (message.session !== "") {
+      writer.uint32(66).string(message.session);
+    }
+    if (message.startedAt !== "") {
+      writer.uint32(74).string(message.startedAt);
+    }
+    if (message.lastOutputAt !== "") {
+      writer.uint32(82).string(message.lastOutputAt);
+    }
+    if (message.outputBytes !== 0) {
+      writer.uint32(88).int64(message.outputBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LiveSession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLiveSession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.taskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.startedAt = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.lastOutputAt = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.outputBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LiveSession {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.Number(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.Number(object.task_id)
+        : 0,
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
+      startedAt: isSet(object.startedAt)
+        ? globalThis.String(object.startedAt)
+        : isSet(object.started_at)
+        ? globalThis.String(object.started_at)
+        : "",
+      lastOutputAt: isSet(object.lastOutputAt)
+        ? globalThis.String(object.lastOutputAt)
+        : isSet(object.last_output_at)
+        ? globalThis.String(object.last_output_at)
+        : "",
+      outputBytes: isSet(object.outputBytes)
+        ? globalThis.Number(object.outputBytes)
+        : isSet(object.output_bytes)
+        ? globalThis.Number(object.output_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: LiveSession): unknown {
+    const obj: any = {};
+    if (message.taskId !== 0) {
+      obj.taskId = Math.round(message.taskId);
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
+    if (message.startedAt !== "") {
+      obj.startedAt = message.startedAt;
+    }
+    if (message.lastOutputAt !== "") {
+      obj.lastOutputAt = message.lastOutputAt;
+    }
+    if (message.outputBytes !== 0) {
+      obj.outputBytes = Math.round(message.outputBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LiveSession>, I>>(base?: I): LiveSession {
+    return LiveSession.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LiveSession>, I>>(object: I): LiveSession {
+    const message = createBaseLiveSession();
+    message.taskId = object.taskId ?? 0;
+    message.title = object.title ?? "";
+    message.project = object.project ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.node = object.node ?? "";
+    message.agent = object.agent ?? "";
+    message.model = object.model ?? "";
+    message.session = object.session ?? "";
+    message.startedAt = object.startedAt ?? "";
+    message.lastOutputAt = object.lastOutputAt ?? "";
+    message.outputBytes = object.outputBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseListLiveResponse(): ListLiveResponse {
+  return { sessions: [] };
+}
+
+export const ListLiveResponse: MessageFns<ListLiveResponse> = {
+  encode(message: ListLiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessions) {
+      LiveSession.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListLiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListLiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessions.push(LiveSession.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListLiveResponse {
+    return {
+      sessions: globalThis.Array.isArray(object?.sessions)
+        ? object.sessions.map((e: any) => LiveSession.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListLiveResponse): unknown {
+    const obj: any = {};
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => LiveSession.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListLiveResponse>, I>>(base?: I): ListLiveResponse {
+    return ListLiveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListLiveResponse>, I>>(object: I): ListLiveResponse {
+    const message = createBaseListLiveResponse();
+    message.sessions = object.sessions?.map((e) => LiveSession.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReadOutputRequest(): ReadOutputRequest {
+  return { taskId: 0, attempt: 0, follow: false };
+}
+
+export const ReadOutputRequest: MessageFns<ReadOutputRequest> = {
+  encode(message: ReadOutputRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== 0) {
+      writer.uint32(8).int64(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).int32(message.attempt);
+    }
+    if (message.follow !== false) {
+      writer.uint32(24).bool(message.follow);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadOutputRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadOutputRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.taskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadOutputRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.Number(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.Number(object.task_id)
+        : 0,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+    };
+  },
+
+  toJSON(message: ReadOutputRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== 0) {
+      obj.taskId = Math.round(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadOutputRequest>, I>>(base?: I): ReadOutputRequest {
+    return ReadOutputRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadOutputRequest>, I>>(object: I): ReadOutputRequest {
+    const message = createBaseReadOutputRequest();
+    message.taskId = object.taskId ?? 0;
+    message.attempt = object.attempt ?? 0;
+    message.follow = object.follow ?? false;
+    return message;
+  },
+};
+
+function createBaseReadLogRequest(): ReadLogRequest {
+  return { lines: 0, follow: false };
+}
+
+export const ReadLogRequest: MessageFns<ReadLogRequest> = {
+  encode(message: ReadLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lines !== 0) {
+      writer.uint32(8).int32(message.lines);
+    }
+    if (message.follow !== false) {
+      writer.uint32(16).bool(message.follow);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.lines = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadLogRequest {
+    return {
+      lines: isSet(object.lines) ? globalThis.Number(object.lines) : 0,
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+    };
+  },
+
+  toJSON(message: ReadLogRequest): unknown {
+    const obj: any = {};
+    if (message.lines !== 0) {
+      obj.lines = Math.round(message.lines);
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadLogRequest>, I>>(base?: I): ReadLogRequest {
+    return ReadLogRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadLogRequest>, I>>(object: I): ReadLogRequest {
+    const message = createBaseReadLogRequest();
+    message.lines = object.lines ?? 0;
+    message.follow = object.follow ?? false;
+    return message;
+  },
+};
+
+function createBaseLogLine(): LogLine {
+  return { line: "" };
+}
+
+export const LogLine: MessageFns<LogLine> = {
+  encode(message: LogLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.line !== "") {
+      writer.uint32(10).string(message.line);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.line = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogLine {
+    return { line: isSet(object.line) ? globalThis.String(object.line) : "" };
+  },
+
+  toJSON(message: LogLine): unknown {
+    const obj: any = {};
+    if (message.line !== "") {
+      obj.line = message.line;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogLine>, I>>(base?: I): LogLine {
+    return LogLine.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogLine>, I>>(object: I): LogLine {
+    const message = createBaseLogLine();
+    message.line = object.line ?? "";
+    return message;
+  },
+};
+
 export type CoordinatorService = typeof CoordinatorService;
 export const CoordinatorService = {
   getStatus: {
@@ -4426,6 +5108,49 @@ export const CoordinatorService = {
     responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
     responseDeserialize: (value: Buffer): Task => Task.decode(value),
   },
+  /**
+   * A terminal on a running task's tmux session, relayed to its node (orch task attach).
+   * The first frame carries AttachOpen; the coordinator answers with output frames and one end frame.
+   */
+  attach: {
+    path: "/orch.v1.Coordinator/Attach" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: AttachFrame): Buffer => Buffer.from(AttachFrame.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachFrame => AttachFrame.decode(value),
+    responseSerialize: (value: AttachFrame): Buffer => Buffer.from(AttachFrame.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachFrame => AttachFrame.decode(value),
+  },
+  /** Running sessions across the fleet (orch task live). */
+  listLive: {
+    path: "/orch.v1.Coordinator/ListLive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListLiveRequest): Buffer => Buffer.from(ListLiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListLiveRequest => ListLiveRequest.decode(value),
+    responseSerialize: (value: ListLiveResponse): Buffer => Buffer.from(ListLiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListLiveResponse => ListLiveResponse.decode(value),
+  },
+  /** The stored output of one attempt (orch task logs), following it while it runs when asked. */
+  readOutput: {
+    path: "/orch.v1.Coordinator/ReadOutput" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ReadOutputRequest): Buffer => Buffer.from(ReadOutputRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadOutputRequest => ReadOutputRequest.decode(value),
+    responseSerialize: (value: OutputEvent): Buffer => Buffer.from(OutputEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OutputEvent => OutputEvent.decode(value),
+  },
+  /** The coordinator's own log (orch log): the last lines, then new ones when following. */
+  readLog: {
+    path: "/orch.v1.Coordinator/ReadLog" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ReadLogRequest): Buffer => Buffer.from(ReadLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadLogRequest => ReadLogRequest.decode(value),
+    responseSerialize: (value: LogLine): Buffer => Buffer.from(LogLine.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LogLine => LogLine.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -4460,6 +5185,17 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   getMetrics: handleUnaryCall<MetricsRequest, MetricsResponse>;
   /** Promote an internal task of a gh.repo project to a GitHub issue. */
   publishTask: handleUnaryCall<TaskRef, Task>;
+  /**
+   * A terminal on a running task's tmux session, relayed to its node (orch task attach).
+   * The first frame carries AttachOpen; the coordinator answers with output frames and one end frame.
+   */
+  attach: handleBidiStreamingCall<AttachFrame, AttachFrame>;
+  /** Running sessions across the fleet (orch task live). */
+  listLive: handleUnaryCall<ListLiveRequest, ListLiveResponse>;
+  /** The stored output of one attempt (orch task logs), following it while it runs when asked. */
+  readOutput: handleServerStreamingCall<ReadOutputRequest, OutputEvent>;
+  /** The coordinator's own log (orch log): the last lines, then new ones when following. */
+  readLog: handleServerStreamingCall<ReadLogRequest, LogLine>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -4794,6 +5530,39 @@ export interface CoordinatorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Task) => void,
   ): ClientUnaryCall;
+  /**
+   * A terminal on a running task's tmux session, relayed to its node (orch task attach).
+   * The first frame carries AttachOpen; the coordinator answers with output frames and one end frame.
+   */
+  attach(): ClientDuplexStream<AttachFrame, AttachFrame>;
+  attach(options: Partial<CallOptions>): ClientDuplexStream<AttachFrame, AttachFrame>;
+  attach(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AttachFrame, AttachFrame>;
+  /** Running sessions across the fleet (orch task live). */
+  listLive(
+    request: ListLiveRequest,
+    callback: (error: ServiceError | null, response: ListLiveResponse) => void,
+  ): ClientUnaryCall;
+  listLive(
+    request: ListLiveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListLiveResponse) => void,
+  ): ClientUnaryCall;
+  listLive(
+    request: ListLiveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListLiveResponse) => void,
+  ): ClientUnaryCall;
+  /** The stored output of one attempt (orch task logs), following it while it runs when asked. */
+  readOutput(request: ReadOutputRequest, options?: Partial<CallOptions>): ClientReadableStream<OutputEvent>;
+  readOutput(
+    request: ReadOutputRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<OutputEvent>;
+  /** The coordinator's own log (orch log): the last lines, then new ones when following. */
+  readLog(request: ReadLogRequest, options?: Partial<CallOptions>): ClientReadableStream<LogLine>;
+  readLog(request: ReadLogRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<LogLine>;
 }
 
 export const CoordinatorClient = makeGenericClientConstructor(CoordinatorService, "orch.v1.Coordinator") as unknown as {

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
   type ClientWritableStream,
+  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -20,7 +22,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AttemptResult, NodeInfo } from "./types.js";
+import { AttachFrame, AttemptResult, NodeInfo } from "./types.js";
 
 export const protobufPackage = "orch.v1";
 
@@ -1094,6 +1096,20 @@ export const NodeGatewayService = {
     responseSerialize: (value: ReportAck): Buffer => Buffer.from(ReportAck.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportAck => ReportAck.decode(value),
   },
+  /**
+   * The node's side of `orch task attach`: opened by the node when the coordinator asks
+   * (over the node's control subject); the first frame names the relay, then the node
+   * sends the session's screen and receives keystrokes and resizes.
+   */
+  attachSession: {
+    path: "/orch.v1.NodeGateway/AttachSession" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: AttachFrame): Buffer => Buffer.from(AttachFrame.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachFrame => AttachFrame.decode(value),
+    responseSerialize: (value: AttachFrame): Buffer => Buffer.from(AttachFrame.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachFrame => AttachFrame.decode(value),
+  },
 } as const;
 
 export interface NodeGatewayServer extends UntypedServiceImplementation {
@@ -1117,6 +1133,12 @@ export interface NodeGatewayServer extends UntypedServiceImplementation {
    * attempt is refused and keeps its commit to itself.
    */
   checkLease: handleUnaryCall<HeldAttempt, ReportAck>;
+  /**
+   * The node's side of `orch task attach`: opened by the node when the coordinator asks
+   * (over the node's control subject); the first frame names the relay, then the node
+   * sends the session's screen and receives keystrokes and resizes.
+   */
+  attachSession: handleBidiStreamingCall<AttachFrame, AttachFrame>;
 }
 
 export interface NodeGatewayClient extends Client {
@@ -1222,6 +1244,14 @@ export interface NodeGatewayClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportAck) => void,
   ): ClientUnaryCall;
+  /**
+   * The node's side of `orch task attach`: opened by the node when the coordinator asks
+   * (over the node's control subject); the first frame names the relay, then the node
+   * sends the session's screen and receives keystrokes and resizes.
+   */
+  attachSession(): ClientDuplexStream<AttachFrame, AttachFrame>;
+  attachSession(options: Partial<CallOptions>): ClientDuplexStream<AttachFrame, AttachFrame>;
+  attachSession(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AttachFrame, AttachFrame>;
 }
 
 export const NodeGatewayClient = makeGenericClientConstructor(NodeGatewayService, "orch.v1.NodeGateway") as unknown as {

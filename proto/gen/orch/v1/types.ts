@@ -80,6 +80,8 @@ export interface Attempt {
   cacheWriteTokens: number;
   /** agent (its own report) or pricing (orch's price table) */
   costSource: string;
+  /** the attempt's tmux session on its node (orch task attach) */
+  session: string;
 }
 
 export interface TaskEvent {
@@ -234,6 +236,51 @@ export interface AttemptResult {
   changedFiles: string[];
   /** the model the attempt ran with */
   model: string;
+}
+
+/**
+ * One frame of an attached terminal (`orch task attach`), in either direction:
+ * CLI <-> coordinator (Coordinator.Attach) and coordinator <-> node (NodeGateway.AttachSession).
+ */
+export interface AttachFrame {
+  /** the first frame: what to attach to (CLI), or which relay this is (node) */
+  open:
+    | AttachOpen
+    | undefined;
+  /** keystrokes, towards the session */
+  input: Buffer;
+  /** screen bytes, from the session */
+  output: Buffer;
+  /** the user's terminal changed size */
+  resize:
+    | TerminalSize
+    | undefined;
+  /** the last frame: why the attachment ended */
+  end: AttachEnd | undefined;
+}
+
+export interface AttachOpen {
+  taskId: number;
+  /** tmux attach -r: only the detach key has an effect */
+  readOnly: boolean;
+  size:
+    | TerminalSize
+    | undefined;
+  /** the user's TERM (default xterm-256color) */
+  term: string;
+  /** node -> coordinator: the relay id its control request named */
+  relay: string;
+}
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+export interface AttachEnd {
+  /** detached, session_ended, error */
+  reason: string;
+  message: string;
 }
 
 function createBaseTask(): Task {
@@ -784,6 +831,7 @@ function createBaseAttempt(): Attempt {
     cacheReadTokens: 0,
     cacheWriteTokens: 0,
     costSource: "",
+    session: "",
   };
 }
 
@@ -845,6 +893,9 @@ export const Attempt: MessageFns<Attempt> = {
     }
     if (message.costSource !== "") {
       writer.uint32(338).string(message.costSource);
+    }
+    if (message.session !== "") {
+      writer.uint32(962).string(message.session);
     }
     return writer;
   },
@@ -1014,6 +1065,14 @@ export const Attempt: MessageFns<Attempt> = {
             message.costSource = reader.string();
             continue;
           }
+          case 120: {
+            if (tag !== 962) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1095,6 +1154,7 @@ export const Attempt: MessageFns<Attempt> = {
         : isSet(object.cost_source)
         ? globalThis.String(object.cost_source)
         : "",
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
     };
   },
 
@@ -1157,6 +1217,9 @@ export const Attempt: MessageFns<Attempt> = {
     if (message.costSource !== "") {
       obj.costSource = message.costSource;
     }
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
     return obj;
   },
 
@@ -1184,6 +1247,7 @@ export const Attempt: MessageFns<Attempt> = {
     message.cacheReadTokens = object.cacheReadTokens ?? 0;
     message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
     message.costSource = object.costSource ?? "";
+    message.session = object.session ?? "";
     return message;
   },
 };
@@ -3331,6 +3395,464 @@ export const AttemptResult: MessageFns<AttemptResult> = {
     return message;
   },
 };
+
+function createBaseAttachFrame(): AttachFrame {
+  return { open: undefined, input: Buffer.alloc(0), output: Buffer.alloc(0), resize: undefined, end: undefined };
+}
+
+export const AttachFrame: MessageFns<AttachFrame> = {
+  encode(message: AttachFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.open !== undefined) {
+      AttachOpen.encode(message.open, writer.uint32(10).fork()).join();
+    }
+    if (message.input.length !== 0) {
+      writer.uint32(18).bytes(message.input);
+    }
+    if (message.output.length !== 0) {
+      writer.uint32(26).bytes(message.output);
+    }
+    if (message.resize !== undefined) {
+      TerminalSize.encode(message.resize, writer.uint32(34).fork()).join();
+    }
+    if (message.end !== undefined) {
+      AttachEnd.encode(message.end, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.open = AttachOpen.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.input = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.output = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resize = TerminalSize.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.end = AttachEnd.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachFrame {
+    return {
+      open: isSet(object.open) ? AttachOpen.fromJSON(object.open) : undefined,
+      input: isSet(object.input) ? Buffer.from(bytesFromBase64(object.input)) : Buffer.alloc(0),
+      output: isSet(object.output) ? Buffer.from(bytesFromBase64(object.output)) : Buffer.alloc(0),
+      resize: isSet(object.resize) ? TerminalSize.fromJSON(object.resize) : undefined,
+      end: isSet(object.end) ? AttachEnd.fromJSON(object.end) : undefined,
+    };
+  },
+
+  toJSON(message: AttachFrame): unknown {
+    const obj: any = {};
+    if (message.open !== undefined) {
+      obj.open = AttachOpen.toJSON(message.open);
+    }
+    if (message.input.length !== 0) {
+      obj.input = base64FromBytes(message.input);
+    }
+    if (message.output.length !== 0) {
+      obj.output = base64FromBytes(message.output);
+    }
+    if (message.resize !== undefined) {
+      obj.resize = TerminalSize.toJSON(message.resize);
+    }
+    if (message.end !== undefined) {
+      obj.end = AttachEnd.toJSON(message.end);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachFrame>, I>>(base?: I): AttachFrame {
+    return AttachFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachFrame>, I>>(object: I): AttachFrame {
+    const message = createBaseAttachFrame();
+    message.open = (object.open !== undefined && object.open !== null)
+      ? AttachOpen.fromPartial(object.open)
+      : undefined;
+    message.input = object.input ?? Buffer.alloc(0);
+    message.output = object.output ?? Buffer.alloc(0);
+    message.resize = (object.resize !== undefined && object.resize !== null)
+      ? TerminalSize.fromPartial(object.resize)
+      : undefined;
+    message.end = (object.end !== undefined && object.end !== null) ? AttachEnd.fromPartial(object.end) : undefined;
+    return message;
+  },
+};
+
+function createBaseAttachOpen(): AttachOpen {
+  return { taskId: 0, readOnly: false, size: undefined, term: "", relay: "" };
+}
+
+export const AttachOpen: MessageFns<AttachOpen> = {
+  encode(message: AttachOpen, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== 0) {
+      writer.uint32(8).int64(message.taskId);
+    }
+    if (message.readOnly !== false) {
+      writer.uint32(16).bool(message.readOnly);
+    }
+    if (message.size !== undefined) {
+      TerminalSize.encode(message.size, writer.uint32(26).fork()).join();
+    }
+    if (message.term !== "") {
+      writer.uint32(34).string(message.term);
+    }
+    if (message.relay !== "") {
+      writer.uint32(42).string(message.relay);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachOpen {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachOpen();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.taskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.readOnly = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.size = TerminalSize.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.term = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.relay = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachOpen {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.Number(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.Number(object.task_id)
+        : 0,
+      readOnly: isSet(object.readOnly)
+        ? globalThis.Boolean(object.readOnly)
+        : isSet(object.read_only)
+        ? globalThis.Boolean(object.read_only)
+        : false,
+      size: isSet(object.size) ? TerminalSize.fromJSON(object.size) : undefined,
+      term: isSet(object.term) ? globalThis.String(object.term) : "",
+      relay: isSet(object.relay) ? globalThis.String(object.relay) : "",
+    };
+  },
+
+  toJSON(message: AttachOpen): unknown {
+    const obj: any = {};
+    if (message.taskId !== 0) {
+      obj.taskId = Math.round(message.taskId);
+    }
+    if (message.readOnly !== false) {
+      obj.readOnly = message.readOnly;
+    }
+    if (message.size !== undefined) {
+      obj.size = TerminalSize.toJSON(message.size);
+    }
+    if (message.term !== "") {
+      obj.term = message.term;
+    }
+    if (message.relay !== "") {
+      obj.relay = message.relay;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachOpen>, I>>(base?: I): AttachOpen {
+    return AttachOpen.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachOpen>, I>>(object: I): AttachOpen {
+    const message = createBaseAttachOpen();
+    message.taskId = object.taskId ?? 0;
+    message.readOnly = object.readOnly ?? false;
+    message.size = (object.size !== undefined && object.size !== null)
+      ? TerminalSize.fromPartial(object.size)
+      : undefined;
+    message.term = object.term ?? "";
+    message.relay = object.relay ?? "";
+    return message;
+  },
+};
+
+function createBaseTerminalSize(): TerminalSize {
+  return { cols: 0, rows: 0 };
+}
+
+export const TerminalSize: MessageFns<TerminalSize> = {
+  encode(message: TerminalSize, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cols !== 0) {
+      writer.uint32(8).int32(message.cols);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(16).int32(message.rows);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TerminalSize {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTerminalSize();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cols = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rows = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TerminalSize {
+    return {
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+    };
+  },
+
+  toJSON(message: TerminalSize): unknown {
+    const obj: any = {};
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TerminalSize>, I>>(base?: I): TerminalSize {
+    return TerminalSize.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TerminalSize>, I>>(object: I): TerminalSize {
+    const message = createBaseTerminalSize();
+    message.cols = object.cols ?? 0;
+    message.rows = object.rows ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttachEnd(): AttachEnd {
+  return { reason: "", message: "" };
+}
+
+export const AttachEnd: MessageFns<AttachEnd> = {
+  encode(message: AttachEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachEnd {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: AttachEnd): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachEnd>, I>>(base?: I): AttachEnd {
+    return AttachEnd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachEnd>, I>>(object: I): AttachEnd {
+    const message = createBaseAttachEnd();
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

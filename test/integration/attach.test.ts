@@ -1,0 +1,160 @@
+// `orch task attach` end to end: a coordinator and an `orch node start` in separate processes
+// (real nats-server, PostgreSQL, tmux), and the CLI driven through a real pseudo-terminal
+// (node-pty) as a person at a terminal drives it. The agent is a small interactive program
+// on its tmux pane (test/fixtures/attach-agent.py): it draws a line and echoes each line typed
+// into it with its terminal size at that moment.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as pty from 'node-pty';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fleet } from '../harness/fleet.js';
+import { natsServerAvailable } from '../harness/nats-server.js';
+import { makeRepo, ORCH_BIN, ROOT } from '../harness/orch.js';
+import { waitFor } from '../harness/wait.js';
+
+interface TaskJson { id: number; status: string; node: string; attempt_history: Array<{ number: number; state: string; session: string; dir: string }> }
+
+const available = natsServerAvailable();
+if (!available) console.warn('\n*** SKIPPING attach tests: nats-server is not installed (apt-get install nats-server) ***\n');
+
+/** A CLI process on a pseudo-terminal: everything it drew, and how it ended. */
+class Terminal {
+  static open = new Set<Terminal>();
+  screen = '';
+  exit: Promise<number>;
+  readonly p: pty.IPty;
+  constructor(args: string[], env: NodeJS.ProcessEnv, cols = 100, rows = 30) {
+    this.p = pty.spawn(process.execPath, [ORCH_BIN, ...args], { name: 'xterm-256color', cols, rows, cwd: ROOT, env: env as Record<string, string> });
+    this.p.onData((d) => { this.screen += d; });
+    this.exit = new Promise((r) => this.p.onExit((e) => { Terminal.open.delete(this); r(e.exitCode); }));
+    Terminal.open.add(this);
+  }
+  /** Type like a person: one key after another. */
+  type(text: string): void { this.p.write(text); }
+  /** Wait for `text` to be drawn after position `from` of the screen. */
+  async sees(text: string | RegExp, what: string, from = 0): Promise<string> {
+    return waitFor(() => {
+      const s = this.screen.slice(from);
+      const hit = typeof text === 'string' ? s.includes(text) : text.test(s);
+      return hit ? s : undefined;
+    }, { timeoutMs: 20_000, what: `${what} (screen so far: ${JSON.stringify(this.screen.slice(-400))})` });
+  }
+}
+
+/** The tmux prefix key of the node's tmux server as the byte a terminal sends (C-b -> 0x02). */
+function prefixKey(socket: string): string {
+  const p = execFileSync('tmux', ['-L', socket, 'show-options', '-gv', 'prefix'], { encoding: 'utf8' }).trim();
+  const m = /^C-(.)$/.exec(p);
+  if (!m) throw new Error(`unexpected tmux prefix ${p}`);
+  return String.fromCharCode(m[1].toLowerCase().charCodeAt(0) - 96);
+}
+
+function capturePane(socket: string, session: string): Promise<string> {
+  return new Promise((r) => execFile('tmux', ['-L', socket, 'capture-pane', '-p', '-t', `=${session}:`], (err, out) => r(err ? '' : String(out))));
+}
+
+describe.skipIf(!available)('orch task attach: a terminal on an agent running on another node process', () => {
+  let fleet: Fleet;
+  const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+  const agent = join(ROOT, 'test', 'fixtures', 'attach-agent.py');
+
+  beforeAll(async () => {
+    fleet = new Fleet({ nodes: 1, slots: 2, agentsYaml: `agents:\n  tty:\n    kind: command\n    command: ${python}\n    args: [${JSON.stringify(agent)}]\n` });
+    await fleet.start();
+    const repo = await makeRepo(mkdtempSync(join(tmpdir(), 'orch-attach-repo-')));
+    const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
+    expect(add.code, add.stderr).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const t of Terminal.open) t.p.kill(); // a failed test's CLI, by its own pid
+    await fleet?.stop(!!process.env.ORCH_KEEP_TEST_DIRS);
+  });
+
+  const env = () => ({ ...fleet.coordinator.env(), ...fleet.cliEnv() });
+  const task = (id: number) => fleet.coordinator.json<TaskJson>(['task', 'get', String(id)], { env: fleet.cliEnv() });
+
+  /** A task of the interactive agent, running, with its tmux session on the node. */
+  async function runningTask(title: string): Promise<{ id: number; session: string }> {
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', title, '--agent', 'tty'], { env: fleet.cliEnv() });
+    const a = await waitFor(async () => {
+      const x = await task(t.id);
+      const run = x.attempt_history.find((h) => h.state === 'running');
+      return x.status === 'in_progress' && run?.session ? run : undefined;
+    }, { timeoutMs: 60_000, what: `task ${t.id} to run` });
+    const node = fleet.nodes[0];
+    // The agent has drawn its first line on its pane.
+    await waitFor(async () => (await capturePane(node.home.tmuxSocket, a.session)).includes('ATTACH-DEMO'), { timeoutMs: 20_000, what: 'the agent to draw its screen' });
+    return { id: t.id, session: a.session };
+  }
+
+  it('shows the agent\'s screen, types into it, resizes it, and detaches with the tmux key leaving the agent running', async () => {
+    const { id, session } = await runningTask('Interactive');
+    const node = fleet.nodes[0];
+    // The CLI runs with the coordinator's ORCH_HOME: the session is not local, so it goes through the coordinator.
+    const term = new Terminal(['task', 'attach', String(id)], env(), 100, 30);
+    await term.sees(`ATTACH-DEMO task ${id} ready`, 'the agent\'s screen');
+
+    let mark = term.screen.length;
+    term.type('hello\r');
+    const got = await term.sees(/GOT <hello> size (\d+)x(\d+)/, 'the typed line echoed by the agent', mark);
+    const [, cols, rows] = /GOT <hello> size (\d+)x(\d+)/.exec(got)!;
+    expect(Number(cols)).toBe(100);
+    expect(Number(rows)).toBeGreaterThanOrEqual(29); // 30, less tmux's status line when it shows one
+    expect(Number(rows)).toBeLessThanOrEqual(30);
+
+    mark = term.screen.length;
+    term.p.resize(132, 40); // the person's window grew: SIGWINCH in the CLI, a resize frame to the node
+    await term.sees(/RESIZED 132x(39|40)/, 'the agent told of its new size', mark);
+    mark = term.screen.length;
+    term.type('again\r');
+    await term.sees(/GOT <again> size 132x(39|40)/, 'the agent seeing the new size on a key', mark);
+
+    term.type(prefixKey(node.home.tmuxSocket) + 'd');
+    expect(await term.exit).toBe(0);
+    expect(term.screen).toContain(`detached from task #${id}; the agent keeps running`);
+
+    // The agent runs on: still in progress, its session there, and it still takes keys.
+    expect((await task(id)).status).toBe('in_progress');
+    execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'after', 'Enter']);
+    await waitFor(async () => (await capturePane(node.home.tmuxSocket, session)).includes('GOT <after>'), { timeoutMs: 20_000, what: 'the agent to take a key after the detach' });
+    // The relay went through the node's own process (not a tmux reachable from here).
+    expect(node.home.logOf('node')).toMatch(/terminal attached/);
+
+    execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);
+    await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish after quit' });
+  }, 180_000);
+
+  it('--read-only shows the screen but the agent gets no key; the detach key still works', async () => {
+    const { id, session } = await runningTask('Watched');
+    const node = fleet.nodes[0];
+    const term = new Terminal(['task', 'attach', String(id), '--read-only'], env());
+    await term.sees(`ATTACH-DEMO task ${id} ready`, 'the agent\'s screen');
+    term.type('ignored\r');
+    term.type(prefixKey(node.home.tmuxSocket) + 'd');
+    expect(await term.exit).toBe(0);
+    // Keys reach the agent in order: one sent after the detach arrives, the read-only one never did.
+    execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'probe', 'Enter']);
+    const pane = await waitFor(async () => { const p = await capturePane(node.home.tmuxSocket, session); return p.includes('GOT <probe>') ? p : undefined; },
+      { timeoutMs: 20_000, what: 'the probe key to reach the agent' });
+    expect(pane).not.toContain('ignored');
+    execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);
+    await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
+  }, 120_000);
+
+  it('says clearly when the task is not running, and exits non-zero', async () => {
+    const { id, session } = await runningTask('Finished');
+    execFileSync('tmux', ['-L', fleet.nodes[0].home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);
+    await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
+    const done = { id };
+    const term = new Terminal(['task', 'attach', String(done.id)], env());
+    expect(await term.exit).toBe(1);
+    expect(term.screen).toContain(`task ${done.id} is not running (done`);
+    expect(term.screen).toContain(`orch task logs ${done.id}`);
+    const missing = new Terminal(['task', 'attach', '99999'], env());
+    expect(await missing.exit).toBe(1);
+    expect(missing.screen).toContain('task 99999 not found');
+  }, 60_000);
+});
