@@ -6,15 +6,14 @@ import { AttachFrame, type AttachEnd, type AttachOpen } from '../../proto/gen/or
 import { logger } from '../../runtime/log.js';
 import { attachTarget, type NodeLeg } from '../attach-relay.js';
 import type { Coordinator } from '../coordinator.js';
-import { authed, toServiceError, unauthenticated } from './handlers.js';
+import { authed, failStream, toServiceError, unauthenticated } from './handlers.js';
 
 const log = logger('attach');
 
 type Call = ServerDuplexStream<AttachFrame, AttachFrame>;
 
-/** End the call with an error status (on a duplex stream, 'error' is what makes grpc-js send it). */
 function fail(call: Call, err: { code?: number; details?: string }): void {
-  call.emit('error', Object.assign(new Error(err.details ?? 'attach failed'), err));
+  failStream(call, Object.assign(new Error(err.details ?? 'attach failed'), err));
 }
 
 /** Coordinator.Attach: the CLI's terminal. Needs the same authorisation as a mutation: it types into an agent. */

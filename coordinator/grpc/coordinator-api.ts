@@ -30,7 +30,7 @@ function jobToProto(j: JobRow): Job {
     lastTaskId: j.lastTaskId ?? 0, nextRun: next?.toISOString() ?? '',
   };
 }
-import { authed, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
+import { authed, failStream, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
 import { attachCli } from './attach.js';
 import { listLive, readLog, readOutput } from './observe.js';
 
@@ -251,11 +251,11 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     attach: (call) => attachCli(c, t, call),
     listLive: unary(t, async () => listLive(c)),
     readOutput: (call) => {
-      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
-      readOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
+      if (!authed(t, call.metadata)) { failStream(call, Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
+      readOutput(c, call).catch((err) => failStream(call, err));
     },
     readLog: (call) => {
-      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
+      if (!authed(t, call.metadata)) { failStream(call, Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
       readLog(c, call);
     },
   };

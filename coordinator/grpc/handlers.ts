@@ -61,3 +61,12 @@ export function unary<Req, Res>(token: string | undefined, fn: (req: Req, call: 
     fn(call.request, call).then((res) => callback(null, res), (err) => callback(toServiceError(err), null));
   };
 }
+
+/**
+ * End a server-streaming or bidi call with an error status. grpc-js sends the status when the
+ * stream emits 'error' (a destroy() drops it: the client would wait for nothing).
+ */
+export function failStream(call: { emit(event: 'error', err: Error): boolean }, err: unknown): void {
+  const e = err instanceof Error && 'code' in err ? err : Object.assign(new Error(err instanceof Error ? err.message : String(err)), toServiceError(err));
+  call.emit('error', e as Error);
+}

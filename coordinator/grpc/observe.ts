@@ -5,7 +5,7 @@ import type { ListLiveResponse, LogLine, OutputEvent, ReadLogRequest, ReadOutput
 import { addLogSink } from '../../runtime/log.js';
 import { tailLog } from '../../runtime/log-file.js';
 import type { Coordinator } from '../coordinator.js';
-import { InvalidArgument, toServiceError } from './handlers.js';
+import { failStream, InvalidArgument } from './handlers.js';
 
 class NotFoundError extends Error {
   override name = 'NotFoundError';
@@ -78,7 +78,7 @@ export function readLog(c: Coordinator, call: LogCall): void {
   try {
     for (const line of tailLog(c.deps.paths.coordinatorLog, n)) call.write({ line });
   } catch (err) {
-    call.destroy(Object.assign(new Error((err as Error).message), toServiceError(err)));
+    failStream(call, err);
     return;
   }
   if (!call.request.follow) { call.end(); return; }

@@ -4,7 +4,7 @@
 // on its tmux pane (test/fixtures/attach-agent.py): it draws a line and echoes each line typed
 // into it with its terminal size at that moment.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pty from 'node-pty';
@@ -157,4 +157,93 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     expect(await missing.exit).toBe(1);
     expect(missing.screen).toContain('task 99999 not found');
   }, 60_000);
+
+  describe('watching the fleet: task live, task logs, task history, orch log', () => {
+    const cli = (args: string[]) => fleet.coordinator.run(args, { env: fleet.cliEnv() });
+    const quit = (session: string) => execFileSync('tmux', ['-L', fleet.nodes[0].home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);
+
+    it('task live lists the running session with its node, agent and last output; task logs --follow streams it to its end', async () => {
+      const { id, session } = await runningTask('Live one');
+      const live = await waitFor(async () => {
+        const all = await fleet.coordinator.json<Array<{ task_id: number; node: string; agent: string; session: string; attempt: number; started_at: string; last_output_at: string }>>(['task', 'live'], { env: fleet.cliEnv() });
+        const mine = all.find((x) => x.task_id === id);
+        return mine?.last_output_at ? mine : undefined; // its first line reached the coordinator
+      }, { timeoutMs: 20_000, what: 'the session in task live with output' });
+      expect(live).toMatchObject({ node: 'node1', agent: 'tty', session, attempt: 1 });
+      expect(Date.parse(live.started_at)).toBeLessThanOrEqual(Date.now());
+      const table = await cli(['task', 'live']);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(new RegExp(`#${id}\\s+1\\s+node1\\s+tty\\s+`));
+      expect(table.stdout).toMatch(/RUNTIME\s+LAST OUTPUT/);
+
+      // Follow the output from another process while the agent works, until the attempt ends.
+      const follower = new Terminal(['task', 'logs', String(id), '--follow'], env());
+      await follower.sees(`attach agent started for task ${id}`, 'the stored beginning of the output');
+      execFileSync('tmux', ['-L', fleet.nodes[0].home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'ping', 'Enter']);
+      await follower.sees('got ping', 'new output while following');
+      quit(session);
+      expect(await follower.exit).toBe(0); // the attempt ended: so did the follow
+      expect(follower.screen).toContain('got quit');
+      await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
+      const after = await fleet.coordinator.json<Array<{ task_id: number }>>(['task', 'live'], { env: fleet.cliEnv() });
+      expect(after.map((x) => x.task_id)).not.toContain(id);
+    }, 120_000);
+
+    it('task logs prints any attempt\'s stored output, byte for byte the node\'s output.log; a missing attempt is named', async () => {
+      const { id, session } = await runningTask('Logged');
+      quit(session);
+      const done = await waitFor(async () => { const t = await task(id); return t.status === 'done' ? t : undefined; }, { timeoutMs: 60_000, what: 'the task to finish' });
+      const r = await cli(['task', 'logs', String(id), '--attempt', '1']);
+      expect(r.code, r.stderr).toBe(0);
+      const nodeCopy = readFileSync(join(done.attempt_history[0].dir, 'output.log'), 'utf8');
+      expect(nodeCopy).toContain(`attach agent started for task ${id}`);
+      expect(r.stdout).toBe(nodeCopy);
+      const j = await fleet.coordinator.json<{ task_id: number; attempt: number; output: string }>(['task', 'logs', String(id)], { env: fleet.cliEnv() });
+      expect(j).toEqual({ task_id: id, attempt: 1, output: nodeCopy });
+      const bad = await cli(['task', 'logs', String(id), '--attempt', '7']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain(`task ${id} has no attempt 7 (it has attempts 1 to 1)`);
+      const none = await cli(['task', 'logs', '99999']);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('task 99999 not found');
+    }, 120_000);
+
+    it('task history shows the task_events timeline', async () => {
+      const { id, session } = await runningTask('Historic');
+      quit(session);
+      await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
+      const events = await fleet.coordinator.json<Array<{ at: string; from_status: string; to_status: string; event: string }>>(['task', 'history', String(id)], { env: fleet.cliEnv() });
+      const path = events.map((e) => e.to_status).filter((s, i, all) => i === 0 || s !== all[i - 1]);
+      expect(path).toEqual(['new', 'routed', 'in_progress', 'done']);
+      expect(events.map((e) => Date.parse(e.at))).toEqual([...events.map((e) => Date.parse(e.at))].sort((a, b) => a - b));
+      const r = await cli(['task', 'history', String(id)]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`#${id} Historic (done)`);
+      expect(r.stdout).toMatch(/in_progress\s+done\s+/);
+    }, 120_000);
+
+    it('orch log prints the coordinator\'s last lines, and --follow shows new ones as they happen', async () => {
+      const file = join(fleet.coordinator.home, 'logs', 'coordinator.log');
+      expect(readFileSync(file, 'utf8')).toContain('coordinator listening');
+      const last = await cli(['log', '3']);
+      expect(last.code, last.stderr).toBe(0);
+      expect(last.stdout.trimEnd().split('\n')).toHaveLength(3);
+      expect(last.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+ (DEBUG|INFO |WARN |ERROR) \S+: /m);
+      const all = await fleet.coordinator.json<Array<{ msg: string; level: string }>>(['log', '100000'], { env: fleet.cliEnv() });
+      expect(all.some((l) => l.msg === 'coordinator listening')).toBe(true);
+      expect(all.length).toBe(readFileSync(file, 'utf8').split('\n').filter(Boolean).length);
+
+      const follower = new Terminal(['log', '0', '--follow'], env());
+      await follower.sees(/INFO|DEBUG/, 'the last lines');
+      const ok = await fleet.coordinator.json<{ id: number }>(['task', 'add', 'Followed in the log', '--agent', 'tty'], { env: fleet.cliEnv() });
+      await follower.sees(new RegExp(`task changed\\s+task=${ok.id} status=`), 'the new task in the followed log');
+      follower.p.kill('SIGINT');
+      await follower.exit;
+      const session = (await waitFor(async () => (await task(ok.id)).attempt_history.find((h) => h.state === 'running' && h.session), { timeoutMs: 60_000, what: 'the task to run' })).session;
+      await waitFor(async () => (await capturePane(fleet.nodes[0].home.tmuxSocket, session)).includes('ATTACH-DEMO'), { timeoutMs: 20_000, what: 'the agent to start' });
+      quit(session);
+      await waitFor(async () => (await task(ok.id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
+    }, 120_000);
+  });
 });
+
