@@ -3,57 +3,21 @@
 // (node-pty) as a person at a terminal drives it. The agent is a small interactive program
 // on its tmux pane (test/fixtures/attach-agent.py): it draws a line and echoes each line typed
 // into it with its terminal size at that moment.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as pty from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../harness/fleet.js';
 import { natsServerAvailable } from '../harness/nats-server.js';
 import { makeRepo, ORCH_BIN, ROOT } from '../harness/orch.js';
+import { capturePane, prefixKey, Terminal } from '../harness/terminal.js';
 import { waitFor } from '../harness/wait.js';
 
 interface TaskJson { id: number; status: string; node: string; attempt_history: Array<{ number: number; state: string; session: string; dir: string }> }
 
 const available = natsServerAvailable();
 if (!available) console.warn('\n*** SKIPPING attach tests: nats-server is not installed (apt-get install nats-server) ***\n');
-
-/** A CLI process on a pseudo-terminal: everything it drew, and how it ended. */
-class Terminal {
-  static open = new Set<Terminal>();
-  screen = '';
-  exit: Promise<number>;
-  readonly p: pty.IPty;
-  constructor(args: string[], env: NodeJS.ProcessEnv, cols = 100, rows = 30) {
-    this.p = pty.spawn(process.execPath, [ORCH_BIN, ...args], { name: 'xterm-256color', cols, rows, cwd: ROOT, env: env as Record<string, string> });
-    this.p.onData((d) => { this.screen += d; });
-    this.exit = new Promise((r) => this.p.onExit((e) => { Terminal.open.delete(this); r(e.exitCode); }));
-    Terminal.open.add(this);
-  }
-  /** Type like a person: one key after another. */
-  type(text: string): void { this.p.write(text); }
-  /** Wait for `text` to be drawn after position `from` of the screen. */
-  async sees(text: string | RegExp, what: string, from = 0): Promise<string> {
-    return waitFor(() => {
-      const s = this.screen.slice(from);
-      const hit = typeof text === 'string' ? s.includes(text) : text.test(s);
-      return hit ? s : undefined;
-    }, { timeoutMs: 20_000, what: `${what} (screen so far: ${JSON.stringify(this.screen.slice(-400))})` });
-  }
-}
-
-/** The tmux prefix key of the node's tmux server as the byte a terminal sends (C-b -> 0x02). */
-function prefixKey(socket: string): string {
-  const p = execFileSync('tmux', ['-L', socket, 'show-options', '-gv', 'prefix'], { encoding: 'utf8' }).trim();
-  const m = /^C-(.)$/.exec(p);
-  if (!m) throw new Error(`unexpected tmux prefix ${p}`);
-  return String.fromCharCode(m[1].toLowerCase().charCodeAt(0) - 96);
-}
-
-function capturePane(socket: string, session: string): Promise<string> {
-  return new Promise((r) => execFile('tmux', ['-L', socket, 'capture-pane', '-p', '-t', `=${session}:`], (err, out) => r(err ? '' : String(out))));
-}
 
 describe.skipIf(!available)('orch task attach: a terminal on an agent running on another node process', () => {
   let fleet: Fleet;
