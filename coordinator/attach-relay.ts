@@ -39,6 +39,7 @@ export class AttachRelay {
         this.waiting.delete(relay);
         reject(new RefusedError(`node ${node} agreed to attach but did not connect back within ${Math.round(this.dialTimeoutMs / 1000)} s`));
       }, this.dialTimeoutMs);
+      timer.unref();
       this.waiting.set(relay, { resolve, reject, timer });
     });
     leg.catch(() => undefined); // observed below, or by the caller

@@ -53,14 +53,14 @@ describe('orch task attach on the machine that runs the agent', () => {
     local.type('near\r');
     await local.sees('GOT <near>', 'the agent echoing a key');
     local.type(prefixKey(h.tmuxSocket) + 'd');
-    expect(await local.exit).toBe(0);
+    expect(await local.ends()).toBe(0);
     expect(local.screen).toContain(`detached from task #${t.id}; the agent keeps running`);
     expect(coordinatorLog()).not.toContain('attach requested'); // no relay
 
     const relayed = new Terminal(['task', 'attach', String(t.id), '--via-coordinator'], h.env());
     await relayed.sees('GOT <near>', 'the agent\'s screen through the coordinator');
     relayed.type(prefixKey(h.tmuxSocket) + 'd');
-    expect(await relayed.exit).toBe(0);
+    expect(await relayed.ends()).toBe(0);
     expect(coordinatorLog()).toContain('attach requested');
 
     execFileSync('tmux', ['-L', h.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);

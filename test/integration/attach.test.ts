@@ -69,6 +69,12 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     expect(Number(rows)).toBeGreaterThanOrEqual(29); // 30, less tmux's status line when it shows one
     expect(Number(rows)).toBeLessThanOrEqual(30);
 
+    // Keystroke to echo through CLI -> coordinator -> node -> tmux -> agent and back.
+    const trips: number[] = [];
+    for (let i = 0; i < 20; i++) trips.push(await term.roundTrip(`k${i}\r`, `GOT <k${i}>`));
+    trips.sort((a, b) => a - b);
+    console.log(`attach round trip (key to echo), 20 lines: median ${trips[10].toFixed(1)} ms, max ${trips[19].toFixed(1)} ms`);
+
     mark = term.screen.length;
     term.p.resize(132, 40); // the person's window grew: SIGWINCH in the CLI, a resize frame to the node
     await term.sees(/RESIZED 132x(39|40)/, 'the agent told of its new size', mark);
@@ -77,7 +83,7 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     await term.sees(/GOT <again> size 132x(39|40)/, 'the agent seeing the new size on a key', mark);
 
     term.type(prefixKey(node.home.tmuxSocket) + 'd');
-    expect(await term.exit).toBe(0);
+    expect(await term.ends()).toBe(0);
     expect(term.screen).toContain(`detached from task #${id}; the agent keeps running`);
 
     // The agent runs on: still in progress, its session there, and it still takes keys.
@@ -91,14 +97,14 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish after quit' });
   }, 180_000);
 
-  it('--read-only shows the screen but the agent gets no key; the detach key still works', async () => {
+  it('--read-only shows the screen but the agent gets no key; the detach key still works', { timeout: 120_000 }, async () => {
     const { id, session } = await runningTask('Watched');
     const node = fleet.nodes[0];
     const term = new Terminal(['task', 'attach', String(id), '--read-only'], env());
     await term.sees(`ATTACH-DEMO task ${id} ready`, 'the agent\'s screen');
-    term.type('ignored\r');
+    await term.typeAtHumanPace('ignored\r');
     term.type(prefixKey(node.home.tmuxSocket) + 'd');
-    expect(await term.exit).toBe(0);
+    expect(await term.ends()).toBe(0);
     // Keys reach the agent in order: one sent after the detach arrives, the read-only one never did.
     execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'probe', 'Enter']);
     const pane = await waitFor(async () => { const p = await capturePane(node.home.tmuxSocket, session); return p.includes('GOT <probe>') ? p : undefined; },
@@ -106,7 +112,7 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     expect(pane).not.toContain('ignored');
     execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);
     await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
-  }, 120_000);
+  });
 
   it('says clearly when the task is not running, and exits non-zero', async () => {
     const { id, session } = await runningTask('Finished');
@@ -114,11 +120,11 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
     const done = { id };
     const term = new Terminal(['task', 'attach', String(done.id)], env());
-    expect(await term.exit).toBe(1);
+    expect(await term.ends()).toBe(1);
     expect(term.screen).toContain(`task ${done.id} is not running (done`);
     expect(term.screen).toContain(`orch task logs ${done.id}`);
     const missing = new Terminal(['task', 'attach', '99999'], env());
-    expect(await missing.exit).toBe(1);
+    expect(await missing.ends()).toBe(1);
     expect(missing.screen).toContain('task 99999 not found');
   }, 60_000);
 
@@ -146,7 +152,7 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
       execFileSync('tmux', ['-L', fleet.nodes[0].home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'ping', 'Enter']);
       await follower.sees('got ping', 'new output while following');
       quit(session);
-      expect(await follower.exit).toBe(0); // the attempt ended: so did the follow
+      expect(await follower.ends(60_000)).toBe(0); // the attempt ended: so did the follow
       expect(follower.screen).toContain('got quit');
       await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
       const after = await fleet.coordinator.json<Array<{ task_id: number }>>(['task', 'live'], { env: fleet.cliEnv() });
@@ -202,7 +208,7 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
       const ok = await fleet.coordinator.json<{ id: number }>(['task', 'add', 'Followed in the log', '--agent', 'tty'], { env: fleet.cliEnv() });
       await follower.sees(new RegExp(`task changed\\s+task=${ok.id} status=`), 'the new task in the followed log');
       follower.p.kill('SIGINT');
-      await follower.exit;
+      await follower.ends();
       const session = (await waitFor(async () => (await task(ok.id)).attempt_history.find((h) => h.state === 'running' && h.session), { timeoutMs: 60_000, what: 'the task to run' })).session;
       await waitFor(async () => (await capturePane(fleet.nodes[0].home.tmuxSocket, session)).includes('ATTACH-DEMO'), { timeoutMs: 20_000, what: 'the agent to start' });
       quit(session);
