@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
+import { completionsCommand } from './commands/completions.js';
 import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
@@ -36,7 +37,8 @@ async function main(): Promise<void> {
     .command(streamCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
     .command('auth', 'GitHub credentials', authCommands)
-    .command('board', 'GitHub Projects V2 board of the project', boardCommands);
+    .command('board', 'GitHub Projects V2 board of the project', boardCommands)
+    .command(completionsCommand);
   infoCommands(cli);
   await cli
     .version(VERSION)
