@@ -41,6 +41,6 @@ export function formatText(rec: Record<string, unknown>, colour: boolean): strin
     paint(colour, '35', String(component ?? '')),
     lvl === 'error' || lvl === 'warn' ? paint(colour, '1', String(msg ?? '')) : String(msg ?? ''),
   ];
-  const rest = Object.entries(fields).map(([k, v]) => `${paint(colour, '2', k + '=')}${fieldValue(v)}`);
+  const rest = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${paint(colour, '2', k + '=')}${fieldValue(v)}`);
   return [...parts, ...rest].join(' ');
 }

@@ -22,6 +22,7 @@ import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
+import { startProgress } from '../progress.js';
 import { applyLogFormat, applyLogLevel, logOptions, type LogArgs } from '../log-options.js';
 import { VERSION } from '../version.js';
 
@@ -80,7 +81,11 @@ export async function serve(args: ServeArgs): Promise<Serving> {
     throw new CliError(`refusing to serve on ${listen} without a cluster token: set cluster.token in config.yml (or ORCH_TOKEN / ORCH_TOKEN_FILE), or listen on 127.0.0.1`);
   }
 
-  const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => log.info(m) });
+  // On a terminal the first start (initdb, a few seconds) shows a spinner; elsewhere only the log lines.
+  const progress = startProgress(databaseUrl ? 'connecting to PostgreSQL' : existsSync(paths.pgData) ? 'starting the embedded PostgreSQL' : 'initialising the embedded PostgreSQL (first start)');
+  const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => { progress.clear(); log.info(m); } })
+    .catch((err: unknown) => { progress.fail('PostgreSQL did not start'); throw err; });
+  progress.done(`PostgreSQL ready: ${db.description}`);
   const cleanups: Array<() => Promise<void>> = [() => db.close()];
   const stopAll = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err) => log.warn('shutdown step failed', { err }));
