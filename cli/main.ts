@@ -11,6 +11,7 @@ import { jobCommands } from './commands/job.js';
 import { nodeStartCommand } from './commands/node.js';
 import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
+import { serviceCommands } from './commands/service.js';
 import { streamCommand } from './commands/stream.js';
 import { taskCommands } from './commands/task.js';
 import { metricsCommand, showMetrics } from './commands/usage.js';
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
     .command('auth', 'GitHub credentials', authCommands)
     .command('board', 'GitHub Projects V2 board of the project', boardCommands)
+    .command('service', 'Run serve or node start as a user service (systemd, launchd)', serviceCommands)
     .command(completionsCommand);
   infoCommands(cli);
   await cli
