@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
+import { chatCommands } from './commands/chat.js';
 import { completionsCommand } from './commands/completions.js';
 import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     .command('auth', 'GitHub credentials', authCommands)
     .command('board', 'GitHub Projects V2 board of the project', boardCommands)
     .command('service', 'Run serve or node start as a user service (systemd, launchd)', serviceCommands)
+    .command('chat', 'Ops conversation about the fleet: questions, and changes shown before they run', chatCommands)
     .command(completionsCommand);
   infoCommands(cli);
   await cli
