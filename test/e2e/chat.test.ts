@@ -166,6 +166,24 @@ describe('orch chat', () => {
     expect(text.stdout).toMatch(/\[ops\] actions: retry task #2 \[done: /);
   });
 
+  it('on a terminal each proposed action waits for y/N; "n" leaves the task alone and is recorded as declined', async () => {
+    const before = await task(2);
+    const cmd = [process.execPath, ORCH_BIN, 'chat', 'retry task 2'].map((a) => `'${a}'`).join(' ');
+    const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env: h.env({ TERM: 'dumb' }), cwd: h.dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += String(d); });
+    await waitFor(() => {
+      if (p.exitCode !== null) throw new Error(`orch chat exited ${p.exitCode}: ${out}`);
+      return out.includes('run "retry task #2"? [y/N]');
+    }, { timeoutMs: 120_000, what: 'the y/N question' });
+    p.stdin.write('n\r');
+    expect(await new Promise((r) => p.once('exit', r))).toBe(0);
+    expect(out).toContain('retry task #2: declined');
+    expect(await task(2)).toMatchObject({ status: before.status, attempts: before.attempts });
+    const last = (await h.json<MessageJson[]>(['chat', 'history', '--session', 'default'])).at(-1)!;
+    expect(last.actions.map((a) => `${a.op} #${a.task_id} ${a.outcome}`)).toEqual(['retry #2 declined']);
+  }, 150_000);
+
   it('an answer that is not the JSON asked for is shown as plain text and logged', async () => {
     const r = await h.run(['chat', 'answer in plain words'], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
