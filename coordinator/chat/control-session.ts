@@ -4,6 +4,7 @@
 // the CLI shows each one and runs it through the Coordinator API.
 import type { OrchConfig } from '../../runtime/config/index.js';
 import { logger } from '../../runtime/log.js';
+import { redact } from '../../runtime/redact.js';
 import { AskError, type Asker } from '../ask.js';
 import type { NodeSnapshot } from '../placement.js';
 import type { ChatActionRow, ChatMessageRow, ChatStore } from '../store/chat.js';
@@ -86,7 +87,8 @@ export class ControlSession {
   }
 
   async send(session: string, message: string): Promise<ChatTurn> {
-    const text = message.trim();
+    // A token pasted into the chat is masked before it reaches the store or an agent.
+    const text = redact(message.trim());
     if (!text) throw new RefusedError('an empty message: say what you want to know or do');
     const who = await this.effective(session);
     const history: ChatMessageRow[] = await this.d.chats.history({ session, limit: HISTORY_TURNS });

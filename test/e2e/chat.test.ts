@@ -210,6 +210,12 @@ describe('orch chat', () => {
     const asked = chatRequests().slice(before).map((q) => String(q.body.model));
     expect(asked.length).toBeGreaterThanOrEqual(1);
     expect(asked.every((m) => /haiku/.test(m))).toBe(true);
+    // A token pasted into the chat reaches neither the store nor the model.
+    const leaky = await h.run(['chat', '--session', 'repl', 'is ghp_abcdefghijklmnopqrstuvwxyz0123456789 a valid token?'], { timeoutMs: 120_000 });
+    expect(leaky.code, leaky.stderr).toBe(0);
+    expect(JSON.stringify(fake.requests)).not.toContain('ghp_abcdefghijklmnopqrstuvwxyz0123456789');
+    const stored = await h.json<MessageJson[]>(['chat', 'history', '--session', 'repl', '--search', 'valid token']);
+    expect(stored[0].text).toBe('is [REDACTED] a valid token?');
     // A bad session name is refused with the reason.
     const bad = await h.run(['chat', '--session', 'no spaces please', 'hi']);
     expect(bad.code).not.toBe(0);
