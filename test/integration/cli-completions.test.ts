@@ -1,7 +1,7 @@
 // `orch completions bash|zsh|fish`: each script is valid for its shell (`-n`), and loaded
 // into the real shell it completes `orch ta` to `task` by asking the built orch on PATH.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,15 +67,27 @@ describe('orch completions', () => {
     expect(sub.out).toMatch(/^retry\t/m);
   });
 
-  it.runIf(have('zsh'))('zsh: the script parses and its function hands _describe task for `orch ta`', async () => {
+  it.runIf(have('zsh'))('zsh: the script parses, and in an interactive zsh (zpty) with compinit `orch ta<Tab>` becomes `orch task`', async () => {
     expect((await shell('zsh', ['-n', scripts.zsh])).code).toBe(0);
-    // Outside an interactive line editor compsys cannot run, so compdef and _describe are
-    // stood in for: the script's own function runs and calls the real orch with the words.
-    const r = await shell('zsh', ['-c', `compdef() { :; }; source ${scripts.zsh}; _describe() { print -l -- "\${(@P)2}"; }; words=(orch ta); CURRENT=2; _orch_completions`]);
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/^task:Manage tasks$/m);
-    const sub = await shell('zsh', ['-c', `compdef() { :; }; source ${scripts.zsh}; _describe() { print -l -- "\${(@P)2}"; }; words=(orch task ''); CURRENT=3; _orch_completions`]);
-    expect(sub.out).toMatch(/^retry:Reset a task/m);
-    expect(sub.out).not.toMatch(/^serve:/m);
+    // Installed as the README says: as _orch in a directory of $fpath.
+    const fpathDir = join(h.dir, 'zsh-functions');
+    mkdirSync(fpathDir);
+    writeFileSync(join(fpathDir, '_orch'), readFileSync(scripts.zsh));
+    // A zsh on a pseudo-terminal (emacs keys: EDITOR=vi would pick vi's) types the words and Tab, then prints the edited line: the keys
+    // queue up, and zle finishes the completion before it reads the next one.
+    const driver = join(h.dir, 'zsh-driver.zsh');
+    writeFileSync(driver, [
+      'zmodload zsh/zpty',
+      "zpty z 'zsh -f -i'",
+      'zpty -w z "fpath=($1 \\$fpath); autoload -Uz compinit; compinit -u -D; bindkey -e; PROMPT=\'> \'"',
+      "zpty -w -n z \"$2\"$'\\t\\x01echo LINE=\\x05\\n'",
+      "zpty -r z out $'*\\nLINE=*\\n*'",
+      "print -r -- \"$out\" | tr -d '\\r' | grep -a '^LINE='",
+      'zpty -d z',
+    ].join('\n') + '\n');
+    const ta = await shell('zsh', ['-f', driver, fpathDir, 'orch ta']);
+    expect(ta.out, ta.err).toBe('LINE=orch task\n');
+    const ret = await shell('zsh', ['-f', driver, fpathDir, 'orch task ret']);
+    expect(ret.out, ret.err).toBe('LINE=orch task retry\n');
   });
 });
