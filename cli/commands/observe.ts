@@ -5,6 +5,7 @@ import type { ListLiveResponse, LogLine, OutputEvent } from '../../proto/gen/orc
 import type { Task } from '../../proto/gen/orch/v1/types.js';
 import { CliError, withApi, type Api, type GlobalArgs } from '../client.js';
 import { ago, printJson, table, toJson, truncate } from '../format.js';
+import { colourWanted, formatText } from '../../runtime/log-format.js';
 import { attach } from './attach.js';
 
 type Args = GlobalArgs & Record<string, unknown>;
@@ -38,17 +39,15 @@ function drain<T>(api: Api, call: ClientReadableStream<T>, onData: (x: T) => voi
   });
 }
 
-/** One log record as a person reads it: time, level, component, message, then the fields. */
-export function formatLogLine(line: string): string {
+/** One log record as a person reads it (the one text form of orch's logs); a line that is not JSON as it is. */
+export function formatLogLine(line: string, colour = false): string {
   let rec: Record<string, unknown>;
   try {
     rec = JSON.parse(line) as Record<string, unknown>;
   } catch {
     return line;
   }
-  const { time, level, component, msg, ...rest } = rec;
-  const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`).join(' ');
-  return `${String(time ?? '')} ${String(level ?? '').toUpperCase().padEnd(5)} ${String(component ?? '')}: ${String(msg ?? '')}${fields ? '  ' + fields : ''}`;
+  return formatText(rec, colour);
 }
 
 export function taskObserveCommands(y: Argv): Argv {
@@ -111,10 +110,11 @@ export const logCommand: CommandModule = {
     if (!Number.isInteger(lines) || lines < 0) throw new CliError(`"${String(a.lines)}" is not a number of lines`);
     const call = api.client.readLog({ lines, follow: a.follow }, api.metadata);
     const all: unknown[] = [];
+    const colour = colourWanted(process.stdout);
     await drain(api, call, (l: LogLine) => {
       if (a.json && !a.follow) {
         try { all.push(JSON.parse(l.line)); } catch { all.push({ line: l.line }); }
-      } else process.stdout.write((a.json ? l.line : formatLogLine(l.line)) + '\n');
+      } else process.stdout.write((a.json ? l.line : formatLogLine(l.line, colour)) + '\n');
     });
     if (a.json && !a.follow) printJson(all);
   }),
