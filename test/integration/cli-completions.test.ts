@@ -48,12 +48,12 @@ describe('orch completions', () => {
     expect(r.stderr).toMatch(/Invalid values[\s\S]*tcsh[\s\S]*bash, zsh, fish|choices/i);
   });
 
-  it('bash: the script parses and completes `orch ta` to task, `orch task l` to list', async () => {
+  it('bash: the script parses and completes `orch ta` to task, `orch task lis` to list', async () => {
     expect((await shell('bash', ['-n', scripts.bash])).code).toBe(0);
     const run = (words: string) => shell('bash', ['-c', `source ${scripts.bash}; COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _orch_completions; printf '%s\\n' "\${COMPREPLY[@]}"`]);
     const ta = await run('orch ta');
     expect(ta.out.trim().split('\n')).toEqual(['task']);
-    const tl = await run('orch task l');
+    const tl = await run('orch task lis'); // (`orch task l` offers live, logs and list)
     expect(tl.out.trim().split('\n')).toEqual(['list']);
     const all = await run("orch task ''");
     expect(all.out).toMatch(/^retry$/m);
