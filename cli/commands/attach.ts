@@ -88,7 +88,9 @@ function attachRemotely(api: Api, taskId: number, readOnly: boolean): Promise<st
 
 export async function attach(api: Api, taskId: number, o: { readOnly: boolean; viaCoordinator: boolean }): Promise<void> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) throw new CliError('orch task attach needs a terminal (stdin and stdout must be a TTY); for output only use `orch task logs ID --follow`');
-  const local = o.viaCoordinator ? undefined : await localSession(await api.call<'getTask', object, Task>('getTask', { id: taskId }));
+  // (Asked even when relaying: it also settles on the coordinator that leads, when standbys are listed.)
+  const task = await api.call<'getTask', object, Task>('getTask', { id: taskId });
+  const local = o.viaCoordinator ? undefined : await localSession(task);
   const said = local ? await attachLocally(taskId, local, o.readOnly) : await attachRemotely(api, taskId, o.readOnly);
   // On a fresh line: the terminal may have been left mid-row by the session's screen.
   process.stderr.write(`\r\n[orch] ${said}\n`);

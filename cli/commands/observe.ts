@@ -24,6 +24,11 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** Settle on the coordinator that answers (with standbys listed, only the leader does) before opening a stream to it. */
+async function leader(api: Api): Promise<void> {
+  await api.call('getStatus', {});
+}
+
 /** Drain a server stream; Ctrl-C ends it quietly. */
 function drain<T>(api: Api, call: ClientReadableStream<T>, onData: (x: T) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -75,6 +80,7 @@ export function taskObserveCommands(y: Argv): Argv {
       const attempt = argv.attempt === undefined ? 0 : Number(argv.attempt);
       if (!Number.isInteger(attempt) || attempt < 0) throw new CliError(`--attempt ${String(argv.attempt)}: use an attempt number (1, 2, …)`);
       const id = taskId(argv.id);
+      await leader(api);
       const call = api.client.readOutput({ taskId: id, attempt, follow: !!argv.follow }, api.metadata);
       const chunks: Buffer[] = [];
       let seen = 0;
@@ -108,6 +114,7 @@ export const logCommand: CommandModule = {
     const a = argv as unknown as Args & { lines?: number; follow: boolean };
     const lines = a.lines === undefined ? 0 : Number(a.lines);
     if (!Number.isInteger(lines) || lines < 0) throw new CliError(`"${String(a.lines)}" is not a number of lines`);
+    await leader(api);
     const call = api.client.readLog({ lines, follow: a.follow }, api.metadata);
     const all: unknown[] = [];
     const colour = colourWanted(process.stdout);
