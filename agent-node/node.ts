@@ -16,6 +16,7 @@ import { OrchPaths } from '../runtime/paths.js';
 import { redact, registerSecret } from '../runtime/redact.js';
 import { SpanKind } from '@opentelemetry/api';
 import { contextOf, tracer } from '../runtime/telemetry/index.js';
+import { observeGauge } from '../runtime/telemetry/metrics.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
@@ -60,6 +61,7 @@ export class AgentNode {
   private beats = 0;
   private registering: Promise<void> | undefined;
   private stopConnWatch: (() => void) | undefined;
+  private unobserve: (() => void) | undefined;
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
   readonly paths: OrchPaths;
@@ -76,6 +78,8 @@ export class AgentNode {
   static async start(o: AgentNodeOptions): Promise<AgentNode> {
     const n = new AgentNode(o);
     await n.begin();
+    n.unobserve = observeGauge('orch.sessions.active', { unit: '{session}', description: 'Agent sessions running on a node' },
+      (observe) => observe(n.sessions.size, { 'orch.node': o.name, 'orch.node.slots': o.slots }));
     return n;
   }
 
@@ -385,6 +389,7 @@ export class AgentNode {
       this.gateway.heartbeat(this.info(), 2_000),
     ]);
     this.stopConnWatch?.();
+    this.unobserve?.();
     await this.consumer?.stop().catch(() => undefined);
     await this.control?.unsubscribe().catch(() => undefined);
     for (const s of this.sessions.values()) s.stopWatching();

@@ -10,6 +10,7 @@ import type { OrchPaths } from '../runtime/paths.js';
 import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
+import { observeTasks } from './metrics.js';
 import { startGitHub, type GitHubHandle, type StartOptions as GitHubOptions } from './github/index.js';
 import { HttpServer } from './http/server.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
@@ -82,6 +83,7 @@ export class Coordinator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
   private stopConnWatch: (() => void) | undefined;
+  private unobserve: (() => void) | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly startedAt = new Date();
@@ -133,6 +135,7 @@ export class Coordinator {
     await this.syncConfigJobs();
     await this.recover();
     this.scheduler.start();
+    this.unobserve = observeTasks(this.store);
     const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
     // Liveness is judged only while we can see heartbeats: a NATS outage of our own is no node's fault.
     let blind = false;
@@ -244,6 +247,7 @@ export class Coordinator {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.stopConnWatch?.();
+    this.unobserve?.();
     this.stopWatch?.();
     this.dispatcher.stop();
     for (const a of this.actors.values()) a.stop();

@@ -8,6 +8,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck';
 import { logger } from '../../runtime/log.js';
+import { instrument } from './api-metrics.js';
 import type { GitHubAuth } from './auth.js';
 
 const log = logger('github');
@@ -63,6 +64,7 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
     },
     retry: { retryAfterBaseValue: Math.max(10, (o.msPerRetrySecond ?? 1000)), retries: 4 },
   });
+  instrument(rest);
   return { rest, graphql: rest.graphql, auth, apiUrl: o.apiUrl };
 }
 
