@@ -14,8 +14,8 @@ import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import { OrchPaths } from '../runtime/paths.js';
 import { redact, registerSecret } from '../runtime/redact.js';
-import { SpanKind } from '@opentelemetry/api';
-import { contextOf, tracer } from '../runtime/telemetry/index.js';
+import { SpanKind, trace, type Context } from '@opentelemetry/api';
+import { carrierOf, contextOf, tracer } from '../runtime/telemetry/index.js';
 import { observeGauge } from '../runtime/telemetry/metrics.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
@@ -279,17 +279,17 @@ export class AgentNode {
       kind: SpanKind.CONSUMER, attributes: { 'orch.task': a.taskId, 'orch.attempt': a.attempt, 'orch.node': this.o.name, 'messaging.system': 'nats', 'messaging.operation.type': 'process' },
     }, contextOf(d.headers.traceparent ? d.headers : a.trace));
     try {
-      await this.accept(d, a, s);
+      await this.accept(d, a, s, trace.setSpan(contextOf(d.headers.traceparent ? d.headers : a.trace), received));
     } finally {
       received.end();
     }
   }
 
-  /** prepare the session, claim the attempt, let the agent go (or give the assignment back). */
-  private async accept(d: Delivery, a: Assignment, s: Session): Promise<void> {
+  /** prepare the session, claim the attempt, let the agent go (or give the assignment back). `ctx`: the receive span's. */
+  private async accept(d: Delivery, a: Assignment, s: Session, ctx: Context): Promise<void> {
     try {
       await d.working();
-      await s.launch();
+      await s.launch(ctx);
       writeFileSync(this.indexFile(a.token), JSON.stringify({ dir: s.dir }));
     } catch (err) {
       log.error('attempt could not start', { task: a.taskId, attempt: a.attempt, err });
@@ -302,7 +302,7 @@ export class AgentNode {
     let ack: { accepted: boolean; reason: string };
     try {
       ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree },
-        this.o.claimTimeoutMs ?? 60_000, a.trace);
+        this.o.claimTimeoutMs ?? 60_000, carrierOf(ctx));
     } catch (err) {
       log.warn('could not claim the attempt (coordinator unreachable); giving the assignment back', { task: a.taskId, attempt: a.attempt, err: (err as Error).message });
       await s.kill();

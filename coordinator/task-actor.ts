@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { Actor } from '../runtime/actor.js';
-import { carrierOf, contextOf, endWithError, tracer } from '../runtime/telemetry/index.js';
+import { carrierOf, contextOf, endWithError, startIntake, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
 import type { Assignment, AttemptResult, Delegation } from '../proto/gen/orch/v1/types.js';
@@ -289,7 +289,11 @@ export class TaskActor extends Actor<TaskMsg> {
 
   private async createChildren(task: TaskRow, delegations: Delegation[]): Promise<TaskRow[]> {
     const out: TaskRow[] = [];
-    for (const c of childTasks(task, delegations)) out.push(await this.ctx.store.createTask(c));
+    for (const c of childTasks(task, delegations)) {
+      // A child is a task of its own (its own trace), linked to the trace of the task that delegated it.
+      const { span, trace } = startIntake('delegation', { 'orch.project': task.project, 'orch.parent_task': task.id }, task.trace);
+      out.push(await this.ctx.store.createTask({ ...c, trace }).finally(() => span.end()));
+    }
     return out;
   }
 

@@ -8,7 +8,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck';
 import { logger } from '../../runtime/log.js';
-import { instrument } from './api-metrics.js';
+import { countingFetch, traceRequests } from './instrument.js';
 import type { GitHubAuth } from './auth.js';
 
 const log = logger('github');
@@ -43,6 +43,7 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
   const rest = new OrchOctokit({
     baseUrl: o.apiUrl.replace(/\/+$/, ''),
     userAgent: 'orch',
+    request: { fetch: countingFetch() },
     ...(auth.source === 'github_app'
       ? { authStrategy: createAppAuth, auth: { appId: auth.appId, privateKey: auth.privateKey, ...(auth.installationId ? { installationId: auth.installationId } : {}) } }
       : { auth: auth.token }),
@@ -64,7 +65,7 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
     },
     retry: { retryAfterBaseValue: Math.max(10, (o.msPerRetrySecond ?? 1000)), retries: 4 },
   });
-  instrument(rest);
+  traceRequests(rest);
   return { rest, graphql: rest.graphql, auth, apiUrl: o.apiUrl };
 }
 

@@ -5,6 +5,7 @@
 // judge() reads a PR's checks and reviews and sends the task back, or merges it.
 import { logger } from '../../runtime/log.js';
 import { redact } from '../../runtime/redact.js';
+import { inTaskSpan } from '../../runtime/telemetry/index.js';
 import type { AttemptRow, ProjectRow, TaskRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
 import type { BoardSync } from './board-sync.js';
@@ -12,8 +13,8 @@ import { describeError } from './client.js';
 import { resultComment, type AttemptView } from './comments.js';
 import type { SyncHost } from './host.js';
 import { labelPlan, statusLabel } from './labels.js';
-import { judgePr, prBody, prTitle, type AnswerView } from './pr.js';
-import type { GitHubRepo } from './repo-api.js';
+import { judgePr, prBody, prTitle, type AnswerView, type PrVerdict } from './pr.js';
+import type { GitHubRepo, PullData } from './repo-api.js';
 
 const log = logger('github.out');
 const ENDED: AttemptRow['state'][] = ['succeeded', 'failed', 'lost', 'killed'];
@@ -72,6 +73,13 @@ export class Outbox {
   private async reconcile(id: number): Promise<void> {
     const task = await this.host.store.getTask(id);
     if (!task) return;
+    // One span per pass in the task's trace; the API calls it makes are its CLIENT children.
+    await inTaskSpan('orch.github.update', task.trace, { 'orch.task': id, 'orch.project': task.project, 'orch.status': task.status, ...(task.issueNumber !== null ? { 'orch.issue': task.issueNumber } : {}) },
+      () => this.update(task));
+  }
+
+  private async update(task: TaskRow): Promise<void> {
+    const id = task.id;
     const cfg = this.host.config(task.project);
     const s = await this.host.sync.get(id);
     const n = task.issueNumber;
@@ -127,7 +135,11 @@ export class Outbox {
     const answer = [...attempts].reverse().map(answerOf).find(Boolean) ?? null;
     let number = await this.repo.openPullFor(task.branch);
     if (number === undefined) {
-      number = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+      number = await inTaskSpan('orch.github.pr create', undefined, { 'orch.task': task.id, 'orch.branch': task.branch, 'orch.base_branch': this.project.defaultBranch }, async (span) => {
+        const n = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+        span.setAttribute('orch.pr', n);
+        return n;
+      });
       log.info('pull request opened', { project: this.project.name, task: task.id, pr: number });
     }
     await this.host.ask(task.id, { op: 'external', ev: { type: 'pr_opened', number }, patch: { prNumber: number } });
@@ -136,11 +148,23 @@ export class Outbox {
   /** Read the task's PR and act on it: send it back for CI or review, merge it, or wait. */
   async judge(task: TaskRow): Promise<void> {
     if (task.status !== 'in_review' || task.prNumber === null) return;
+    const started = Date.now();
     const cfg = this.host.config(task.project);
     const s = await this.host.sync.get(task.id);
     const pr = await this.repo.pull(task.prNumber);
     const [checks, reviews] = pr.state === 'open' ? await Promise.all([this.repo.checks(pr.headSha), this.repo.reviews(pr.number)]) : [[], []];
     const v = judgePr({ state: pr.state, merged: pr.merged, headSha: pr.headSha, judgedHead: s.prJudgedHead, reviewSeen: s.reviewSeen, checks, reviews });
+    if (v.kind === 'wait' || (v.kind === 'green' && !(v.approved && cfg.workflow.auto_merge))) return;
+    // Only a verdict that acts becomes a span (a PR waiting for CI is read every poll): the CI
+    // and review loops in the task's trace, timed from the reading of the PR.
+    await inTaskSpan('orch.github.pr verdict', task.trace, {
+      'orch.task': task.id, 'orch.pr': pr.number, 'orch.pr.verdict': v.kind, 'orch.pr.head': pr.headSha,
+      ...(v.kind === 'ci_failed' ? { 'orch.pr.check': v.check, 'orch.ci_fixes': s.ciFixes + 1 } : {}),
+      ...(v.kind === 'changes_requested' ? { 'orch.pr.reviewer': v.review.user } : {}),
+    }, () => this.act(task, pr, v, s, cfg), started);
+  }
+
+  private async act(task: TaskRow, pr: PullData, v: PrVerdict, s: Awaited<ReturnType<SyncHost['sync']['get']>>, cfg: ReturnType<SyncHost['config']>): Promise<void> {
     const ask = (msg: Parameters<SyncHost['ask']>[1]) => this.host.ask(task.id, msg).catch((err) => {
       if (err instanceof RefusedError) log.info('PR verdict not applied', { task: task.id, why: err.message });
       else throw err;

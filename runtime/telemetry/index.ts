@@ -111,11 +111,11 @@ export function startIntake(via: string, attributes: Attributes = {}, linkTo?: R
 }
 
 /**
- * Run `fn` in a span that is a child of a task's trace (`carrier`), active while `fn` runs
+ * Run `fn` in a span that is a child of a task's trace (`carrier`; undefined: of the active span), active while `fn` runs
  * (so log lines and GitHub requests inside carry it); the span ends with `fn`.
  */
 export async function inTaskSpan<T>(name: string, carrier: Record<string, string> | undefined, attributes: Attributes, fn: (span: Span) => Promise<T>, startTime?: number): Promise<T> {
-  return tracer().startActiveSpan(name, { attributes, ...(startTime ? { startTime } : {}) }, contextOf(carrier), async (span) => {
+  return tracer().startActiveSpan(name, { attributes, ...(startTime ? { startTime } : {}) }, carrier ? contextOf(carrier) : context.active(), async (span) => {
     try {
       const out = await fn(span);
       span.end();
