@@ -110,6 +110,7 @@ async function main(): Promise<void> {
       const t: Array<[string, string]> = [
         ['idle dispatch, telemetry off', `${p(cost.off.idle)}; coordinator p50 ${pct(cost.off.coordPart, 50).toFixed(1)} ms (no provider, no exporter)`],
         ['idle dispatch, telemetry on', `${p(cost.on.idle)}; coordinator p50 ${pct(cost.on.coordPart, 50).toFixed(1)} ms (${cost.spans} spans, ${cost.points} metric points exported)`],
+        ['CPU per task, off / on', `${cost.cpuMs[0].toFixed(1)} / ${cost.cpuMs[1].toFixed(1)} ms (coordinator + nodes, over the probes)`],
         ['telemetry cost (on - off), p50', `${(pct(cost.on.idle, 50) - pct(cost.off.idle, 50)).toFixed(1)} ms per task (${IDLE_TASKS} tasks each, two fresh fleets side by side, in turns)`],
       ];
       const tw = Math.max(w, ...t.map((r) => r[0].length));
@@ -143,18 +144,22 @@ async function tracingCost(scratch: string) {
       const repo = await makeRepo(dir);
       const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
       if (add.code !== 0) throw new Error(add.stderr);
-      return idleProbe(fleet, runsFile);
+      return { ...idleProbe(fleet, runsFile), fleet };
     };
+    // CPU of the coordinator and the nodes over the probes only (start-up left out).
+    const cpuOf = (f: Fleet) => cpuSeconds(f.coordinatorProc.pid!)[0] + f.nodes.reduce((n, x) => n + cpuSeconds(x.proc.pid!)[0], 0);
     const off = await make({}, 'off');
     const on = await make({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_METRIC_EXPORT_INTERVAL: '1000' }, 'on');
+    const cpu0 = [cpuOf(off.fleet), cpuOf(on.fleet)];
     for (let i = 0; i < IDLE_TASKS; i++) {
       // Alternate which goes first, so neither always follows the other's work.
       for (const p of i % 2 ? [on, off] : [off, on]) await p.probe(i);
     }
+    const cpuMs = [cpuOf(off.fleet) - cpu0[0], cpuOf(on.fleet) - cpu0[1]].map((x) => (x * 1000) / IDLE_TASKS);
     off.client.close();
     on.client.close();
     if (!otlp.spans.length || otlp.rejected.length) throw new Error(`telemetry on exported ${otlp.spans.length} spans (${otlp.rejected.length} rejected)`);
-    return { off, on, spans: otlp.spans.length, points: otlp.points.length };
+    return { off, on, cpuMs, spans: otlp.spans.length, points: otlp.points.length };
   } finally {
     for (const f of fleets) await f.stop(!!process.env.ORCH_KEEP_TEST_DIRS);
     await otlp.close();
