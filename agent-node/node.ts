@@ -194,7 +194,7 @@ export class AgentNode {
     return {
       node: this.o.name, paths: this.paths, config: this.o.config, tmux: this.tmux,
       uploadOutput: (chunks: Parameters<GatewayClient['upload']>[0]) => this.gateway.upload(chunks),
-      checkLease: (a: Assignment) => this.gateway.checkLease({ taskId: a.taskId, attempt: a.attempt, token: a.token }),
+      checkLease: (a: Assignment) => this.gateway.checkLease({ taskId: a.taskId, attempt: a.attempt, token: a.token }, a.trace),
     };
   }
 
@@ -292,6 +292,7 @@ export class AgentNode {
       await s.launch(ctx);
       writeFileSync(this.indexFile(a.token), JSON.stringify({ dir: s.dir }));
     } catch (err) {
+      s.failed(err);
       log.error('attempt could not start', { task: a.taskId, attempt: a.attempt, err });
       await d.ack();
       await this.reportStartFailure(s, err as Error);
@@ -305,6 +306,7 @@ export class AgentNode {
         this.o.claimTimeoutMs ?? 60_000, carrierOf(ctx));
     } catch (err) {
       log.warn('could not claim the attempt (coordinator unreachable); giving the assignment back', { task: a.taskId, attempt: a.attempt, err: (err as Error).message });
+      s.failed(err);
       await s.kill();
       this.forget(a.token);
       await d.nak(5_000).catch(() => undefined);
@@ -312,6 +314,7 @@ export class AgentNode {
     }
     if (!ack.accepted) {
       log.warn('coordinator refused the attempt; dropping it', { task: a.taskId, attempt: a.attempt, reason: ack.reason });
+      s.failed(new Error(`the coordinator refused the attempt: ${ack.reason}`));
       await s.kill();
       this.forget(a.token);
       await d.term(ack.reason).catch(() => undefined);
@@ -321,6 +324,7 @@ export class AgentNode {
     try {
       await s.go();
     } catch (err) {
+      s.failed(err);
       log.error('the agent could not be started', { task: a.taskId, attempt: a.attempt, err });
       await this.reportStartFailure(s, err as Error);
       return;

@@ -169,6 +169,12 @@ export class Session {
     });
   }
 
+  /** The attempt could not start: its agent-run span ends with the reason. */
+  failed(err: unknown): void {
+    if (this.span) endWithError(this.span, err);
+    this.span = undefined;
+  }
+
   private writeRecord(claimed: boolean): void {
     const record: SessionRecord = { assignment: this.a, dir: this.dir, worktree: this.worktree, session: this.name, startedAt: this.startedAt, claimed };
     writeFileSync(Session.recordFile(this.dir), JSON.stringify(record));
