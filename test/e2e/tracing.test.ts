@@ -26,10 +26,18 @@ describe('tracing', () => {
     seen = join(h.dir, 'traceparent.txt');
     const agent = join(h.dir, 'traced-agent.sh');
     writeFileSync(agent, `#!/bin/bash\necho "$TRACEPARENT" > ${JSON.stringify(seen)}\necho '{"status":"done","summary":"traced"}'\n`, { mode: 0o755 });
+    // Delegates one sub-task on its first attempt; done when the parent resumes.
+    const planner = join(h.dir, 'planner.sh');
+    writeFileSync(planner, [
+      '#!/bin/bash', 'cat > /dev/null',
+      'if [ "$ORCH_ATTEMPT" = 1 ]; then echo \'{"status":"done","summary":"split","delegations":[{"title":"Traced part","body":"part","labels":["agent:traced"]}]}\'',
+      'else echo \'{"status":"done","summary":"joined"}\'; fi',
+    ].join('\n') + '\n', { mode: 0o755 });
     h.writeConfig([
       `tmux:\n  socket: ${h.tmuxSocket}`,
       'agents:',
       `  traced:\n    kind: command\n    command: ${agent}`,
+      `  planner:\n    kind: command\n    command: ${planner}`,
       `  claude:\n    command: ${CLAUDE_BIN}\n    permission_mode: bypassPermissions\n    env:`,
       `      ANTHROPIC_BASE_URL: ${anthropic.url}`,
       '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
@@ -100,6 +108,33 @@ describe('tracing', () => {
     expect(readFileSync(seen, 'utf8').trim()).toBe(`00-${task.trace_id}-${by('invoke_agent traced').spanId}-01`);
     expect(by('orch.task.intake').service).toBe('orch-coordinator');
   }, 90_000);
+
+  it('a job\'s task and a delegated task start traces of their own: intake by job; intake by delegation, linked to the parent\'s trace', async () => {
+    type T = { id: number; status: string; trace_id: string; children: number[]; reason: string };
+    const job = await h.json<{ id: string }>(['job', 'add', '* * * * * *', 'Traced job', '--labels', 'agent:traced']);
+    const fired = await waitFor(async () => (await h.json<Array<{ id: string; last_task_id: number }>>(['job', 'list'])).find((j) => j.id === job.id && j.last_task_id), { timeoutMs: 20_000, what: 'the job to fire' });
+    expect((await h.run(['job', 'disable', job.id])).code).toBe(0);
+    const { id: parentId } = await h.json<{ id: number }>(['task', 'add', 'Plan the work', '--agent', 'planner']);
+    const done = (id: number) => waitFor(async () => {
+      const t = await h.json<T>(['task', 'get', String(id)]);
+      if (t.status === 'needs_review') throw new Error(`task ${id} failed: ${t.reason}`);
+      return t.status === 'done' ? t : undefined;
+    }, { timeoutMs: 60_000, what: `task ${id} to finish` });
+    const jobTask = await done(fired.last_task_id);
+    const parent = await done(parentId);
+    expect(parent.children).toHaveLength(1);
+    const child = await done(parent.children[0]);
+    const intakeOf = (t: T) => waitFor(() => otlp.spans.find((s) => s.traceId === t.trace_id && s.name === 'orch.task.intake'), { timeoutMs: 20_000, what: `the intake span of task ${t.id}` });
+    expect((await intakeOf(jobTask)).attributes).toMatchObject({ 'orch.intake': 'job', 'orch.job': job.id });
+    const parentIntake = await intakeOf(parent);
+    const childIntake = await intakeOf(child);
+    expect(childIntake).toMatchObject({ parentSpanId: '', links: [{ traceId: parent.trace_id, spanId: parentIntake.spanId }] });
+    expect(childIntake.attributes).toMatchObject({ 'orch.intake': 'delegation', 'orch.parent_task': parentId });
+    expect(child.trace_id).not.toBe(parent.trace_id);
+    // Each task's own spans are in its own trace.
+    await waitFor(() => otlp.spans.some((s) => s.traceId === child.trace_id && s.name === 'invoke_agent traced'), { timeoutMs: 20_000, what: 'the child\'s agent run in its trace' });
+    expect(otlp.spans.filter((s) => s.attributes['orch.task'] === child.id).every((s) => s.traceId === child.trace_id)).toBe(true);
+  }, 120_000);
 
   it('metrics after task runs: tasks by status, queue wait, dispatch latency, run duration, attempts, tokens and cost by agent/model/node, sessions', async () => {
     const { id } = await h.json<{ id: number }>(['task', 'add', 'Metered Claude work', '--agent', 'claude']);
