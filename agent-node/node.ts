@@ -18,6 +18,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
+import { BashJobRunner, isBashJobWire } from './bash-job.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
 import { readExit } from './runner.js';
@@ -62,6 +63,7 @@ export class AgentNode {
   private stopConnWatch: (() => void) | undefined;
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
+  private bashJobs: BashJobRunner | undefined;
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
   readonly gateway: GatewayClient;
@@ -360,6 +362,12 @@ export class AgentNode {
       req = JSON.parse(Buffer.from(data).toString('utf8')) as typeof req;
     } catch {
       throw new Error('malformed control request (not JSON)');
+    }
+    if (req.op === 'bash_job') {
+      if (!isBashJobWire(req)) throw new Error('malformed bash_job request');
+      if (this.stopping) throw new Error(`node ${this.o.name} is stopping`);
+      this.bashJobs ??= new BashJobRunner({ node: this.o.name, paths: this.paths });
+      return Buffer.from(JSON.stringify(await this.bashJobs.run(req)));
     }
     if (req.op !== 'kill' || typeof req.token !== 'string') throw new Error(`unknown control request ${String(req.op)}`);
     // Kills go by the attempt's token: never another attempt of the same task.
