@@ -19,6 +19,7 @@ import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { BashJobRunner, isBashJobWire } from './bash-job.js';
+import { AskRunner, isAskWire } from './ask.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
 import { readExit } from './runner.js';
@@ -64,6 +65,7 @@ export class AgentNode {
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
   private bashJobs: BashJobRunner | undefined;
+  private readonly asks: AskRunner;
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
   readonly gateway: GatewayClient;
@@ -72,6 +74,7 @@ export class AgentNode {
     this.paths = new OrchPaths(o.home);
     this.tmux = new Tmux(o.config.tmux?.socket ?? 'orch');
     this.gateway = new GatewayClient(o.coordinator, o.token);
+    this.asks = new AskRunner({ node: o.name, config: o.config, paths: this.paths, agents: () => this.agents.filter((a) => a.installed).map((a) => a.name) });
     for (const a of Object.values(o.config.agents ?? {})) for (const v of Object.values(a?.env ?? {})) registerSecret(v);
   }
 
@@ -362,6 +365,11 @@ export class AgentNode {
       req = JSON.parse(Buffer.from(data).toString('utf8')) as typeof req;
     } catch {
       throw new Error('malformed control request (not JSON)');
+    }
+    if (req.op === 'ask') {
+      if (!isAskWire(req)) throw new Error('malformed ask request');
+      if (this.stopping) throw new Error(`node ${this.o.name} is stopping`);
+      return Buffer.from(JSON.stringify(await this.asks.run(req)));
     }
     if (req.op === 'bash_job') {
       if (!isBashJobWire(req)) throw new Error('malformed bash_job request');

@@ -19,7 +19,8 @@ import { Scheduler } from './scheduler/scheduler.js';
 import { BashJobs } from './scheduler/bash-jobs.js';
 import { JobStore } from './store/jobs.js';
 import { route as routeDecision, type RouteDecision, type RouterState } from './router.js';
-import { Routing, type Asker } from './routing.js';
+import { Routing } from './routing.js';
+import { BusAsker, type Asker } from './ask.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
 import { RefusedError, TaskActor, type TaskContext, type TaskMsg, type TaskSettings } from './task-actor.js';
@@ -52,7 +53,7 @@ export interface CoordinatorDeps {
   epoch?: number;
   /** GitHub sync options (tests: env, shorter waits, manual polling). */
   github?: GitHubOptions;
-  /** One-shot agent calls (the LLM router's). */
+  /** One-shot agent calls (default: over the bus to a node that has the agent). */
   asker?: Asker;
 }
 
@@ -80,6 +81,8 @@ export class Coordinator {
   readonly bashJobs: BashJobs;
   /** Routing plans (the LLM router behind the pure decision). */
   readonly routing: Routing;
+  /** One-shot agent calls on nodes (router, review, chat). */
+  readonly asker: Asker;
   private actors = new Map<number, TaskActor>();
   private projectConfigs = new Map<string, OrchConfig>();
   private cursor = 0;
@@ -112,8 +115,9 @@ export class Coordinator {
       taskOpen: async (id) => { const t = await this.store.getTask(id); return !!t && t.status !== 'done'; },
       created: (task) => this.actor(task.id).tell({ op: 'route' }),
     });
+    this.asker = deps.asker ?? new BusAsker({ bus: deps.bus, snapshots: () => this.registry.snapshots() });
     this.routing = new Routing({
-      asker: deps.asker ?? { ask: async () => { throw Object.assign(new Error('no one-shot agent calls in this build'), { errorClass: 'NoNode' }); } },
+      asker: this.asker,
       config: (p) => this.projectConfig(p), state: (p) => this.routerState(p), advanceCursor: () => { this.cursor += 1; },
       liveAgents: () => this.registry.fleetAgents(),
     });

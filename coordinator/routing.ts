@@ -8,18 +8,12 @@ import { COMPLEXITIES, route, wantsLlm, type Complexity, type LlmVerdict, type R
 import { parseRouterAnswer, ROUTER_SYSTEM, routerPrompt } from './router-llm.js';
 import type { RouteRecord } from './store/routing.js';
 import type { TaskRow } from './store/rows.js';
+import type { Asker } from './ask.js';
 
 const log = logger('router');
 
 /** Router failures after which asking again cannot help (the next tries would fail the same way). */
 const FINAL = new Set(['NoNode', 'Auth', 'MissingTool']);
-
-/** The one-shot agent call the router needs (coordinator/ask.ts's Asker has this shape). */
-export interface Asker {
-  ask(req: {
-    purpose: string; agent: string; model?: string; system?: string; prompt: string; timeoutMs?: number; taskId?: number; trace?: Record<string, string>;
-  }): Promise<{ text: string; model: string; node: string; durationMs: number; inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; costUsd: number }>;
-}
 
 export interface RoutePlan {
   decision: RouteDecision;
