@@ -53,6 +53,9 @@ export class Routing {
   /** Routing calls in flight now (for tests and status). */
   get pending(): number { return this.inFlight.size; }
 
+  /** Is this task's routing being planned now? */
+  planning(taskId: number): boolean { return this.inFlight.has(taskId); }
+
   /** Plan a task's routing; a second call while one runs for the same inputs shares it. */
   plan(task: TaskRow): Promise<RoutePlan> {
     const basis = routeBasis(task);
@@ -76,7 +79,8 @@ export class Routing {
       llm = await this.askRouter(task, cfg, state, usage);
       if ('error' in llm) usage.routerError = llm.error;
     }
-    const decision = route({ ...input, llm }, state);
+    // The state again after the call: cooldowns, the fleet and the cursor may have moved meanwhile.
+    const decision = route({ ...input, llm }, llm ? this.d.state(task.project) : state);
     if (decision.usedCursor) this.d.advanceCursor();
     if (llm && 'executor' in llm && decision.source !== 'llm' && !usage.routerError) {
       usage.routerError = decision.reason.split(';')[0]; // the router's pick was not taken (missing or cooling)

@@ -63,6 +63,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     const t = taskToProto(task, await store.listAttempts(id), await store.events(id), (await store.childrenOf(id)).map((c) => c.id), await latestRoute(c.deps.db.pool, id));
     // A routed task says why it waits (no node with its agent, every node full, a retry later).
     if (task.status === 'routed' && !t.reason) t.reason = c.dispatcher.waiting(id) ?? '';
+    if (task.status === 'new' && !t.reason && c.routing.planning(id)) t.reason = 'waiting for the router';
     return t;
   }
 
