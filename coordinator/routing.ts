@@ -4,7 +4,7 @@
 // (the task waits in `new`), many at once; one plan per task at a time.
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
-import { COMPLEXITIES, route, wantsLlm, type Complexity, type LlmVerdict, type RouteDecision, type RouterState } from './router.js';
+import { COMPLEXITIES, modelFor, route, wantsLlm, type Complexity, type LlmVerdict, type RouteDecision, type RouterState } from './router.js';
 import { parseRouterAnswer, ROUTER_SYSTEM, routerPrompt } from './router-llm.js';
 import type { RouteRecord } from './store/routing.js';
 import type { TaskRow } from './store/rows.js';
@@ -14,6 +14,10 @@ const log = logger('router');
 
 /** Router failures after which asking again cannot help (the next tries would fail the same way). */
 const FINAL = new Set(['NoNode', 'Auth', 'MissingTool']);
+/** Tasks in a row whose router failed before the router is paused (as the Rust orch: after 3 failures). */
+const TRIP_AFTER = 3;
+/** How long a tripped router is not asked (tasks go the fallback way without waiting for it). */
+const PAUSE_MS = 5 * 60_000;
 
 export interface RoutePlan {
   decision: RouteDecision;
@@ -31,6 +35,7 @@ export interface RoutingDeps {
   advanceCursor(): void;
   /** Agents some live node has now. */
   liveAgents(): string[];
+  now?: () => number;
 }
 
 /** The routing inputs of a task (what makes an earlier plan stale when it changes). */
@@ -40,6 +45,9 @@ export function routeBasis(t: Pick<TaskRow, 'agent' | 'complexity' | 'labels'>):
 
 export class Routing {
   private inFlight = new Map<number, { basis: string; plan: Promise<RoutePlan> }>();
+  /** Tasks in a row whose router call failed; at TRIP_AFTER the router pauses until `pausedUntil`. */
+  private failures = 0;
+  private pausedUntil = 0;
 
   constructor(private readonly d: RoutingDeps) {}
 
@@ -52,6 +60,13 @@ export class Routing {
 
   /** Routing calls in flight now (for tests and status). */
   get pending(): number { return this.inFlight.size; }
+
+  /** The model of a review run by this agent (model_map.review). */
+  reviewModel(project: string, agent: string): string {
+    return modelFor('review', agent, this.d.state(project));
+  }
+
+  private now(): number { return this.d.now?.() ?? Date.now(); }
 
   /** Is this task's routing being planned now? */
   planning(taskId: number): boolean { return this.inFlight.has(taskId); }
@@ -76,7 +91,17 @@ export class Routing {
     const usage = { routerAgent: '', routerModel: '', routerNode: '', tries: 0, routerError: '', inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, costUsd: 0, durationMs: 0 };
     let llm: LlmVerdict | undefined;
     if (wantsLlm(input, mode)) {
-      llm = await this.askRouter(task, cfg, state, usage);
+      if (this.now() < this.pausedUntil) {
+        llm = { error: `router paused after ${TRIP_AFTER} failures in a row, until ${new Date(this.pausedUntil).toISOString()}` };
+      } else {
+        llm = await this.askRouter(task, cfg, state, usage);
+        this.failures = 'error' in llm ? this.failures + 1 : 0;
+        if (this.failures >= TRIP_AFTER) {
+          this.pausedUntil = this.now() + PAUSE_MS;
+          this.failures = 0;
+          log.error('router failed for several tasks in a row; not asking it for a while', { failures: TRIP_AFTER, until: new Date(this.pausedUntil).toISOString() });
+        }
+      }
       if ('error' in llm) usage.routerError = llm.error;
     }
     // The state again after the call: cooldowns, the fleet and the cursor may have moved meanwhile.

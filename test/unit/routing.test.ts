@@ -46,11 +46,11 @@ function fakeAsker(answers: Array<string | AskError>) {
   };
 }
 
-function routing(asker: RoutingDeps['asker'], router: Partial<OrchConfig['router']> = { agent: 'claude' }, live = ['claude', 'codex']) {
+function routing(asker: RoutingDeps['asker'], router: Partial<OrchConfig['router']> = { agent: 'claude' }, live = ['claude', 'codex'], now?: () => number) {
   const config = mergeConfig(defaultConfig(), { router, model_map: { simple: { claude: 'haiku', codex: 'mini' }, medium: { claude: 'sonnet', codex: 'gpt' } } });
   let cursor = 0;
   return new Routing({
-    asker, config: () => config, liveAgents: () => live, advanceCursor: () => { cursor++; },
+    asker, config: () => config, liveAgents: () => live, advanceCursor: () => { cursor++; }, now,
     state: () => ({ agents: live, modelMap: config.model_map, cursor, fallbackAgent: config.router.fallback_executor, pick: () => 0 }),
   });
 }
@@ -138,6 +138,35 @@ describe('the routing service', () => {
     expect(f.calls).toHaveLength(5);
     expect(done.every((p) => p.decision.agent === 'codex')).toBe(true);
     expect(r.pending).toBe(0);
+  });
+
+  it('after three tasks in a row whose router failed, it is not asked for five minutes', async () => {
+    let t = 1_000_000;
+    const f = fakeAsker([new AskError('Timeout', 'no answer')]);
+    const r = routing(f.asker, { agent: 'claude', fallback_executor: 'codex', max_tries: 1 }, ['claude', 'codex'], () => t);
+    for (const id of [1, 2, 3]) expect((await r.plan(task(id))).record.tries).toBe(1);
+    const paused = await r.plan(task(4));
+    expect(f.calls).toHaveLength(3);
+    expect(paused.decision).toMatchObject({ agent: 'codex', source: 'fallback' });
+    expect(paused.record).toMatchObject({ tries: 0 });
+    expect(paused.record.routerError).toMatch(/router paused after 3 failures in a row/);
+    t += 5 * 60_000;
+    await r.plan(task(5));
+    expect(f.calls).toHaveLength(4);
+  });
+
+  it('one good answer between failures keeps the router in use', async () => {
+    const f = fakeAsker(['prose', 'prose', GOOD, 'prose', 'prose', 'prose']);
+    const r = routing(f.asker, { agent: 'claude', max_tries: 1 });
+    for (const id of [1, 2, 3, 4, 5]) await r.plan(task(id));
+    expect(f.calls).toHaveLength(5);
+  });
+
+  it('model_map.review names the model of a review run', () => {
+    const { asker } = fakeAsker([GOOD]);
+    const config = mergeConfig(defaultConfig(), { model_map: { review: { codex: ['gpt-review'] } } });
+    const r = new Routing({ asker, config: () => config, liveAgents: () => ['codex'], advanceCursor: () => {}, state: () => ({ agents: ['codex'], modelMap: config.model_map, cursor: 0 }) });
+    expect(r.reviewModel('o/r', 'codex')).toBe('gpt-review');
   });
 
   it('a plan knows the inputs it was made for', () => {
