@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../harness/fleet.js';
 import { natsServerAvailable } from '../harness/nats-server.js';
-import { git, makeRepo } from '../harness/orch.js';
+import { git, makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
 interface RunJson { scheduled_at: string; fired_at: string; finished_at: string; outcome: string; node: string; exit_code: number; output: string; duration_ms: number }
@@ -108,4 +108,42 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
     const spans = done.map((r) => [Date.parse(r.fired_at), Date.parse(r.finished_at)] as const).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
   }, 120_000);
+});
+
+// The embedded default (one `orch serve`, its own node, the in-process bus) runs bash jobs too.
+describe('bash jobs on the embedded default', () => {
+  let h: OrchHome;
+  let serve: Awaited<ReturnType<OrchHome['serve']>>;
+
+  beforeAll(async () => {
+    h = new OrchHome('orch-bash-jobs-');
+    const repo = await makeRepo(h.dir);
+    h.writeConfig([
+      `tmux:\n  socket: ${h.tmuxSocket}`,
+      'agents:\n  noop:\n    kind: command\n    command: /bin/true',
+      '',
+    ].join('\n'));
+    serve = await h.serve();
+    const add = await h.run(['project', 'add', `file://${repo.origin}`]);
+    expect(add.code, add.stderr).toBe(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (serve) await h.stop(serve);
+    await h?.cleanup(!!process.env.ORCH_KEEP_TEST_DIRS);
+  });
+
+  it('runs a bash job in the project checkout; a bash job without a command is refused', async () => {
+    await h.run(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo "tick $(cat README.md)"', '--id', 'readme']);
+    const runs = await waitFor(async () => {
+      const r = await h.json<RunJson[]>(['job', 'runs', 'readme']);
+      return r.find((x) => x.finished_at);
+    }, { timeoutMs: 30_000, what: 'the embedded bash run' });
+    expect(runs).toMatchObject({ outcome: 'succeeded', exit_code: 0, node: expect.any(String) });
+    expect(runs.output).toBe('tick # demo\n');
+    await h.json(['job', 'disable', 'readme']);
+    const bad = await h.run(['job', 'add', '* * * * *', '--type', 'bash', '--id', 'nocmd']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/a bash job needs --command/);
+  }, 60_000);
 });
