@@ -55,10 +55,16 @@ export class ProjectSync {
       case 'edit':
         await this.act(task!, { op: 'external', ev: { type: 'edited', what: action.what }, patch: action.patch });
         return;
-      case 'close':
+      case 'close': {
         await this.host.sync.set(task!.id, { issueClosed: true }); // closed there already: orch need not close it
+        // Closed by its PR's merge ("Closes #N"): the task ends as merged, not as closed by hand.
+        if (task!.status === 'in_review' && task!.prNumber !== null) {
+          await this.outbox.judge(task!);
+          if ((await this.host.store.getTask(task!.id))?.status === 'done') return;
+        }
         await this.act(task!, { op: 'close', note: `issue #${issue.number} closed on GitHub` });
         return;
+      }
       case 'reopen':
         await this.host.sync.set(task!.id, { issueClosed: false });
         await this.act(task!, { op: 'retry' });
@@ -139,7 +145,7 @@ export class ProjectSync {
       // A person deciding to go on: the attempt budget starts over (as for orch task retry).
       case 'unblock': await this.act(task, { op: 'external', ev: { type: 'unblock', by: user }, patch: { spent: 0 } }); return;
       case 'reroute': await this.act(task, { op: 'external', ev: { type: 'reroute', agent: cmd.agent, by: user }, patch: { agent: cmd.agent, spent: 0 } }); return;
-      case 'review': await this.outbox.judge(task); return;
+      case 'review': await this.outbox.judge(task, { review: true }); return;
     }
   }
 
