@@ -191,7 +191,7 @@ export class Coordinator {
         store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
         projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
         route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
-        asker: this.asker, fleetAgents: () => this.registry.fleetAgents(),
+        asker: this.asker, fleetAgents: () => this.registry.fleetAgents(), reviewModel: (p, a) => this.routing.reviewModel(p, a),
       }, this.deps.github);
     })().finally(() => { this.githubStarting = undefined; });
     await this.githubStarting;
