@@ -2,7 +2,7 @@
 // is decided by the pure lifecycle and applied as one store transaction (status +
 // task_events row + attempt change), then the coordinator is told what changed.
 import { randomUUID } from 'node:crypto';
-import { SpanKind, trace } from '@opentelemetry/api';
+import { SpanKind, trace, type Span } from '@opentelemetry/api';
 import { Actor } from '../runtime/actor.js';
 import { carrierOf, contextOf, endWithError, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
@@ -57,8 +57,8 @@ export interface TaskContext {
 export type TaskMsg =
   | { op: 'route' }
   /** A routing plan is ready (sent by the actor to itself). */
-  | { op: 'routed'; plan: RoutePlan }
-  | { op: 'route_failed'; basis: string; reason: string }
+  | { op: 'routed'; plan: RoutePlan; span?: Span }
+  | { op: 'route_failed'; basis: string; reason: string; span?: Span }
   | { op: 'dispatch'; node: string }
   | { op: 'started'; started: AttemptStarted }
   | { op: 'result'; result: AttemptResult }
@@ -93,8 +93,8 @@ export class TaskActor extends Actor<TaskMsg> {
     if (!task) throw new RefusedError(`task ${this.taskId} not found`);
     switch (msg.op) {
       case 'route': return this.routeTask(task);
-      case 'routed': return this.applyRoute(task, msg.plan);
-      case 'route_failed': return this.routeFailed(task, msg.basis, msg.reason);
+      case 'routed': return this.applyRoute(task, msg.plan, msg.span);
+      case 'route_failed': return this.routeFailed(task, msg.basis, msg.reason, msg.span);
       case 'dispatch': return this.dispatch(task, msg.node);
       case 'started': return this.started(task, msg.started);
       case 'result': return this.result(task, msg.result);
@@ -135,30 +135,38 @@ export class TaskActor extends Actor<TaskMsg> {
     return next;
   }
 
+  /** The routing plan this actor waits for (its inputs): one at a time. */
+  private planning: string | undefined;
+
   /**
    * Start routing a new task. The plan (which may ask the LLM router) runs outside this
-   * mailbox: the task stays `new` meanwhile and its other messages are handled.
+   * mailbox: the task stays `new` meanwhile and its other messages are handled. Its span
+   * covers the plan, so the router's call nests under it.
    */
   private routeTask(task: TaskRow): TaskRow {
     if (task.status !== 'new') return task; // already routed by an earlier message
     const basis = routeBasis(task);
-    this.ctx.planRoute(task).then(
-      (plan) => this.tell({ op: 'routed', plan }),
-      (err) => this.tell({ op: 'route_failed', basis, reason: err instanceof Error ? err.message : String(err) }),
+    if (this.planning === basis) return task;
+    this.planning = basis;
+    const span = tracer().startSpan('orch.task.route', { attributes: { 'orch.task': task.id } }, contextOf(task.trace));
+    const traced = { ...task, trace: carrierOf(trace.setSpan(contextOf(task.trace), span)) };
+    this.ctx.planRoute(traced).then(
+      (plan) => this.tell({ op: 'routed', plan, span }),
+      (err) => this.tell({ op: 'route_failed', basis, reason: err instanceof Error ? err.message : String(err), span }),
     );
     return task;
   }
 
-  private async applyRoute(task: TaskRow, plan: RoutePlan): Promise<TaskRow> {
-    if (task.status !== 'new') return task; // closed, blocked or routed meanwhile
-    if (routeBasis(task) !== plan.basis) return this.routeTask(task); // its agent, tier or labels changed meanwhile
+  private async applyRoute(task: TaskRow, plan: RoutePlan, span?: Span): Promise<TaskRow> {
+    if (this.planning === plan.basis) this.planning = undefined;
     const r = plan.decision;
-    const span = tracer().startSpan('orch.task.route', { attributes: { 'orch.task': task.id } }, contextOf(task.trace));
-    span.setAttributes({
+    span?.setAttributes({
       'orch.agent': r.agent, 'orch.model': r.model, 'orch.complexity': r.complexity, 'orch.route.reason': r.reason, 'orch.route.source': r.source,
       ...(plan.record.tries ? { 'orch.route.router_cost_usd': plan.record.costUsd, 'orch.route.tries': plan.record.tries } : {}),
     });
-    span.end();
+    span?.end();
+    if (task.status !== 'new') return task; // closed, blocked or routed meanwhile
+    if (routeBasis(task) !== plan.basis) return this.routeTask(task); // its agent, tier or labels changed meanwhile
     const t = decide(this.facts(task), { type: 'route', ...r });
     if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
     const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
@@ -171,10 +179,10 @@ export class TaskActor extends Actor<TaskMsg> {
     return next;
   }
 
-  private async routeFailed(task: TaskRow, basis: string, reason: string): Promise<TaskRow> {
+  private async routeFailed(task: TaskRow, basis: string, reason: string, span?: Span): Promise<TaskRow> {
+    if (this.planning === basis) this.planning = undefined;
+    if (span) endWithError(span, new Error(reason));
     if (task.status !== 'new' || routeBasis(task) !== basis) return task;
-    const span = tracer().startSpan('orch.task.route', { attributes: { 'orch.task': task.id } }, contextOf(task.trace));
-    endWithError(span, new Error(reason));
     const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
     this.ctx.changed(next, 'routing_failed');
     return next;
