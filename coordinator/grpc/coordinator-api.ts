@@ -19,7 +19,7 @@ import { JOB_ID } from '../scheduler/config-jobs.js';
 import { nextAt, parseSchedule } from '../scheduler/cron.js';
 import { slug } from '../prompt.js';
 import type { JobRow } from '../store/jobs.js';
-import { latestRoute } from '../store/routing.js';
+import { latestRoute, routingUsage } from '../store/routing.js';
 import { routeTask } from './route-task.js';
 import type { Job } from '../../proto/gen/orch/v1/coordinator.js';
 
@@ -188,7 +188,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
 
     taskCost: unary(t, async (req) => {
       if (!(await store.getTask(req.id))) throw new InvalidArgument(`task ${req.id} not found`);
-      return taskCost(req.id, await store.listAttempts(req.id));
+      return taskCost(req.id, await store.listAttempts(req.id), await routingUsage(c.deps.db.pool, req.id));
     }),
     getMetrics: unary(t, async (req) => {
       if (req.sinceSeconds < 0) throw new InvalidArgument('since must not be negative');

@@ -54,11 +54,11 @@ export async function latestRoute(pool: pg.Pool, taskId: number): Promise<RouteR
   return r.rows[0] ? routeRow(r.rows[0]) : undefined;
 }
 
-/** What routing itself cost, over every routing of the task. */
-export async function routingCost(pool: pg.Pool, taskId: number): Promise<{ routings: number; costUsd: number; inputTokens: number; outputTokens: number }> {
+/** What routing itself used, over every routing of the task. */
+export async function routingUsage(pool: pg.Pool, taskId: number): Promise<{ inputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; outputTokens: number; costUsd: number }> {
   const r = await pool.query(
-    `select count(*) as n, coalesce(sum(cost_usd), 0) as cost, coalesce(sum(input_tokens), 0) as input, coalesce(sum(output_tokens), 0) as output
-     from task_routes where task_id = $1`, [taskId]);
+    `select coalesce(sum(input_tokens), 0) as i, coalesce(sum(cache_read_tokens), 0) as cr, coalesce(sum(cache_write_tokens), 0) as cw,
+       coalesce(sum(output_tokens), 0) as o, coalesce(sum(cost_usd), 0) as c from task_routes where task_id = $1`, [taskId]);
   const x = r.rows[0];
-  return { routings: Number(x.n), costUsd: Number(x.cost), inputTokens: Number(x.input), outputTokens: Number(x.output) };
+  return { inputTokens: Number(x.i), cacheReadTokens: Number(x.cr), cacheWriteTokens: Number(x.cw), outputTokens: Number(x.o), costUsd: Number(x.c) };
 }

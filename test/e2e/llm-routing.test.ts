@@ -163,6 +163,13 @@ describe.skipIf(!existsSync(CLAUDE_BIN))('LLM routing with the real Claude Code 
     expect(text.stdout).toMatch(/router: {5}claude\/claude-haiku-4-5 on local, 1 call, \d+ in \/ \d+ out tokens, \$\d+\.\d{4}, \d+\.\d s/);
     const text2 = await h.run(['task', 'get', String(garbled.t.id)]);
     expect(text2.stdout).toMatch(/router err: the router's answer is not a JSON object/);
+
+    // `orch task cost` counts the router's own usage with the task's.
+    type U = { input_tokens: number; output_tokens: number; cost_usd: number };
+    const cost = await h.json<{ attempts: U[]; routing: U; total: U }>(['task', 'cost', String(garbled.t.id)]);
+    expect(cost.routing).toMatchObject({ input_tokens: c.routing!.input_tokens, output_tokens: c.routing!.output_tokens });
+    expect(cost.total.output_tokens).toBe(cost.routing.output_tokens + cost.attempts.reduce((n, x) => n + x.output_tokens, 0));
+    expect((await h.run(['task', 'cost', String(garbled.t.id)])).stdout).toMatch(/^routing\s/m);
   }, 400_000);
 
   it('labels and --agent skip the router; orch task route asks it again', async () => {

@@ -167,7 +167,12 @@ export interface AttemptCost {
 export interface TaskCostResponse {
   taskId: number;
   attempts: AttemptCost[];
-  total: Usage | undefined;
+  /** the attempts and the routing */
+  total:
+    | Usage
+    | undefined;
+  /** the LLM router's own usage, over every routing of the task */
+  routing: Usage | undefined;
 }
 
 export interface MetricsRequest {
@@ -2336,7 +2341,7 @@ export const AttemptCost: MessageFns<AttemptCost> = {
 };
 
 function createBaseTaskCostResponse(): TaskCostResponse {
-  return { taskId: 0, attempts: [], total: undefined };
+  return { taskId: 0, attempts: [], total: undefined, routing: undefined };
 }
 
 export const TaskCostResponse: MessageFns<TaskCostResponse> = {
@@ -2349,6 +2354,9 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
     }
     if (message.total !== undefined) {
       Usage.encode(message.total, writer.uint32(26).fork()).join();
+    }
+    if (message.routing !== undefined) {
+      Usage.encode(message.routing, writer.uint32(802).fork()).join();
     }
     return writer;
   },
@@ -2390,6 +2398,14 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
             message.total = Usage.decode(reader, reader.uint32());
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.routing = Usage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2413,6 +2429,7 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
         ? object.attempts.map((e: any) => AttemptCost.fromJSON(e))
         : [],
       total: isSet(object.total) ? Usage.fromJSON(object.total) : undefined,
+      routing: isSet(object.routing) ? Usage.fromJSON(object.routing) : undefined,
     };
   },
 
@@ -2427,6 +2444,9 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
     if (message.total !== undefined) {
       obj.total = Usage.toJSON(message.total);
     }
+    if (message.routing !== undefined) {
+      obj.routing = Usage.toJSON(message.routing);
+    }
     return obj;
   },
 
@@ -2438,6 +2458,9 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
     message.taskId = object.taskId ?? 0;
     message.attempts = object.attempts?.map((e) => AttemptCost.fromPartial(e)) || [];
     message.total = (object.total !== undefined && object.total !== null) ? Usage.fromPartial(object.total) : undefined;
+    message.routing = (object.routing !== undefined && object.routing !== null)
+      ? Usage.fromPartial(object.routing)
+      : undefined;
     return message;
   },
 };
