@@ -61,10 +61,10 @@ export class BashJobs {
       return { job: job.id, scheduledAt: at, skipped: why };
     };
     if (this.running.has(job.id)) return skip('its previous run is still running');
-    if (job.lastOutcome === 'running' && job.lastScheduled) {
-      const deadline = (job.lastFiredAt ?? job.lastScheduled).getTime() + job.timeoutSeconds * 1000 + LOST_AFTER_MS;
-      if (this.now().getTime() < deadline) return skip('its previous run is still running');
-      await this.d.jobs.finishBashRun(job.id, job.lastScheduled, { outcome: 'lost: no result came back (its coordinator stopped?)', node: '', exitCode: null, output: '', durationMs: 0 });
+    // A run another coordinator (or an earlier life of this one) started: running until past its time.
+    for (const r of await this.d.jobs.runningRuns(job.id)) {
+      if (this.now().getTime() < r.firedAt.getTime() + job.timeoutSeconds * 1000 + LOST_AFTER_MS) return skip('its previous run is still running');
+      await this.d.jobs.finishBashRun(job.id, r.scheduledAt, { outcome: 'lost: no result came back (its coordinator stopped?)', node: '', exitCode: null, output: '', durationMs: 0 });
     }
     if (!(await this.d.jobs.startBashRun(job, at))) return { job: job.id, scheduledAt: at, skipped: 'already fired' };
     const run = this.execute(job, at).catch((err) => log.error('bash job run failed', { job: job.id, err })).finally(() => this.running.delete(job.id));

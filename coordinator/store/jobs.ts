@@ -27,11 +27,9 @@ export interface JobRow {
   timeoutSeconds: number;
   /** How its last run went (fired, running, succeeded, failed: …, skipped: …). */
   lastOutcome?: string;
-  /** When its last run fired. */
-  lastFiredAt?: Date;
 }
 
-export type NewJob = Omit<JobRow, 'createdAt' | 'lastScheduled' | 'lastTaskId' | 'timeoutSeconds' | 'lastOutcome' | 'lastFiredAt'> & { timeoutSeconds?: number };
+export type NewJob = Omit<JobRow, 'createdAt' | 'lastScheduled' | 'lastTaskId' | 'timeoutSeconds' | 'lastOutcome'> & { timeoutSeconds?: number };
 
 /** One run of a job as the store keeps it. */
 export interface JobRunRow {
@@ -55,15 +53,15 @@ export interface BashRunEnd {
   durationMs: number;
 }
 
-const SELECT = `select j.*, r.scheduled_at as last_scheduled, r.task_id as last_task_id, r.outcome as last_outcome, r.fired_at as last_fired_at
-  from jobs j left join lateral (select scheduled_at, task_id, outcome, fired_at from job_runs where job_id = j.id order by scheduled_at desc limit 1) r on true`;
+const SELECT = `select j.*, r.scheduled_at as last_scheduled, r.task_id as last_task_id, r.outcome as last_outcome
+  from jobs j left join lateral (select scheduled_at, task_id, outcome from job_runs where job_id = j.id order by scheduled_at desc limit 1) r on true`;
 
 function jobRow(r: Record<string, any>): JobRow {
   return {
     id: r.id, project: r.project, schedule: r.schedule, timezone: r.timezone, type: r.type, title: r.title, body: r.body,
     labels: r.labels, command: r.command, enabled: r.enabled, source: r.source, createdAt: r.created_at,
     ...(r.last_scheduled ? { lastScheduled: r.last_scheduled } : {}), ...(r.last_task_id ? { lastTaskId: Number(r.last_task_id) } : {}),
-    timeoutSeconds: r.timeout_seconds ?? 600, ...(r.last_outcome ? { lastOutcome: r.last_outcome, lastFiredAt: r.last_fired_at } : {}),
+    timeoutSeconds: r.timeout_seconds ?? 600, ...(r.last_outcome ? { lastOutcome: r.last_outcome } : {}),
   };
 }
 
@@ -147,6 +145,12 @@ export class JobStore {
   async startBashRun(job: JobRow, at: Date): Promise<boolean> {
     const r = await this.pool.query(`insert into job_runs (job_id, scheduled_at, outcome) values ($1, $2, 'running') on conflict do nothing`, [job.id, at]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  /** The job's runs still marked running (normally none or one), oldest first. */
+  async runningRuns(jobId: string): Promise<Array<{ scheduledAt: Date; firedAt: Date }>> {
+    const r = await this.pool.query(`select scheduled_at, fired_at from job_runs where job_id = $1 and outcome = 'running' order by scheduled_at`, [jobId]);
+    return r.rows.map((x) => ({ scheduledAt: x.scheduled_at, firedAt: x.fired_at }));
   }
 
   /** A bash run ended (or was found lost): its outcome, node, exit code and output. */

@@ -108,6 +108,24 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
     const spans = done.map((r) => [Date.parse(r.fired_at), Date.parse(r.finished_at)] as const).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
   }, 120_000);
+
+  it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on', async () => {
+    await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 6; echo ended', '--id', 'long', '--timeout', '20']);
+    await waitFor(async () => (await json<RunJson[]>(['job', 'runs', 'long'])).find((r) => r.outcome === 'running'), { timeoutMs: 30_000, what: 'a run of the long job to start' });
+    await fleet.restartCoordinator('SIGKILL');
+    const back = Date.now();
+    // The restarted coordinator's scheduler ticks every second: each due run is skipped, none started.
+    const runs = await waitFor(async () => {
+      const r = await json<RunJson[]>(['job', 'runs', 'long', '--limit', '100']);
+      return r.filter((x) => x.outcome.startsWith('skipped') && Date.parse(x.fired_at) > back).length >= 5 ? r : undefined;
+    }, { timeoutMs: 60_000, what: 'the restarted coordinator to skip due runs' });
+    await json<JobJson>(['job', 'disable', 'long']);
+    const started = runs.filter((x) => !x.outcome.startsWith('skipped'));
+    expect(started).toHaveLength(1);
+    // Its reply went to the killed coordinator: it stays running until it counts as lost (timeout + 2 min).
+    expect(started[0].outcome).toBe('running');
+    expect(runs.filter((x) => Date.parse(x.fired_at) > back).every((x) => x.outcome === 'skipped: its previous run is still running')).toBe(true);
+  }, 150_000);
 });
 
 // The embedded default (one `orch serve`, its own node, the in-process bus) runs bash jobs too.
