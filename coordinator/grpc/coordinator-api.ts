@@ -149,6 +149,8 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       return act(id, { op: 'run' });
     }),
     retryTask: unary(t, async (req) => act(req.id, { op: 'retry' })),
+    // As /unblock on an issue: a person decided to go on, so the attempt budget starts over.
+    unblockTask: unary(t, async (req) => act(req.id, { op: 'external', ev: { type: 'unblock', by: 'user' }, patch: { spent: 0 } })),
     closeTask: unary(t, async (req) => act(req.id, { op: 'close', note: req.note })),
     killTask: unary(t, async (req) => act(req.id, { op: 'kill', by: 'user' })),
     publishTask: unary(t, async (req) => {

@@ -138,6 +138,8 @@ export interface OrchConfig {
   node: { name?: string; slots: number; labels: string[]; tools: string[] };
   tmux: { socket: string };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** `orch chat`: which agent/model answers (default router.agent, else the first available agent). */
+  chat?: { agent?: string; model?: string; timeout_seconds?: number };
 }
 
 export interface Price {
@@ -306,4 +308,8 @@ export const RULES: Record<string, Rule> = {
   'tmux.socket': { t: 'string' },
   log: { t: 'map' },
   'log.level': { t: 'enum', of: ['debug', 'info', 'warn', 'error'] },
+  chat: { t: 'map' },
+  'chat.agent': { t: 'string' },
+  'chat.model': { t: 'string' },
+  'chat.timeout_seconds': { t: 'posint' },
 };

@@ -5087,6 +5087,16 @@ export const CoordinatorService = {
     responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
     responseDeserialize: (value: Buffer): Task => Task.decode(value),
   },
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask: {
+    path: "/orch.v1.Coordinator/UnblockTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TaskRef): Buffer => Buffer.from(TaskRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskRef => TaskRef.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Task => Task.decode(value),
+  },
   routeTask: {
     path: "/orch.v1.Coordinator/RouteTask" as const,
     requestStream: false as const,
@@ -5139,6 +5149,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   getMetrics: handleUnaryCall<MetricsRequest, MetricsResponse>;
   /** Promote an internal task of a gh.repo project to a GitHub issue. */
   publishTask: handleUnaryCall<TaskRef, Task>;
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask: handleUnaryCall<TaskRef, Task>;
   routeTask: handleUnaryCall<RouteTaskRequest, Task>;
   listJobRuns: handleUnaryCall<ListJobRunsRequest, ListJobRunsResponse>;
 }
@@ -5470,6 +5482,19 @@ export interface CoordinatorClient extends Client {
     callback: (error: ServiceError | null, response: Task) => void,
   ): ClientUnaryCall;
   publishTask(
+    request: TaskRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask(request: TaskRef, callback: (error: ServiceError | null, response: Task) => void): ClientUnaryCall;
+  unblockTask(
+    request: TaskRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  unblockTask(
     request: TaskRef,
     metadata: Metadata,
     options: Partial<CallOptions>,
