@@ -19,6 +19,7 @@ import { carrierOf, contextOf, tracer } from '../runtime/telemetry/index.js';
 import { observeGauge } from '../runtime/telemetry/metrics.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
+import { BashJobRunner, isBashJobWire } from './bash-job.js';
 import { AskRunner, isAskWire } from './ask.js';
 import { GatewayClient } from './gateway-client.js';
 import { Session, type SessionRecord } from './session.js';
@@ -65,6 +66,7 @@ export class AgentNode {
   private unobserve: (() => void) | undefined;
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
+  private bashJobs: BashJobRunner | undefined;
   private readonly asks: AskRunner;
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
@@ -376,6 +378,12 @@ export class AgentNode {
       if (!isAskWire(req)) throw new Error('malformed ask request');
       if (this.stopping) throw new Error(`node ${this.o.name} is stopping`);
       return Buffer.from(JSON.stringify(await this.asks.run(req)));
+    }
+    if (req.op === 'bash_job') {
+      if (!isBashJobWire(req)) throw new Error('malformed bash_job request');
+      if (this.stopping) throw new Error(`node ${this.o.name} is stopping`);
+      this.bashJobs ??= new BashJobRunner({ node: this.o.name, paths: this.paths });
+      return Buffer.from(JSON.stringify(await this.bashJobs.run(req)));
     }
     if (req.op !== 'kill' || typeof req.token !== 'string') throw new Error(`unknown control request ${String(req.op)}`);
     // Kills go by the attempt's token: never another attempt of the same task.

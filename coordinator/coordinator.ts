@@ -17,8 +17,10 @@ import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-regis
 import { OutputHub } from './output-hub.js';
 import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { BashJobs } from './scheduler/bash-jobs.js';
 import { JobStore } from './store/jobs.js';
-import { route as routeDecision, type RouteDecision } from './router.js';
+import { route as routeDecision, type RouteDecision, type RouterState } from './router.js';
+import { Routing } from './routing.js';
 import { BusAsker, type Asker } from './ask.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
@@ -77,6 +79,9 @@ export class Coordinator {
   readonly cooldowns: Cooldowns;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
+  readonly bashJobs: BashJobs;
+  /** Routing plans (the LLM router behind the pure decision). */
+  readonly routing: Routing;
   /** One-shot agent calls on nodes (router, review, chat). */
   readonly asker: Asker;
   private actors = new Map<number, TaskActor>();
@@ -103,12 +108,21 @@ export class Coordinator {
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
     this.jobs = new JobStore(deps.db.pool, deps.store);
+    this.bashJobs = new BashJobs({
+      jobs: this.jobs, project: (name) => this.store.getProject(name), requiredTools: (p) => this.projectConfig(p).required_tools ?? [],
+      snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.deps.bus.request(subjects.control(node), body, { timeoutMs }),
+    });
     this.scheduler = new Scheduler({
-      jobs: this.jobs,
+      jobs: this.jobs, runBash: (job, at) => this.bashJobs.fire(job, at),
       taskOpen: async (id) => { const t = await this.store.getTask(id); return !!t && t.status !== 'done'; },
       created: (task) => this.actor(task.id).tell({ op: 'route' }),
     });
     this.asker = deps.asker ?? new BusAsker({ bus: deps.bus, snapshots: () => this.registry.snapshots() });
+    this.routing = new Routing({
+      asker: this.asker,
+      config: (p) => this.projectConfig(p), state: (p) => this.routerState(p), advanceCursor: () => { this.cursor += 1; },
+      liveAgents: () => this.registry.fleetAgents(),
+    });
     this.dispatcher = new Dispatcher({
       snapshots: () => this.registry.snapshots(),
       dispatch: async (taskId, node) => { await this.actor(taskId).ask({ op: 'dispatch', node }); },
@@ -180,7 +194,7 @@ export class Coordinator {
         store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
         projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
         route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
-        asker: this.asker, fleetAgents: () => this.registry.fleetAgents(),
+        asker: this.asker, fleetAgents: () => this.registry.fleetAgents(), reviewModel: (p, a) => this.routing.reviewModel(p, a),
       }, this.deps.github);
     })().finally(() => { this.githubStarting = undefined; });
     await this.githubStarting;
@@ -328,7 +342,7 @@ export class Coordinator {
   private makeTaskContext(): TaskContext {
     return {
     store: this.deps.store,
-    route: (task) => this.route(task),
+    planRoute: (task) => this.routing.plan(task),
     settings: (task) => this.settings(task.project),
     project: async (name) => {
       const p = await this.store.getProject(name);
@@ -364,15 +378,18 @@ export class Coordinator {
     return [...new Set([...this.registry.everSeenAgents(), ...enabledAgents(this.projectConfig(project))])].sort();
   }
 
+  /** The pure router's view of a project: the fleet's agents, model_map, cooldowns, weights, cursor. */
+  routerState(project: string): RouterState {
+    const cfg = this.projectConfig(project);
+    return {
+      agents: this.routableAgents(project), known: this.knownAgents(project), modelMap: cfg.model_map ?? {}, cursor: this.cursor,
+      fallbackAgent: cfg.router?.fallback_executor, weights: cfg.router?.weights, cooling: (agent, model) => this.cooldowns.cooling(agent, model),
+    };
+  }
+
+  /** Routing without the LLM (failure recovery, with the agent pinned). */
   private route(task: TaskRow): RouteDecision {
-    const cfg = this.projectConfig(task.project);
-    const d = routeDecision(
-      { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels },
-      {
-        agents: this.routableAgents(task.project), known: this.knownAgents(task.project), modelMap: cfg.model_map ?? {}, cursor: this.cursor,
-        fallbackAgent: cfg.router?.fallback_executor, cooling: (agent, model) => this.cooldowns.cooling(agent, model),
-      },
-    );
+    const d = routeDecision({ agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels }, this.routerState(task.project));
     if (d.usedCursor) this.cursor += 1;
     return d;
   }

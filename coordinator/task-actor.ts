@@ -2,7 +2,7 @@
 // is decided by the pure lifecycle and applied as one store transaction (status +
 // task_events row + attempt change), then the coordinator is told what changed.
 import { randomUUID } from 'node:crypto';
-import { SpanKind, trace } from '@opentelemetry/api';
+import { SpanKind, trace, type Span } from '@opentelemetry/api';
 import { Actor } from '../runtime/actor.js';
 import { carrierOf, contextOf, endWithError, startIntake, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
@@ -13,7 +13,8 @@ import { boundDiff, branchName, systemPrompt, taskPrompt, type AttemptMemory } f
 import { childrenDone, childTasks, waitingReason } from './delegation.js';
 import { recordAttemptEnded, recordAttemptResult, recordDispatchLatency, recordQueueWait } from './metrics.js';
 import type { Recovery } from './recovery.js';
-import type { RouteDecision } from './router.js';
+import { routeBasis, type RoutePlan } from './routing.js';
+import { insertRoute } from './store/routing.js';
 import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
 
 const log = logger('task');
@@ -37,7 +38,8 @@ export interface TaskSettings {
 /** What a TaskActor needs from the coordinator around it. */
 export interface TaskContext {
   store: Store;
-  route(task: TaskRow): RouteDecision;
+  /** Plan the task's routing (may ask the LLM router: it runs outside this actor's mailbox). */
+  planRoute(task: TaskRow): Promise<RoutePlan>;
   settings(task: TaskRow): TaskSettings;
   project(name: string): Promise<ProjectRow>;
   publishAssignment(a: Assignment): Promise<void>;
@@ -55,6 +57,9 @@ export interface TaskContext {
 
 export type TaskMsg =
   | { op: 'route' }
+  /** A routing plan is ready (sent by the actor to itself). */
+  | { op: 'routed'; plan: RoutePlan; span?: Span }
+  | { op: 'route_failed'; basis: string; reason: string; span?: Span }
   | { op: 'dispatch'; node: string }
   | { op: 'started'; started: AttemptStarted }
   | { op: 'result'; result: AttemptResult }
@@ -89,6 +94,8 @@ export class TaskActor extends Actor<TaskMsg> {
     if (!task) throw new RefusedError(`task ${this.taskId} not found`);
     switch (msg.op) {
       case 'route': return this.routeTask(task);
+      case 'routed': return this.applyRoute(task, msg.plan, msg.span);
+      case 'route_failed': return this.routeFailed(task, msg.basis, msg.reason, msg.span);
       case 'dispatch': return this.dispatch(task, msg.node);
       case 'started': return this.started(task, msg.started);
       case 'result': return this.result(task, msg.result);
@@ -131,25 +138,57 @@ export class TaskActor extends Actor<TaskMsg> {
     return next;
   }
 
-  private async routeTask(task: TaskRow): Promise<TaskRow> {
+  /** The routing plan this actor waits for (its inputs): one at a time. */
+  private planning: string | undefined;
+
+  /**
+   * Start routing a new task. The plan (which may ask the LLM router) runs outside this
+   * mailbox: the task stays `new` meanwhile and its other messages are handled. Its span
+   * covers the plan, so the router's call nests under it.
+   */
+  private routeTask(task: TaskRow): TaskRow {
     if (task.status !== 'new') return task; // already routed by an earlier message
-    let r: RouteDecision;
+    const basis = routeBasis(task);
+    if (this.planning === basis) return task;
+    this.planning = basis;
     const span = tracer().startSpan('orch.task.route', { attributes: { 'orch.task': task.id } }, contextOf(task.trace));
-    try {
-      r = this.ctx.route(task);
-      span.setAttributes({ 'orch.agent': r.agent, 'orch.model': r.model, 'orch.complexity': r.complexity, 'orch.route.reason': r.reason });
-      span.end();
-    } catch (err) {
-      endWithError(span, err);
-      const reason = err instanceof Error ? err.message : String(err);
-      const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
-      this.ctx.changed(next, 'routing_failed');
-      return next;
-    }
-    return this.apply(task, { type: 'route', ...r }, {
-      agent: r.agent, model: r.model, complexity: r.complexity,
-      branch: task.branch || branchName(task.id, task.title),
+    const traced = { ...task, trace: carrierOf(trace.setSpan(contextOf(task.trace), span)) };
+    this.ctx.planRoute(traced).then(
+      (plan) => this.tell({ op: 'routed', plan, span }),
+      (err) => this.tell({ op: 'route_failed', basis, reason: err instanceof Error ? err.message : String(err), span }),
+    );
+    return task;
+  }
+
+  private async applyRoute(task: TaskRow, plan: RoutePlan, span?: Span): Promise<TaskRow> {
+    if (this.planning === plan.basis) this.planning = undefined;
+    const r = plan.decision;
+    span?.setAttributes({
+      'orch.agent': r.agent, 'orch.model': r.model, 'orch.complexity': r.complexity, 'orch.route.reason': r.reason, 'orch.route.source': r.source,
+      ...(plan.record.tries ? { 'orch.route.router_cost_usd': plan.record.costUsd, 'orch.route.tries': plan.record.tries } : {}),
     });
+    span?.end();
+    if (task.status !== 'new') return task; // closed, blocked or routed meanwhile
+    if (routeBasis(task) !== plan.basis) return this.routeTask(task); // its agent, tier or labels changed meanwhile
+    const t = decide(this.facts(task), { type: 'route', ...r });
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      patch: { agent: r.agent, model: r.model, complexity: r.complexity, branch: task.branch || branchName(task.id, task.title), ...(t.reason !== undefined ? { reason: t.reason } : {}) },
+      event: t.event,
+      detail: t.detail,
+      also: (c) => insertRoute(c, task.id, plan.record),
+    });
+    this.ctx.changed(next, t.event);
+    return next;
+  }
+
+  private async routeFailed(task: TaskRow, basis: string, reason: string, span?: Span): Promise<TaskRow> {
+    if (this.planning === basis) this.planning = undefined;
+    if (span) endWithError(span, new Error(reason));
+    if (task.status !== 'new' || routeBasis(task) !== basis) return task;
+    const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
+    this.ctx.changed(next, 'routing_failed');
+    return next;
   }
 
   private async dispatch(task: TaskRow, node: string): Promise<TaskRow> {

@@ -246,7 +246,7 @@ export class Outbox {
       return;
     }
     const listed = cfg.model_map?.review?.[reviewer.agent];
-    const model = Array.isArray(listed) ? listed[0] ?? '' : listed ?? '';
+    const model = this.host.reviewModel?.(task.project, reviewer.agent) ?? (Array.isArray(listed) ? listed[0] ?? '' : listed ?? '');
     const memory = (task.memory as Array<{ diff?: string }>).filter((m) => m.diff);
     const prompt = reviewPrompt({ title: task.title, body: task.body, prNumber: pr, diff: memory[memory.length - 1]?.diff ?? '', files: task.filesChanged });
     log.info('review agent: reviewing', { task: task.id, pr, agent: reviewer.agent, model, sameAsAuthor: reviewer.sameAsAuthor });

@@ -16,6 +16,8 @@ export interface Fired {
   /** The task it created, or why it did not fire. */
   taskId?: number;
   skipped?: string;
+  /** Bash jobs: the run started (it ends in the background; `orch job runs` shows it). */
+  note?: string;
 }
 
 export interface SchedulerDeps {
@@ -24,6 +26,8 @@ export interface SchedulerDeps {
   taskOpen(taskId: number): Promise<boolean>;
   /** A task was created by a job: route it. */
   created(task: TaskRow): void;
+  /** Fire a bash job's run (bash-jobs.ts); without it bash jobs are skipped. */
+  runBash?(job: JobRow, at: Date): Promise<Fired>;
   now?: () => Date;
 }
 
@@ -101,6 +105,7 @@ export class Scheduler {
   }
 
   private async fire(job: JobRow, at: Date): Promise<Fired> {
+    if (job.type === 'bash' && this.deps.runBash) return this.deps.runBash(job, at);
     if (job.type !== 'task') {
       const why = 'bash jobs are not supported yet';
       await this.deps.jobs.skip(job, at, why);

@@ -28,6 +28,8 @@ export interface TransitionChange {
   attemptUpdate?: { number: number; token: string; patch: AttemptPatch };
   /** This attempt ran: it counts against max_attempts (tasks.spent + 1). */
   countAttempt?: boolean;
+  /** More writes that belong to this transition (e.g. the routing decision), in its transaction. */
+  also?: (c: pg.ClientBase, task: TaskRow) => Promise<void>;
 }
 
 const PG_FOREIGN_KEY_VIOLATION = '23503';
@@ -158,6 +160,7 @@ export class Store {
           [id, task.attempts, a.token, a.node, a.agent, a.model]);
         attempt = attemptRow(ins.rows[0]);
       }
+      if (change.also) await change.also(c, task);
       return attempt ? { task, attempt } : { task };
     });
   }
