@@ -5,6 +5,7 @@
 // `orch node remove NAME` can undo it.
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import type { ListNodesResponse, StatusResponse } from '../../proto/gen/orch/v1/coordinator.js';
 import { isLoopbackListen } from '../../runtime/grpc-auth.js';
 import { redact } from '../../runtime/redact.js';
@@ -162,13 +163,16 @@ async function install(ssh: SshHost, home: string, facts: HostFacts, o: DeployOp
     const t = Date.now();
     let sent = 0;
     let shown = 0;
-    const stream = createReadStream(bundle.file);
     const size = bundle.bytes;
-    stream.on('data', (c) => {
-      sent += c.length;
-      const pct = Math.floor((sent / size) * 4) * 25;
-      if (pct > shown && pct < 100) { shown = pct; say(`      copied ${pct}% of ${mb(size)}`); }
-    });
+    // Counted on its way to the channel (a 'data' listener on the file would start it flowing before the channel opens).
+    const stream = createReadStream(bundle.file).pipe(new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length;
+        const pct = Math.floor((sent / size) * 4) * 25;
+        if (pct > shown && pct < 100) { shown = pct; say(`      copied ${pct}% of ${mb(size)}`); }
+        cb(null, chunk);
+      },
+    }));
     await ssh.run('unpacking the bundle', [
       `mkdir -p ${lib} && rm -rf ${d}.tmp && mkdir -p ${d}.tmp`,
       `tar -xzf - -C ${d}.tmp --strip-components=1`,
