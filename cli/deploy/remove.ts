@@ -26,13 +26,23 @@ async function running(api: Api, name: string): Promise<number | undefined> {
 }
 
 export async function removeNode(api: Api, o: RemoveOptions, say: Say): Promise<void> {
+  const t0 = Date.now();
+  const took = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+  /** Say what is being done, do it, say how long it took. */
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    say(what);
+    const t = Date.now();
+    const v = await fn();
+    say(`      done (${took(t)})`);
+    return v;
+  };
   const rec = readRecord(o.localDir, o.name);
   const known = (await running(api, o.name)) !== undefined;
   if (!rec && !known) throw new CliError(`no node named ${o.name}: it was not deployed from this machine (no ${recordFile(o.localDir, o.name)}) and the coordinator does not know it`);
 
   if (known) {
-    say(`draining ${o.name} at the coordinator`);
-    await api.call('drainNode', { name: o.name, undo: false, reason: 'being removed (orch node remove)' }).catch((err: Error) => say(`      (drain: ${err.message})`));
+    await step(`draining ${o.name} at the coordinator`, () => api.call('drainNode', { name: o.name, undo: false, reason: 'being removed (orch node remove)' })
+      .catch((err: Error) => say(`      (drain: ${err.message})`)));
     const end = Date.now() + o.drainSeconds * 1000;
     for (let n = await running(api, o.name); n; n = await running(api, o.name)) {
       if (Date.now() > end) {
@@ -44,19 +54,19 @@ export async function removeNode(api: Api, o: RemoveOptions, say: Say): Promise<
   }
 
   if (rec) {
-    say(`connecting to ${rec.user}@${rec.host}:${rec.port}`);
-    const ssh = await SshHost.connect({ user: rec.user, host: rec.host, port: rec.port, identity: o.identity ?? rec.identity, knownHosts: rec.knownHosts, acceptNewHostKey: false });
+    const ssh = await step(`connecting to ${rec.user}@${rec.host}:${rec.port}`, () => SshHost.connect({ user: rec.user, host: rec.host, port: rec.port, identity: o.identity ?? rec.identity, knownHosts: rec.knownHosts, acceptNewHostKey: false }));
     try {
       const home = sq(rec.orchHome);
       // The node's tmux server (agent sessions outlive a node stop by design; not a removal).
       const cfg = parseDocument((await ssh.exec(`cat ${home}/config.yml 2>/dev/null`)).stdout).toJS() as { tmux?: { socket?: string } } | null;
       const socket = cfg?.tmux?.socket ?? 'orch';
-      say(`stopping ${rec.service.kind === 'supervised' ? 'the supervised node process' : `the systemd unit ${rec.service.unit}`}`);
-      await stopService(ssh, rec.service, rec.params);
-      await removeService(ssh, rec.service);
-      await ssh.exec(`tmux -L ${sq(socket)} kill-server 2>/dev/null`);
-      say(o.purge ? `removing ${rec.orchHome}` : `removing the config and install under ${rec.orchHome} (keeping repos, worktrees and state; --purge removes them)`);
-      await ssh.run('removing files', o.purge ? `rm -rf ${home}` : `rm -rf ${home}/config.yml ${home}/lib ${home}/bin ${home}/node.log ${home}/node.pid`);
+      await step(`stopping ${rec.service.kind === 'supervised' ? 'the supervised node process' : `the systemd unit ${rec.service.unit}`} and its tmux server`, async () => {
+        await stopService(ssh, rec.service, rec.params);
+        await removeService(ssh, rec.service);
+        await ssh.exec(`tmux -L ${sq(socket)} kill-server 2>/dev/null`);
+      });
+      await step(o.purge ? `removing ${rec.orchHome}` : `removing the config and install under ${rec.orchHome} (keeping repos, worktrees and state; --purge removes them)`,
+        () => ssh.run('removing files', o.purge ? `rm -rf ${home}` : `rm -rf ${home}/config.yml ${home}/lib ${home}/bin ${home}/node.log ${home}/node.pid`));
     } finally {
       ssh.close();
     }
@@ -65,9 +75,8 @@ export async function removeNode(api: Api, o: RemoveOptions, say: Say): Promise<
   }
 
   if (known) {
-    say(`forgetting ${o.name} at the coordinator`);
-    await api.call('forgetNode', { name: o.name }, 30_000);
+    await step(`forgetting ${o.name} at the coordinator`, () => api.call('forgetNode', { name: o.name }, 30_000));
   }
   rmSync(recordFile(o.localDir, o.name), { force: true });
-  say(`${o.name} removed`);
+  say(`${o.name} removed (${took(t0)})`);
 }

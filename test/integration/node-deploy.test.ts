@@ -109,7 +109,7 @@ describe.skipIf(!!why)('orch node deploy over SSH to network-namespace hosts', (
     'node', 'deploy', `root@${sshds[i].address}`, '--port', String(sshds[i].port), '--identity', clientKey, '--known-hosts', knownHosts,
     '--name', hosts[i].name, '--slots', '2', '--orch-home', hosts[i].home, '--node-config', hosts[i].nodeConfig,
     '--coordinator', fleet.address, ...extra,
-  ], { env: { ORCH_TOKEN_FILE: tokenFile }, timeoutMs: 240_000 });
+  ], { env: { ORCH_TOKEN_FILE: tokenFile, ORCH_DEBUG: '1' }, timeoutMs: 240_000 });
 
   const nodes = () => fleet.coordinator.json<NodeJson[]>(['node', 'list'], { env: fleet.cliEnv() });
 
@@ -199,6 +199,7 @@ describe.skipIf(!!why)('orch node deploy over SSH to network-namespace hosts', (
     const r = await deploy(0, join(scratch, 'known_hosts'));
     seconds.redeploy = (Date.now() - t) / 1000;
     console.log(`redeploy wall time (s): ${seconds.redeploy}`);
+    console.log(r.stderr);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('is installed already');
     expect(r.stderr).toContain('matches');
@@ -214,6 +215,7 @@ describe.skipIf(!!why)('orch node deploy over SSH to network-namespace hosts', (
     const pid = Number(readFileSync(join(h.home, 'node.pid'), 'utf8'));
     expect(pidAlive(pid)).toBe(true);
     const r = await fleet.coordinator.run(['node', 'remove', 'beta', '--coordinator', fleet.address], { env: fleet.cliEnv(), timeoutMs: 120_000 });
+    console.log(r.stderr);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('beta removed');
     expect(pidAlive(pid)).toBe(false);
