@@ -1,4 +1,5 @@
 // `orch node deploy USER@HOST` and `orch node remove NAME` (logic in cli/deploy/).
+import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { loadGlobalConfig } from '../../runtime/config/index.js';
 import { resolveToken } from '../../runtime/grpc-auth.js';
@@ -64,7 +65,8 @@ export function nodeDeployCommands(y: Argv): Argv {
       const { user, host } = parseTarget(args.target);
       const say = sayer((s) => process.stderr.write(s));
       const rec = await withApi(args, (api) => deployNode(api, {
-        target: { user, host, port: args.port, identity: args.identity, knownHosts: knownHostsFile(args['known-hosts']), acceptNewHostKey: args['accept-new-host-key'] },
+        // Absolute paths: the deploy record keeps them for `orch node remove`, run from anywhere.
+        target: { user, host, port: args.port, identity: args.identity && resolve(args.identity), knownHosts: resolve(knownHostsFile(args['known-hosts'])), acceptNewHostKey: args['accept-new-host-key'] },
         name: args.name, slots: args.slots, orchHome: args['orch-home'], natsUrl: args.nats, nodeConfigFile: args['node-config'],
         fromRegistry: args['from-registry'], waitSeconds: args.wait, token, localDir: `${orchHome()}/deploy`,
       }, say));
@@ -79,7 +81,7 @@ export function nodeDeployCommands(y: Argv): Argv {
     async (argv) => {
       const args = argv as unknown as RemoveArgs;
       const say = sayer((s) => process.stderr.write(s));
-      await withApi(args, (api) => removeNode(api, { name: args.name, localDir: `${orchHome()}/deploy`, purge: args.purge, drainSeconds: args['drain-seconds'], identity: args.identity }, say));
+      await withApi(args, (api) => removeNode(api, { name: args.name, localDir: `${orchHome()}/deploy`, purge: args.purge, drainSeconds: args['drain-seconds'], identity: args.identity && resolve(args.identity) }, say));
       if (args.json) printJson({ removed: args.name });
     });
 }

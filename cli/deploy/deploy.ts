@@ -128,16 +128,17 @@ export async function deployNode(api: Api, o: DeployOptions, say: Say): Promise<
     await ssh.run('removing old installs', `cd ${sq(home)}/lib && for d in orch-*; do [ "$d" = ${sq(installed.dir)} ] || rm -rf "$d"; done`);
     done(since);
 
-    since = begin(`waiting for ${name} to register with the coordinator at ${coordinator}`);
-    await waitRegistered(api, name, started, o.waitSeconds, say, async () => tail(ssh, service, home));
-    done(since, `${name} is up`);
-
+    // Recorded before the wait: a node that fails to join can still be undone with `orch node remove`.
     const rec: DeployRecord = {
       name, user: o.target.user, host: o.target.host, port: o.target.port, identity: o.target.identity, knownHosts: o.target.knownHosts,
       orchHome: home, service, params, installed: installed.id, deployedAt: new Date().toISOString(),
     };
     mkdirSync(join(o.localDir, 'nodes'), { recursive: true });
     writeFileSync(recordFile(o.localDir, name), JSON.stringify(rec, null, 2) + '\n');
+
+    since = begin(`waiting for ${name} to register with the coordinator at ${coordinator}`);
+    await waitRegistered(api, name, started, o.waitSeconds, say, async () => tail(ssh, service, home));
+    done(since, `${name} is up`);
     return { ...rec, seconds: (Date.now() - t0) / 1000 };
   } finally {
     ssh.close();

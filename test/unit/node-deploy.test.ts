@@ -1,5 +1,5 @@
-// Host-key trust decisions for `orch node deploy`, checked against keys and known_hosts
-// lines made by the real ssh-keygen (hashed entries with `ssh-keygen -H`).
+// `orch node deploy`'s decisions without a network: host-key trust (against keys and
+// known_hosts lines made by the real ssh-keygen), the host check, the node config, the service.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { fingerprint, keyTypeOf, knownHostsLine, knownHostsName, verifyHostKey, 
 import { hostProblems, parseProbe } from '../../cli/deploy/host-check.js';
 import { nodeConfigYaml } from '../../cli/deploy/node-config.js';
 import { parseDocument } from 'yaml';
+import { chooseService, renderUnit } from '../../cli/deploy/service.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-kh-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,5 +101,28 @@ describe('node config', () => {
   });
   it('a broken extra file is refused naming it', () => {
     expect(() => nodeConfigYaml('', { file: 'extra.yml', text: 'a: [1' }, { name: 'n', coordinator: 'c:1', natsUrl: 'nats://c:2', token: 't' })).toThrow(/extra\.yml/);
+  });
+});
+
+describe('node service', () => {
+  const p = { name: 'build-1', user: 'orch', orchHome: '/var/lib/orch-node', node: '/usr/bin/node', orchJs: '/var/lib/orch-node/lib/current/bin/orch.js' };
+  const tpl = readFileSync(join(import.meta.dirname, '../../deploy/systemd/orch-node.service'), 'utf8');
+  it.each([
+    ['root with systemd: a system unit', 'root', true, 'systemd', '/etc/systemd/system/orch-node-build-1.service'],
+    ['another user with systemd: a user unit', 'orch', true, 'systemd-user', '$HOME/.config/systemd/user/orch-node-build-1.service'],
+    ['no systemd: the supervisor', 'root', false, 'supervised', '/var/lib/orch-node/bin/orch-node-supervise'],
+  ] as const)('%s', (_w, user, systemd, kind, file) => {
+    expect(chooseService({ ...p, user }, systemd)).toMatchObject({ kind, file });
+  });
+  it('fills every placeholder; a user unit has no User= and is wanted by default.target', () => {
+    const sys = renderUnit(tpl, { ...p, user: 'root' }, 'systemd');
+    expect(sys).not.toMatch(/@[A-Z_]+@/);
+    expect(sys).toContain('ExecStart=/usr/bin/node /var/lib/orch-node/lib/current/bin/orch.js node start');
+    expect(sys).toContain('User=root');
+    expect(sys).toContain('WantedBy=multi-user.target');
+    const user = renderUnit(tpl, p, 'systemd-user');
+    expect(user).not.toMatch(/^User=/m);
+    expect(user).toContain('WantedBy=default.target');
+    expect(user).toContain('Environment=ORCH_HOME=/var/lib/orch-node');
   });
 });
