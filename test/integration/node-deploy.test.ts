@@ -57,14 +57,18 @@ describe.skipIf(!!why)('orch node deploy over SSH to network-namespace hosts', (
   const sshds: TestSshd[] = [];
   const hosts: Array<{ name: string; home: string; tmux: string; nodeConfig: string }> = [];
   let tokenFile: string;
+  let gateFile: string;
   const seconds: Record<string, number> = {};
 
   beforeAll(async () => {
     network = createNetwork(2);
     scratch = mkdtempSync(join(tmpdir(), 'orch-deploy-'));
+    gateFile = join(scratch, 'gate-open');
     madePrivsep = ensurePrivsepDir();
     const agent = instantAgent(scratch, join(scratch, 'runs.txt'), 0.2);
-    const agentsYaml = `agents:\n  instant:\n    kind: command\n    command: ${agent}\n`;
+    // A second agent that works until the test opens its gate: a run in progress while its node is removed.
+    const gated = instantAgent(scratch, join(scratch, 'runs.txt'), { file: 'gated-agent.sh', gateFile });
+    const agentsYaml = `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  gated:\n    kind: command\n    command: ${gated}\n`;
     fleet = new Fleet({ nodes: 0, slots: 2, network, token, agentsYaml });
     await fleet.start();
     const repo = await makeRepo(scratch);
@@ -210,25 +214,42 @@ describe.skipIf(!!why)('orch node deploy over SSH to network-namespace hosts', (
     expect((await nodes()).find((n) => n.name === 'alpha')?.state).toBe('up');
   }, 240_000);
 
-  it('orch node remove undoes a deploy: node stopped, files gone, forgotten by the coordinator', async () => {
-    const h = hosts[1];
-    const pid = Number(readFileSync(join(h.home, 'node.pid'), 'utf8'));
+  it('orch node remove lets the running attempt finish, then stops the node, removes its files and forgets it', async () => {
+    const task = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Long one', '--agent', 'gated'], { env: fleet.cliEnv() });
+    const get = (id: number) => fleet.coordinator.json<TaskJson & { attempts: number }>(['task', 'get', String(id)], { env: fleet.cliEnv() });
+    const running = await waitFor(async () => { const t = await get(task.id); return t.status === 'in_progress' && t.node ? t : undefined; },
+      { timeoutMs: 60_000, intervalMs: 300, what: 'the gated task to run' });
+    const gone = hosts.find((x) => x.name === running.node)!;
+    const stays = hosts.find((x) => x.name !== running.node)!;
+    const pid = Number(readFileSync(join(gone.home, 'node.pid'), 'utf8'));
     expect(pidAlive(pid)).toBe(true);
-    const r = await fleet.coordinator.run(['node', 'remove', 'beta', '--coordinator', fleet.address], { env: fleet.cliEnv(), timeoutMs: 120_000 });
+
+    let finished = false;
+    const removal = fleet.coordinator.run(['node', 'remove', gone.name, '--coordinator', fleet.address], { env: fleet.cliEnv(), timeoutMs: 120_000 })
+      .finally(() => { finished = true; });
+    await waitFor(async () => (await nodes()).find((n) => n.name === gone.name)?.state === 'draining', { timeoutMs: 30_000, what: `${gone.name} to be drained` });
+    // Drained, not stopped: the attempt still runs there and the removal waits for it.
+    expect(finished).toBe(false);
+    expect(pidAlive(pid)).toBe(true);
+    writeFileSync(gateFile, '');
+    const r = await removal;
     console.log(r.stderr);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('beta removed');
+    expect(r.stderr).toContain('waiting for 1 running attempt(s) to finish');
+    expect(r.stderr).toContain(`${gone.name} removed`);
+    // The attempt ended where it ran, once: the node was stopped only after it.
+    const t = await get(task.id);
+    expect([t.status, t.node, t.attempts]).toEqual(['done', gone.name, 1]);
+
     expect(pidAlive(pid)).toBe(false);
-    for (const f of ['config.yml', 'lib', 'bin', 'node.pid']) expect(existsSync(join(h.home, f)), f).toBe(false);
-    expect((await nodes()).map((n) => n.name)).toEqual(['alpha']);
-    const again = await fleet.coordinator.run(['node', 'remove', 'beta', '--coordinator', fleet.address], { env: fleet.cliEnv() });
+    for (const f of ['config.yml', 'lib', 'bin', 'node.pid']) expect(existsSync(join(gone.home, f)), f).toBe(false);
+    expect((await nodes()).map((n) => n.name)).toEqual([stays.name]);
+    const again = await fleet.coordinator.run(['node', 'remove', gone.name, '--coordinator', fleet.address], { env: fleet.cliEnv() });
     expect(again.code).not.toBe(0);
-    expect(again.stderr).toContain('no node named beta');
+    expect(again.stderr).toContain(`no node named ${gone.name}`);
     // The other node is untouched and still takes work.
-    const task = await fleet.coordinator.json<TaskJson>(['task', 'add', 'After removal', '--agent', 'instant'], { env: fleet.cliEnv() });
-    await waitFor(async () => (await fleet.coordinator.json<TaskJson>(['task', 'get', String(task.id)], { env: fleet.cliEnv() })).status === 'done',
-      { timeoutMs: 60_000, intervalMs: 500, what: 'a task on the remaining node' });
-    expect((await fleet.coordinator.json<TaskJson>(['task', 'get', String(task.id)], { env: fleet.cliEnv() })).node).toBe('alpha');
+    const after = await fleet.coordinator.json<TaskJson>(['task', 'add', 'After removal', '--agent', 'instant'], { env: fleet.cliEnv() });
+    await waitFor(async () => (await get(after.id)).status === 'done', { timeoutMs: 60_000, intervalMs: 500, what: 'a task on the remaining node' });
+    expect((await get(after.id)).node).toBe(stays.name);
   }, 180_000);
 });
-
