@@ -70,7 +70,11 @@ export class SshHost {
     const host = new SshHost(conn, t);
     let refusal: CliError | undefined;
     await new Promise<void>((resolve, reject) => {
-      conn.once('ready', () => resolve());
+      conn.once('ready', () => {
+        // Later connection errors fail the command that is running (its channel closes); they must not end the process.
+        conn.on('error', () => undefined);
+        resolve();
+      });
       conn.once('error', (err) => reject(refusal ?? new CliError(`cannot connect to ${host.label}: ${err.message}`)));
       // Offer the key types known_hosts holds for this host first, as ssh does, so a
       // server with several host keys shows the one we can check.
@@ -78,6 +82,7 @@ export class SshHost {
       conn.connect({
         host: t.host, port: t.port, username: t.user, privateKey, agent: privateKey ? undefined : process.env.SSH_AUTH_SOCK,
         readyTimeout: 20_000,
+        keepaliveInterval: 15_000,
         ...(known.length ? { algorithms: { serverHostKey: [...known, 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'].filter((v, i, a) => a.indexOf(v) === i) as ssh2.ServerHostKeyAlgorithm[] } } : {}),
         hostVerifier: (blob: Buffer) => {
           const key = { type: keyTypeOf(blob), blob };
@@ -117,7 +122,8 @@ export class SshHost {
   /** Run a shell command line (no secrets in it: it is the remote shell's argv); stdin, if given, goes over the channel. */
   exec(command: string, stdin?: string | Buffer | Readable, onStdout?: (chunk: string) => void): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
-      this.conn.exec(command, (err, ch) => {
+      // Through sh whatever the user's login shell is (fish, csh...): the lines here are POSIX sh.
+      this.conn.exec(`sh -c ${sq(command)}`, (err, ch) => {
         if (err) return reject(new CliError(`${this.label}: cannot run a command: ${err.message}`));
         let stdout = '';
         let stderr = '';
