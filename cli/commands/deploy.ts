@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { loadGlobalConfig } from '../../runtime/config/index.js';
 import { resolveToken } from '../../runtime/grpc-auth.js';
 import { orchHome } from '../../runtime/paths.js';
-import { registerSecret } from '../../runtime/redact.js';
+import { redact, registerSecret } from '../../runtime/redact.js';
 import { CliError, withApi, type GlobalArgs } from '../client.js';
 import { printJson } from '../format.js';
 import { deployNode, sayer } from '../deploy/deploy.js';
@@ -34,12 +34,23 @@ interface RemoveArgs extends GlobalArgs {
 }
 
 /** The cluster token the way every command finds it; registered so no output shows it. */
-async function clusterToken(args: GlobalArgs): Promise<string> {
+async function clusterToken(args: GlobalArgs, required = true): Promise<string> {
   const { config } = await loadGlobalConfig(orchHome());
   const token = resolveToken(args.token, config.cluster?.token);
+  if (!token && !required) return '';
   if (!token) throw new CliError('deploy needs the cluster token the node will present: set ORCH_TOKEN_FILE (a 0600 file) or ORCH_TOKEN, or cluster.token in config.yml', 2);
   registerSecret(token);
   return token;
+}
+
+/** Errors carry remote output (a command's stderr, a log tail): redacted like every other line shown. */
+async function redactingErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof Error) err.message = redact(err.message);
+    throw err;
+  }
 }
 
 export function nodeDeployCommands(y: Argv): Argv {
@@ -64,12 +75,12 @@ export function nodeDeployCommands(y: Argv): Argv {
       const token = await clusterToken(args);
       const { user, host } = parseTarget(args.target);
       const say = sayer((s) => process.stderr.write(s));
-      const rec = await withApi(args, (api) => deployNode(api, {
+      const rec = await redactingErrors(() => withApi(args, (api) => deployNode(api, {
         // Absolute paths: the deploy record keeps them for `orch node remove`, run from anywhere.
         target: { user, host, port: args.port, identity: args.identity && resolve(args.identity), knownHosts: resolve(knownHostsFile(args['known-hosts'])), acceptNewHostKey: args['accept-new-host-key'] },
         name: args.name, slots: args.slots, orchHome: args['orch-home'], natsUrl: args.nats, nodeConfigFile: args['node-config'],
         fromRegistry: args['from-registry'], waitSeconds: args.wait, token, localDir: `${orchHome()}/deploy`,
-      }, say));
+      }, say)));
       if (args.json) return printJson({ name: rec.name, host: rec.host, orch_home: rec.orchHome, service: rec.service.kind, installed: rec.installed, seconds: rec.seconds });
       process.stdout.write(`node ${rec.name} deployed on ${user}@${host} in ${rec.seconds.toFixed(1)} s (${rec.service.kind === 'supervised' ? 'supervised process, no systemd' : `systemd ${rec.service.unit}`}); undo with \`orch node remove ${rec.name}\`\n`);
     })
@@ -80,8 +91,9 @@ export function nodeDeployCommands(y: Argv): Argv {
       .option('identity', { alias: 'i', type: 'string', describe: 'SSH private key (default: the one used to deploy)' }),
     async (argv) => {
       const args = argv as unknown as RemoveArgs;
+      await clusterToken(args, false); // registered for redaction: remove reads the host's config.yml
       const say = sayer((s) => process.stderr.write(s));
-      await withApi(args, (api) => removeNode(api, { name: args.name, localDir: `${orchHome()}/deploy`, purge: args.purge, drainSeconds: args['drain-seconds'], identity: args.identity && resolve(args.identity) }, say));
+      await redactingErrors(() => withApi(args, (api) => removeNode(api, { name: args.name, localDir: `${orchHome()}/deploy`, purge: args.purge, drainSeconds: args['drain-seconds'], identity: args.identity && resolve(args.identity) }, say)));
       if (args.json) printJson({ removed: args.name });
     });
 }
