@@ -3,6 +3,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
+import { chatCommands } from './commands/chat.js';
+import { completionsCommand } from './commands/completions.js';
 import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
@@ -11,6 +13,7 @@ import { nodeDeployCommands } from './commands/deploy.js';
 import { nodeStartCommand } from './commands/node.js';
 import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
+import { serviceCommands } from './commands/service.js';
 import { streamCommand } from './commands/stream.js';
 import { taskCommands } from './commands/task.js';
 import { metricsCommand, showMetrics } from './commands/usage.js';
@@ -37,7 +40,10 @@ async function main(): Promise<void> {
     .command(streamCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
     .command('auth', 'GitHub credentials', authCommands)
-    .command('board', 'GitHub Projects V2 board of the project', boardCommands);
+    .command('board', 'GitHub Projects V2 board of the project', boardCommands)
+    .command('service', 'Run serve or node start as a user service (systemd, launchd)', serviceCommands)
+    .command('chat', 'Ops conversation about the fleet: questions, and changes shown before they run', chatCommands)
+    .command(completionsCommand);
   infoCommands(cli);
   await cli
     .version(VERSION)

@@ -10,6 +10,7 @@ import type { OrchPaths } from '../runtime/paths.js';
 import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
+import { observeTasks } from './metrics.js';
 import { startGitHub, type GitHubHandle, type StartOptions as GitHubOptions } from './github/index.js';
 import { HttpServer } from './http/server.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
@@ -18,6 +19,7 @@ import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { JobStore } from './store/jobs.js';
 import { route as routeDecision, type RouteDecision } from './router.js';
+import { BusAsker, type Asker } from './ask.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
 import { RefusedError, TaskActor, type TaskContext, type TaskMsg, type TaskSettings } from './task-actor.js';
@@ -50,6 +52,8 @@ export interface CoordinatorDeps {
   epoch?: number;
   /** GitHub sync options (tests: env, shorter waits, manual polling). */
   github?: GitHubOptions;
+  /** One-shot agent calls (default: over the bus to a node that has the agent). */
+  asker?: Asker;
 }
 
 /** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
@@ -73,6 +77,8 @@ export class Coordinator {
   readonly cooldowns: Cooldowns;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
+  /** One-shot agent calls on nodes (router, review, chat). */
+  readonly asker: Asker;
   private actors = new Map<number, TaskActor>();
   private projectConfigs = new Map<string, OrchConfig>();
   private cursor = 0;
@@ -82,6 +88,7 @@ export class Coordinator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
   private stopConnWatch: (() => void) | undefined;
+  private unobserve: (() => void) | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly startedAt = new Date();
@@ -101,6 +108,7 @@ export class Coordinator {
       taskOpen: async (id) => { const t = await this.store.getTask(id); return !!t && t.status !== 'done'; },
       created: (task) => this.actor(task.id).tell({ op: 'route' }),
     });
+    this.asker = deps.asker ?? new BusAsker({ bus: deps.bus, snapshots: () => this.registry.snapshots() });
     this.dispatcher = new Dispatcher({
       snapshots: () => this.registry.snapshots(),
       dispatch: async (taskId, node) => { await this.actor(taskId).ask({ op: 'dispatch', node }); },
@@ -133,6 +141,7 @@ export class Coordinator {
     await this.syncConfigJobs();
     await this.recover();
     this.scheduler.start();
+    this.unobserve = observeTasks(this.store);
     const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
     // Liveness is judged only while we can see heartbeats: a NATS outage of our own is no node's fault.
     let blind = false;
@@ -171,6 +180,7 @@ export class Coordinator {
         store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
         projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
         route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
+        asker: this.asker, fleetAgents: () => this.registry.fleetAgents(),
       }, this.deps.github);
     })().finally(() => { this.githubStarting = undefined; });
     await this.githubStarting;
@@ -254,6 +264,7 @@ export class Coordinator {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.stopConnWatch?.();
+    this.unobserve?.();
     this.stopWatch?.();
     this.dispatcher.stop();
     for (const a of this.actors.values()) a.stop();

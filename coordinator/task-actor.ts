@@ -4,13 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { Actor } from '../runtime/actor.js';
-import { carrierOf, contextOf, endWithError, tracer } from '../runtime/telemetry/index.js';
+import { carrierOf, contextOf, endWithError, startIntake, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
 import type { Assignment, AttemptResult, Delegation } from '../proto/gen/orch/v1/types.js';
 import { decide, isRefusal, type LifecycleEvent, type TaskStatus } from './lifecycle.js';
 import { boundDiff, branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
 import { childrenDone, childTasks, waitingReason } from './delegation.js';
+import { recordAttemptEnded, recordAttemptResult, recordDispatchLatency, recordQueueWait } from './metrics.js';
 import type { Recovery } from './recovery.js';
 import type { RouteDecision } from './router.js';
 import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
@@ -114,6 +115,8 @@ export class TaskActor extends Actor<TaskMsg> {
 
   /** Consecutive assignments that could not be published (bus down): they back off. */
   private publishFailures = 0;
+  /** When each attempt's assignment went out (by token), for the dispatch latency metric. */
+  private publishedAt = new Map<string, number>();
 
   /** Decide and apply an event that touches no attempt. */
   private async apply(task: TaskRow, ev: LifecycleEvent, patch: Parameters<Store['transition']>[3]['patch'] = {}): Promise<TaskRow> {
@@ -158,6 +161,7 @@ export class TaskActor extends Actor<TaskMsg> {
       return next;
     }
     const token = randomUUID();
+    recordQueueWait(task);
     const { task: next, attempt } = await this.ctx.store.transition(task.id, 'routed', 'in_progress', {
       event: t.event, detail: t.detail,
       newAttempt: { token, node, agent: task.agent, model: task.model },
@@ -172,6 +176,7 @@ export class TaskActor extends Actor<TaskMsg> {
       const a = await this.assignment(next, attempt!);
       a.trace = carrierOf(trace.setSpan(contextOf(task.trace), span));
       await this.ctx.publishAssignment(a);
+      this.publishedAt.set(token, Date.now());
       span.end();
       this.publishFailures = 0;
     } catch (err) {
@@ -226,6 +231,9 @@ export class TaskActor extends Actor<TaskMsg> {
       attemptUpdate: { number: a.number, token: a.token, patch: { state: 'running', startedAt: new Date(), dir: s.dir, worktree: s.worktree, session: s.session } },
     });
     this.ctx.attemptClaimed(a.node, a.token);
+    const published = this.publishedAt.get(a.token);
+    this.publishedAt.delete(a.token);
+    if (published !== undefined) recordDispatchLatency(a, Date.now() - published);
     return next;
   }
 
@@ -273,6 +281,7 @@ export class TaskActor extends Actor<TaskMsg> {
       },
     });
     this.ctx.attemptEnded(a);
+    recordAttemptResult(a, r);
     this.ctx.changed(next, t.event, t.to === 'routed' && rec ? { retryDelayMs: rec.delayMs } : undefined);
     for (const c of children) this.ctx.changed(c, 'created');
     return next;
@@ -280,7 +289,11 @@ export class TaskActor extends Actor<TaskMsg> {
 
   private async createChildren(task: TaskRow, delegations: Delegation[]): Promise<TaskRow[]> {
     const out: TaskRow[] = [];
-    for (const c of childTasks(task, delegations)) out.push(await this.ctx.store.createTask(c));
+    for (const c of childTasks(task, delegations)) {
+      // A child is a task of its own (its own trace), linked to the trace of the task that delegated it.
+      const { span, trace } = startIntake('delegation', { 'orch.project': task.project, 'orch.parent_task': task.id }, task.trace);
+      out.push(await this.ctx.store.createTask({ ...c, trace }).finally(() => span.end()));
+    }
     return out;
   }
 
@@ -303,6 +316,8 @@ export class TaskActor extends Actor<TaskMsg> {
       attemptUpdate: { number: a.number, token: a.token, patch: { state: 'lost', finishedAt: new Date(), errorClass: 'Lost', errorMessage: m.why } },
     });
     this.ctx.attemptEnded(a);
+    this.publishedAt.delete(a.token);
+    recordAttemptEnded(a, 'lost');
     this.ctx.changed(next, t.event, retryDelayMs ? { retryDelayMs } : undefined);
     return next;
   }
@@ -324,7 +339,7 @@ export class TaskActor extends Actor<TaskMsg> {
       patch: { ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(ev.type === 'close' && ev.note ? { summary: ev.note } : {}) },
       ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped by ${by}` } } } : {}),
     });
-    if (a) this.ctx.attemptEnded(a);
+    if (a) { this.ctx.attemptEnded(a); recordAttemptEnded(a, 'killed'); }
     this.ctx.changed(next, t.event);
     return next;
   }
@@ -341,7 +356,7 @@ export class TaskActor extends Actor<TaskMsg> {
       patch: { ...m.patch, ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(m.memory ? { memory: [...(task.memory as AttemptMemory[]), m.memory] } : {}) },
       ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped: ${t.event}` } } } : {}),
     });
-    if (a) this.ctx.attemptEnded(a);
+    if (a) { this.ctx.attemptEnded(a); recordAttemptEnded(a, 'killed'); }
     this.ctx.changed(next, t.event);
     return next;
   }

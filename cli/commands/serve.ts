@@ -16,12 +16,14 @@ import type { Bus } from '../../runtime/bus/bus.js';
 import { LocalBus } from '../../runtime/bus/local.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
-import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
+import { logger, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
 import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { CliError } from '../client.js';
+import { startProgress } from '../progress.js';
+import { applyLogFormat, applyLogLevel, logOptions, type LogArgs } from '../log-options.js';
 import { VERSION } from '../version.js';
 
 const log = logger('serve');
@@ -37,6 +39,8 @@ export interface ServeArgs {
   token?: string;
   node?: boolean;
   nodeTtlMs?: number;
+  /** --log-level (over log.level in config.yml). */
+  logLevel?: Level;
 }
 
 export interface Serving {
@@ -60,7 +64,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
     }
   }
   const { config, warnings } = await loadGlobalConfig(paths.home);
-  setLogLevel((config.log?.level ?? 'info') as Level);
+  applyLogLevel(args, config.log?.level as Level | undefined);
   for (const w of warnings) log.warn(w);
 
   await initTelemetry('orch-coordinator', config.telemetry);
@@ -77,7 +81,11 @@ export async function serve(args: ServeArgs): Promise<Serving> {
     throw new CliError(`refusing to serve on ${listen} without a cluster token: set cluster.token in config.yml (or ORCH_TOKEN / ORCH_TOKEN_FILE), or listen on 127.0.0.1`);
   }
 
-  const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => log.info(m) });
+  // On a terminal the first start (initdb, a few seconds) shows a spinner; elsewhere only the log lines.
+  const progress = startProgress(databaseUrl ? 'connecting to PostgreSQL' : existsSync(paths.pgData) ? 'starting the embedded PostgreSQL' : 'initialising the embedded PostgreSQL (first start)');
+  const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => { progress.clear(); log.info(m); } })
+    .catch((err: unknown) => { progress.fail('PostgreSQL did not start'); throw err; });
+  progress.done(`PostgreSQL ready: ${db.description}`);
   const cleanups: Array<() => Promise<void>> = [() => db.close()];
   const stopAll = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err) => log.warn('shutdown step failed', { err }));
@@ -172,13 +180,14 @@ export async function serve(args: ServeArgs): Promise<Serving> {
 export const serveCommand: CommandModule = {
   command: 'serve',
   describe: 'Run the coordinator (embedded PostgreSQL, bus and local node unless configured otherwise)',
-  builder: (y) => y
+  builder: (y) => logOptions(y)
     .option('listen', { type: 'string', describe: 'gRPC HOST:PORT (default server.listen or 127.0.0.1:0)' })
     .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default database.url or embedded)' })
     .option('nats-url', { type: 'string', describe: 'NATS URL (default nats.url or in-process bus)' })
     .option('node', { type: 'boolean', describe: 'Also run a local agent-node (default: only in embedded mode)' }),
   handler: async (argv) => {
-    const a = argv as unknown as ServeArgs & { databaseUrl?: string; natsUrl?: string };
+    const a = argv as unknown as ServeArgs & LogArgs & { databaseUrl?: string; natsUrl?: string };
+    applyLogFormat(a);
     surviveUnhandledRejections();
     const s = await serve(a);
     process.stdout.write(s.role === 'leader' ? `orch coordinator listening on ${s.address}\n` : 'orch coordinator standing by (another coordinator leads; this one takes over when it stops)\n');

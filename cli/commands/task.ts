@@ -104,6 +104,12 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} reset (${t.status})\n`);
       }))
+    .command('unblock <id>', 'Send a blocked task back to new with a fresh attempt budget', (a) => a.positional('id', { type: 'string', demandOption: true }),
+      async (argv: Args) => withApi(argv, async (api) => {
+        const t = await api.call<'unblockTask', object, Task>('unblockTask', { id: taskId(argv.id) });
+        if (argv.json) printJson(toJson(t));
+        else process.stdout.write(`task #${t.id} unblocked (${t.status})\n`);
+      }))
     .command('close <id>', 'Mark a task done', (a) => a
       .positional('id', { type: 'string', demandOption: true })
       .option('note', { alias: 'n', type: 'string', default: '', describe: 'Closing note' }),
@@ -118,5 +124,5 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} killed (${t.status})\n`);
       }))
-    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost, publish');
+    .demandCommand(1, 'name a task command: add, list, get, run, retry, unblock, close, kill, cost, publish');
 }

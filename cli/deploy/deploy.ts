@@ -102,7 +102,9 @@ export async function deployNode(api: Api, o: DeployOptions, say: Say): Promise<
     const name = o.name ?? facts.hostname.split('.')[0];
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliError(`node name "${name}" must be 1-64 letters, digits, - or _ (pass --name)`, 2);
     const home = o.orchHome ?? `${facts.home}/.orch`;
-    if (!home.startsWith('/')) throw new CliError(`--orch-home must be an absolute path on the host, got "${home}"`, 2);
+    // Written unquoted into a systemd unit and shell lines: only characters that need no quoting there.
+    if (!/^\/[A-Za-z0-9._+@/-]*$/.test(home)) throw new CliError(`--orch-home must be an absolute path on the host of letters, digits and . _ + @ - /, got "${home}"`, 2);
+    if (facts.systemd && !/^\/[A-Za-z0-9._+@/-]*$/.test(facts.node)) throw new CliError(`the host's node binary path "${facts.node}" holds characters a systemd unit would need quoted: install node under a plain path (e.g. /usr/bin/node)`);
     done(since, `fit for a node named ${name} (ORCH_HOME ${home})`);
 
     since = begin(o.fromRegistry ? `installing ${o.fromRegistry} from the registry` : 'installing orch (offline bundle)');

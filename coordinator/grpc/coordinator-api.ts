@@ -3,9 +3,8 @@ import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/g
 import { stringify } from 'yaml';
 import type { CoordinatorServer, OutputEvent, StreamOutputRequest } from '../../proto/gen/orch/v1/coordinator.js';
 import type { AgentInfo } from '../../proto/gen/orch/v1/types.js';
-import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { getKey } from '../../runtime/config/index.js';
-import { carrierOf, endWithError, tracer } from '../../runtime/telemetry/index.js';
+import { endWithError, startIntake } from '../../runtime/telemetry/index.js';
 import { maskSecrets } from '../../runtime/config/mask.js';
 import { type Coordinator, enabledAgents } from '../coordinator.js';
 import { TASK_STATUSES, type TaskStatus } from '../lifecycle.js';
@@ -99,11 +98,11 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
         throw new InvalidArgument(`no node has agent "${req.agent}" and none is configured here (known: ${known.join(', ') || 'none'})`);
       }
       // The task's trace starts here: every later span of its life is a child of this one.
-      const span = tracer().startSpan('orch.task.intake', { attributes: { 'orch.intake': 'cli', 'orch.project': project.name } });
+      const { span, trace } = startIntake('cli', { 'orch.project': project.name });
       try {
         const fields = {
           project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
-          agent: req.agent || undefined, complexity: req.complexity || undefined, trace: carrierOf(trace.setSpan(ROOT_CONTEXT, span)),
+          agent: req.agent || undefined, complexity: req.complexity || undefined, trace,
         };
         let task;
         if (c.projectConfig(project.name).gh.repo && !req.internal) {
@@ -146,6 +145,8 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       return act(id, { op: 'run' });
     }),
     retryTask: unary(t, async (req) => act(req.id, { op: 'retry' })),
+    // As /unblock on an issue: a person decided to go on, so the attempt budget starts over.
+    unblockTask: unary(t, async (req) => act(req.id, { op: 'external', ev: { type: 'unblock', by: 'user' }, patch: { spent: 0 } })),
     closeTask: unary(t, async (req) => act(req.id, { op: 'close', note: req.note })),
     killTask: unary(t, async (req) => act(req.id, { op: 'kill', by: 'user' })),
     publishTask: unary(t, async (req) => {

@@ -3,6 +3,7 @@
 // term of leadership builds its own), and a run fires once however many tick (JobStore).
 // A job never overlaps itself: while the task of its last run is open, a due run is skipped.
 import { logger } from '../../runtime/log.js';
+import { startIntake } from '../../runtime/telemetry/index.js';
 import type { JobRow, JobStore } from '../store/jobs.js';
 import type { TaskRow } from '../store/rows.js';
 import { dueAt, nextAt, parseSchedule } from './cron.js';
@@ -111,7 +112,8 @@ export class Scheduler {
       log.info('job run skipped: no overlap', { job: job.id, at: at.toISOString(), previous: job.lastTaskId });
       return { job: job.id, scheduledAt: at, skipped: why };
     }
-    const task = await this.deps.jobs.fireTask(job, at);
+    const intake = startIntake('job', { 'orch.project': job.project, 'orch.job': job.id });
+    const task = await this.deps.jobs.fireTask(job, at, intake.trace).finally(() => intake.span.end());
     if (!task) return { job: job.id, scheduledAt: at, skipped: 'already fired' };
     log.info('job fired', { job: job.id, at: at.toISOString(), task: task.id });
     this.deps.created(task);

@@ -85,12 +85,12 @@ export class JobStore {
    * Fire a task job's run scheduled at `at`: the run and its task in one transaction.
    * Undefined when this run was already fired (by us or another coordinator).
    */
-  async fireTask(job: JobRow, at: Date): Promise<TaskRow | undefined> {
+  async fireTask(job: JobRow, at: Date, trace?: Record<string, string>): Promise<TaskRow | undefined> {
     return this.store.transaction(async (c) => {
       const run = await c.query(`insert into job_runs (job_id, scheduled_at, outcome) values ($1, $2, 'fired') on conflict do nothing returning job_id`, [job.id, at]);
       if (!run.rowCount) return undefined;
       const task = await insertTask(c, {
-        project: job.project, title: job.title, body: job.body, labels: [...new Set([...job.labels, 'scheduled', `job:${job.id}`])],
+        project: job.project, title: job.title, body: job.body, labels: [...new Set([...job.labels, 'scheduled', `job:${job.id}`])], trace,
       });
       await c.query('update job_runs set task_id = $3 where job_id = $1 and scheduled_at = $2', [job.id, at, task.id]);
       return task;

@@ -228,6 +228,12 @@ export class Store {
 
   // ---- history and nodes
 
+  /** A task_events row that is no status change (e.g. a review agent's verdict); the status stays. */
+  async note(taskId: number, event: string, detail: string): Promise<void> {
+    await this.pool.query(`insert into task_events (task_id, from_status, to_status, event, detail)
+      select id, status, status, $2, $3 from tasks where id = $1`, [taskId, event, detail]);
+  }
+
   async events(taskId: number): Promise<TaskEventRow[]> {
     return (await this.pool.query('select * from task_events where task_id = $1 order by id', [taskId])).rows.map(eventRow);
   }

@@ -39,6 +39,10 @@ export interface OrchConfig {
     auto_close: boolean;
     review_owner?: string;
     enable_review_agent: boolean;
+    /** The agent that reviews PRs (default: a fleet agent other than the task's). */
+    review_agent?: string;
+    /** How long a review agent may take (default 600). */
+    review_timeout_seconds?: number;
     /** Attempts before a task goes to needs_review. */
     max_attempts: number;
     /** Wall-clock limit of one attempt. */
@@ -126,6 +130,8 @@ export interface OrchConfig {
   node: { name?: string; slots: number; labels: string[]; tools: string[]; coordinator?: string };
   tmux: { socket: string };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** `orch chat`: which agent/model answers (default router.agent, else the first available agent). */
+  chat?: { agent?: string; model?: string; timeout_seconds?: number };
 }
 
 export interface Price {
@@ -189,6 +195,8 @@ export const RULES: Record<string, Rule> = {
   'workflow.auto_close': { t: 'bool' },
   'workflow.review_owner': { t: 'string' },
   'workflow.enable_review_agent': { t: 'bool' },
+  'workflow.review_agent': { t: 'string' },
+  'workflow.review_timeout_seconds': { t: 'posint' },
   'workflow.max_attempts': { t: 'posint' },
   'workflow.timeout_seconds': { t: 'posint' },
   'workflow.retry_delay_seconds': { t: 'nonnegint' },
@@ -290,4 +298,8 @@ export const RULES: Record<string, Rule> = {
   'tmux.socket': { t: 'string' },
   log: { t: 'map' },
   'log.level': { t: 'enum', of: ['debug', 'info', 'warn', 'error'] },
+  chat: { t: 'map' },
+  'chat.agent': { t: 'string' },
+  'chat.model': { t: 'string' },
+  'chat.timeout_seconds': { t: 'posint' },
 };

@@ -1,6 +1,6 @@
 // `orch node deploy`'s decisions without a network: host-key trust (against keys and
 // known_hosts lines made by the real ssh-keygen), the host check, the node config, the service.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { fingerprint, keyTypeOf, knownHostsLine, knownHostsName, verifyHostKey, 
 import { hostProblems, parseProbe } from '../../cli/deploy/host-check.js';
 import { nodeConfigYaml } from '../../cli/deploy/node-config.js';
 import { parseDocument } from 'yaml';
+import { ORCH_BIN } from '../harness/orch.js';
 import { chooseService, renderUnit } from '../../cli/deploy/service.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-kh-'));
@@ -114,6 +115,20 @@ describe('node service', () => {
   ] as const)('%s', (_w, user, systemd, kind, file) => {
     expect(chooseService({ ...p, user }, systemd)).toMatchObject({ kind, file });
   });
+  it('systemd accepts the units deploy writes (systemd-analyze verify)', () => {
+    if (spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status !== 0) {
+      if (process.env.CI === 'true') throw new Error('systemd-analyze is missing; under CI=true this is a failure');
+      return;
+    }
+    for (const [kind, user] of [['systemd', 'root'], ['systemd-user', 'root']] as const) {
+      const file = join(dir, `orch-node-build-1-${kind}.service`);
+      writeFileSync(file, renderUnit(tpl, { ...p, user, node: process.execPath, orchJs: ORCH_BIN }, kind));
+      const v = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+      expect(v.status, v.stderr).toBe(0);
+      expect(v.stderr.split('\n').filter((l) => l.includes(file)), 'systemd complains about the unit').toEqual([]);
+    }
+  });
+
   it('fills every placeholder; a user unit has no User= and is wanted by default.target', () => {
     const sys = renderUnit(tpl, { ...p, user: 'root' }, 'systemd');
     expect(sys).not.toMatch(/@[A-Z_]+@/);

@@ -4579,6 +4579,16 @@ export const CoordinatorService = {
     responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
     responseDeserialize: (value: Buffer): Task => Task.decode(value),
   },
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask: {
+    path: "/orch.v1.Coordinator/UnblockTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TaskRef): Buffer => Buffer.from(TaskRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskRef => TaskRef.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Task => Task.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -4615,6 +4625,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   getMetrics: handleUnaryCall<MetricsRequest, MetricsResponse>;
   /** Promote an internal task of a gh.repo project to a GitHub issue. */
   publishTask: handleUnaryCall<TaskRef, Task>;
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask: handleUnaryCall<TaskRef, Task>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -4960,6 +4972,19 @@ export interface CoordinatorClient extends Client {
     callback: (error: ServiceError | null, response: Task) => void,
   ): ClientUnaryCall;
   publishTask(
+    request: TaskRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask(request: TaskRef, callback: (error: ServiceError | null, response: Task) => void): ClientUnaryCall;
+  unblockTask(
+    request: TaskRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  unblockTask(
     request: TaskRef,
     metadata: Metadata,
     options: Partial<CallOptions>,
