@@ -256,6 +256,16 @@ export class Coordinator {
     return info;
   }
 
+  /** `orch node remove NAME`: forget a node that holds no attempts (a live one registers again at its next heartbeat). */
+  async forgetNode(name: string): Promise<boolean> {
+    const held = this.registry.inFlight(name).length;
+    if (held) throw new RefusedError(`node ${name} still holds ${held} attempt(s): drain it and let them finish first`);
+    const known = this.registry.forget(name);
+    const stored = await this.store.forgetNode(name);
+    log.info('node forgotten', { node: name });
+    return known || stored;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();

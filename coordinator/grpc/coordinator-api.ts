@@ -261,6 +261,16 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       }
     }),
 
+    forgetNode: unary(t, async (req) => {
+      if (!req.name) throw new InvalidArgument('name the node to forget');
+      try {
+        return { known: await c.forgetNode(req.name) };
+      } catch (err) {
+        if (err instanceof RefusedError) throw new InvalidArgument(err.message);
+        throw err;
+      }
+    }),
+
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
       if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
       streamOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));

@@ -247,6 +247,11 @@ export class Store {
     return (r.rowCount ?? 0) > 0;
   }
 
+  /** Delete a node's row; false when there was none. */
+  async forgetNode(name: string): Promise<boolean> {
+    return ((await this.pool.query('delete from nodes where name = $1', [name])).rowCount ?? 0) > 0;
+  }
+
   async getNode(name: string): Promise<NodeRow | undefined> {
     const r = await this.pool.query('select * from nodes where name = $1', [name]);
     return r.rows[0] ? nodeRow(r.rows[0]) : undefined;

@@ -135,7 +135,8 @@ export interface OrchConfig {
     /** A standby coordinator takes over within this long after the leader dies. */
     failover_seconds: number;
   };
-  node: { name?: string; slots: number; labels: string[]; tools: string[] };
+  /** coordinator: the coordinator's HOST:PORT[,HOST:PORT] for `orch node start` (what `orch node deploy` writes). */
+  node: { name?: string; slots: number; labels: string[]; tools: string[]; coordinator?: string };
   tmux: { socket: string };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   /** `orch chat`: which agent/model answers (default router.agent, else the first available agent). */
@@ -301,6 +302,7 @@ export const RULES: Record<string, Rule> = {
   'cluster.failover_seconds': { t: 'posnum' },
   node: { t: 'map' },
   'node.name': { t: 'string' },
+  'node.coordinator': { t: 'string' },
   'node.slots': { t: 'posint' },
   'node.labels': { t: 'strings' },
   'node.tools': { t: 'strings' },

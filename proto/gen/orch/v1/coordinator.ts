@@ -219,6 +219,15 @@ export interface DrainNodeRequest {
   reason: string;
 }
 
+export interface ForgetNodeRequest {
+  name: string;
+}
+
+export interface ForgetNodeResponse {
+  /** false: there was no such node */
+  known: boolean;
+}
+
 export interface Job {
   id: string;
   project: string;
@@ -3252,6 +3261,140 @@ export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
   },
 };
 
+function createBaseForgetNodeRequest(): ForgetNodeRequest {
+  return { name: "" };
+}
+
+export const ForgetNodeRequest: MessageFns<ForgetNodeRequest> = {
+  encode(message: ForgetNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetNodeRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ForgetNodeRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ForgetNodeRequest>, I>>(base?: I): ForgetNodeRequest {
+    return ForgetNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ForgetNodeRequest>, I>>(object: I): ForgetNodeRequest {
+    const message = createBaseForgetNodeRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseForgetNodeResponse(): ForgetNodeResponse {
+  return { known: false };
+}
+
+export const ForgetNodeResponse: MessageFns<ForgetNodeResponse> = {
+  encode(message: ForgetNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.known !== false) {
+      writer.uint32(8).bool(message.known);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.known = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetNodeResponse {
+    return { known: isSet(object.known) ? globalThis.Boolean(object.known) : false };
+  },
+
+  toJSON(message: ForgetNodeResponse): unknown {
+    const obj: any = {};
+    if (message.known !== false) {
+      obj.known = message.known;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ForgetNodeResponse>, I>>(base?: I): ForgetNodeResponse {
+    return ForgetNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ForgetNodeResponse>, I>>(object: I): ForgetNodeResponse {
+    const message = createBaseForgetNodeResponse();
+    message.known = object.known ?? false;
+    return message;
+  },
+};
+
 function createBaseJob(): Job {
   return {
     id: "",
@@ -5000,6 +5143,16 @@ export const CoordinatorService = {
     responseSerialize: (value: NodeInfo): Buffer => Buffer.from(NodeInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): NodeInfo => NodeInfo.decode(value),
   },
+  /** Drop a node's record (`orch node remove`): refused while it holds attempts. */
+  forgetNode: {
+    path: "/orch.v1.Coordinator/ForgetNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForgetNodeRequest): Buffer => Buffer.from(ForgetNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForgetNodeRequest => ForgetNodeRequest.decode(value),
+    responseSerialize: (value: ForgetNodeResponse): Buffer => Buffer.from(ForgetNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForgetNodeResponse => ForgetNodeResponse.decode(value),
+  },
   /** Scheduled jobs (cron). */
   listJobs: {
     path: "/orch.v1.Coordinator/ListJobs" as const,
@@ -5134,6 +5287,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   /** Stop placing work on a node (running attempts finish) or take it back. */
   drainNode: handleUnaryCall<DrainNodeRequest, NodeInfo>;
+  /** Drop a node's record (`orch node remove`): refused while it holds attempts. */
+  forgetNode: handleUnaryCall<ForgetNodeRequest, ForgetNodeResponse>;
   /** Scheduled jobs (cron). */
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   addJob: handleUnaryCall<AddJobRequest, Job>;
@@ -5363,6 +5518,22 @@ export interface CoordinatorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NodeInfo) => void,
+  ): ClientUnaryCall;
+  /** Drop a node's record (`orch node remove`): refused while it holds attempts. */
+  forgetNode(
+    request: ForgetNodeRequest,
+    callback: (error: ServiceError | null, response: ForgetNodeResponse) => void,
+  ): ClientUnaryCall;
+  forgetNode(
+    request: ForgetNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ForgetNodeResponse) => void,
+  ): ClientUnaryCall;
+  forgetNode(
+    request: ForgetNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ForgetNodeResponse) => void,
   ): ClientUnaryCall;
   /** Scheduled jobs (cron). */
   listJobs(
