@@ -9,6 +9,7 @@ import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
 import { jobCommands } from './commands/job.js';
+import { nodeDeployCommands } from './commands/deploy.js';
 import { nodeStartCommand } from './commands/node.js';
 import { logCommand } from './commands/observe.js';
 import { projectCommands } from './commands/project.js';
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
-    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
+    .command('node', 'Manage agent-nodes', (y) => nodeDeployCommands(nodeListCommand(nodeStartCommand(y))).demandCommand(1, 'name a node command: start, list, drain, resume, deploy, remove'))
     .command(streamCommand)
     .command(logCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)

@@ -1,10 +1,12 @@
-// The one logger: records (level, time, component, msg, fields) to stderr or a file, as
-// JSON lines or, for a person at a terminal, readable text (log-format.ts; chosen at the sink).
+// The one logger: records (level, time, component, msg, trace_id/span_id inside a span, fields)
+// to stderr or a file, as JSON lines or, for a person at a terminal, readable text
+// (log-format.ts; chosen at the sink).
 // Secrets are redacted before anything is written.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatText, type LogFormat } from './log-format.js';
 import { redact, redactDeep } from './redact.js';
+import { activeTraceIds } from './telemetry/ids.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -48,7 +50,7 @@ export interface Logger {
 export function logger(component: string): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (order[level] < order[minLevel]) return;
-    const rec: Record<string, unknown> = { level, time: new Date().toISOString(), component, msg };
+    const rec: Record<string, unknown> = { level, time: new Date().toISOString(), component, msg, ...activeTraceIds() };
     if (fields) {
       for (const [k, v] of Object.entries(fields)) rec[k] = v instanceof Error ? v.message : v;
     }

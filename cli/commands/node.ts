@@ -38,8 +38,8 @@ export function nodeStartCommand(y: Argv): Argv {
     const { config, warnings } = await loadGlobalConfig(home);
     applyLogLevel(args, config.log?.level as Level | undefined);
     for (const w of warnings) log.warn(w);
-    const coordinator = args.coordinator ?? process.env.ORCH_COORDINATOR;
-    if (!coordinator) throw new CliError('orch node start needs --coordinator HOST:PORT (or ORCH_COORDINATOR)');
+    const coordinator = args.coordinator ?? process.env.ORCH_COORDINATOR ?? config.node?.coordinator;
+    if (!coordinator) throw new CliError('orch node start needs --coordinator HOST:PORT (or ORCH_COORDINATOR, or node.coordinator in config.yml)');
     const natsUrl = args.nats ?? process.env.ORCH_NATS_URL ?? config.nats?.url;
     if (!natsUrl) throw new CliError('orch node start needs --nats URL (or nats.url in config.yml, or ORCH_NATS_URL)');
     const slots = args.slots ?? config.node?.slots ?? 4;

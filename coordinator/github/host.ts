@@ -19,4 +19,6 @@ export interface SyncHost {
   asker?: Asker;
   /** Agents live nodes have now. */
   fleetAgents?(): string[];
+  /** The model of a review run by an agent (model_map.review; a list skips cooled-down models). */
+  reviewModel?(project: string, agent: string): string;
 }

@@ -33,6 +33,7 @@ export interface GitHubCoordinator {
   http: HttpServer | undefined;
   asker?: Asker;
   fleetAgents?(): string[];
+  reviewModel?(project: string, agent: string): string;
 }
 
 export interface GitHubHandle {
@@ -91,7 +92,7 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
     config: (p: string) => c.projectConfig(p),
     ask: (id: number, msg: TaskMsg) => c.ask(id, msg),
     created: (t: TaskRow) => c.route(t.id),
-    asker: c.asker, fleetAgents: c.fleetAgents,
+    asker: c.asker, fleetAgents: c.fleetAgents, reviewModel: c.reviewModel,
   };
   const ensure = (p: ProjectRow): ProjectSync | undefined => {
     const pc = c.projectConfig(p.name);

@@ -5,6 +5,7 @@
 // judge() reads a PR's checks and reviews and sends the task back, or merges it.
 import { logger } from '../../runtime/log.js';
 import { redact } from '../../runtime/redact.js';
+import { inTaskSpan } from '../../runtime/telemetry/index.js';
 import type { AttemptRow, ProjectRow, TaskRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
 import type { BoardSync } from './board-sync.js';
@@ -12,10 +13,10 @@ import { describeError } from './client.js';
 import { resultComment, type AttemptView } from './comments.js';
 import type { SyncHost } from './host.js';
 import { labelPlan, statusLabel } from './labels.js';
-import { judgePr, prBody, prTitle, type AnswerView } from './pr.js';
+import { judgePr, prBody, prTitle, type AnswerView, type PrVerdict } from './pr.js';
 import { parseReview, pickReviewer, REVIEW_SYSTEM, reviewBody, reviewPrompt, type ReviewVerdict } from './review-agent.js';
 import { AskError, type AskResult } from '../ask.js';
-import type { GitHubRepo } from './repo-api.js';
+import type { GitHubRepo, PullData } from './repo-api.js';
 
 const log = logger('github.out');
 const ENDED: AttemptRow['state'][] = ['succeeded', 'failed', 'lost', 'killed'];
@@ -76,6 +77,13 @@ export class Outbox {
   private async reconcile(id: number): Promise<void> {
     const task = await this.host.store.getTask(id);
     if (!task) return;
+    // One span per pass in the task's trace; the API calls it makes are its CLIENT children.
+    await inTaskSpan('orch.github.update', task.trace, { 'orch.task': id, 'orch.project': task.project, 'orch.status': task.status, ...(task.issueNumber !== null ? { 'orch.issue': task.issueNumber } : {}) },
+      () => this.update(task));
+  }
+
+  private async update(task: TaskRow): Promise<void> {
+    const id = task.id;
     const cfg = this.host.config(task.project);
     const s = await this.host.sync.get(id);
     const n = task.issueNumber;
@@ -131,7 +139,11 @@ export class Outbox {
     const answer = [...attempts].reverse().map(answerOf).find(Boolean) ?? null;
     let number = await this.repo.openPullFor(task.branch);
     if (number === undefined) {
-      number = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+      number = await inTaskSpan('orch.github.pr create', undefined, { 'orch.task': task.id, 'orch.branch': task.branch, 'orch.base_branch': this.project.defaultBranch }, async (span) => {
+        const n = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+        span.setAttribute('orch.pr', n);
+        return n;
+      });
       log.info('pull request opened', { project: this.project.name, task: task.id, pr: number });
     }
     await this.host.ask(task.id, { op: 'external', ev: { type: 'pr_opened', number }, patch: { prNumber: number } });
@@ -140,11 +152,27 @@ export class Outbox {
   /** Read the task's PR and act on it: send it back for CI or review, merge it, or wait. `review`: run the review agent now (`/review`). */
   async judge(task: TaskRow, o: { review?: boolean } = {}): Promise<void> {
     if (task.status !== 'in_review' || task.prNumber === null) return;
+    const started = Date.now();
     const cfg = this.host.config(task.project);
     const s = await this.host.sync.get(task.id);
     const pr = await this.repo.pull(task.prNumber);
     const [checks, reviews] = pr.state === 'open' ? await Promise.all([this.repo.checks(pr.headSha), this.repo.reviews(pr.number)]) : [[], []];
     const v = judgePr({ state: pr.state, merged: pr.merged, headSha: pr.headSha, judgedHead: s.prJudgedHead, reviewSeen: s.reviewSeen, checks, reviews });
+    // Only a verdict that acts becomes a span (a PR waiting for CI is read every poll): the CI
+    // and review loops in the task's trace, timed from the reading of the PR.
+    const reviewStarts = v.kind === 'green' ? (cfg.workflow.enable_review_agent && s.reviewAgentHead !== pr.headSha) || !!o.review : v.kind === 'wait' && !!o.review;
+    const agentApproved = s.reviewAgentHead === pr.headSha && s.reviewAgentVerdict === 'approve';
+    const merges = v.kind === 'green' && !reviewStarts && (v.approved || agentApproved) && cfg.workflow.auto_merge;
+    if ((v.kind === 'wait' || v.kind === 'green') && !reviewStarts && !merges) return;
+    await inTaskSpan('orch.github.pr verdict', task.trace, {
+      'orch.task': task.id, 'orch.pr': pr.number, 'orch.pr.verdict': v.kind, 'orch.pr.head': pr.headSha,
+      ...(v.kind === 'ci_failed' ? { 'orch.pr.check': v.check, 'orch.ci_fixes': s.ciFixes + 1 } : {}),
+      ...(v.kind === 'changes_requested' ? { 'orch.pr.reviewer': v.review.user } : {}),
+      ...(reviewStarts ? { 'orch.pr.review_agent': true } : {}),
+    }, () => this.act(task, pr, v, s, cfg, o), started);
+  }
+
+  private async act(task: TaskRow, pr: PullData, v: PrVerdict, s: Awaited<ReturnType<SyncHost['sync']['get']>>, cfg: ReturnType<SyncHost['config']>, o: { review?: boolean }): Promise<void> {
     const ask = (msg: Parameters<SyncHost['ask']>[1]) => this.host.ask(task.id, msg).catch((err) => {
       if (err instanceof RefusedError) log.info('PR verdict not applied', { task: task.id, why: err.message });
       else throw err;
@@ -218,7 +246,7 @@ export class Outbox {
       return;
     }
     const listed = cfg.model_map?.review?.[reviewer.agent];
-    const model = Array.isArray(listed) ? listed[0] ?? '' : listed ?? '';
+    const model = this.host.reviewModel?.(task.project, reviewer.agent) ?? (Array.isArray(listed) ? listed[0] ?? '' : listed ?? '');
     const memory = (task.memory as Array<{ diff?: string }>).filter((m) => m.diff);
     const prompt = reviewPrompt({ title: task.title, body: task.body, prNumber: pr, diff: memory[memory.length - 1]?.diff ?? '', files: task.filesChanged });
     log.info('review agent: reviewing', { task: task.id, pr, agent: reviewer.agent, model, sameAsAuthor: reviewer.sameAsAuthor });

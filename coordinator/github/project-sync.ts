@@ -4,6 +4,7 @@
 // loop. Work for one repository runs one item at a time, so a webhook and a poll that
 // bring the same issue cannot make two tasks.
 import { logger } from '../../runtime/log.js';
+import { startIntake } from '../../runtime/telemetry/index.js';
 import type { ProjectRow, TaskRow } from '../store/store.js';
 import { RefusedError, type TaskMsg } from '../task-actor.js';
 import { describeError } from './client.js';
@@ -32,11 +33,11 @@ export class ProjectSync {
 
   // ---- issues
 
-  handleIssue(issue: IssueData, opts: { reopened?: boolean } = {}): Promise<void> {
+  handleIssue(issue: IssueData, opts: { reopened?: boolean; via?: 'webhook' | 'poll' } = {}): Promise<void> {
     return this.serial(() => this.applyIssue(issue, opts));
   }
 
-  private async applyIssue(issue: IssueData, opts: { reopened?: boolean }): Promise<void> {
+  private async applyIssue(issue: IssueData, opts: { reopened?: boolean; via?: 'webhook' | 'poll' }): Promise<void> {
     const cfg = this.host.config(this.project.name);
     const task = await this.host.store.taskByIssue(this.project.name, issue.number);
     const action = intake(issue, task, { intakeLabels: cfg.gh.intake_labels, reopened: opts.reopened });
@@ -45,7 +46,10 @@ export class ProjectSync {
         log.debug('issue ignored', { project: this.project.name, issue: issue.number, why: action.why });
         return;
       case 'create': {
-        const t = await this.host.store.createTask({ project: this.project.name, title: issue.title, body: issue.body, labels: action.labels, issueNumber: issue.number });
+        // The task's trace starts with the issue's arrival.
+        const { span, trace } = startIntake(opts.via ?? 'webhook', { 'orch.project': this.project.name, 'orch.issue': issue.number });
+        const t = await this.host.store.createTask({ project: this.project.name, title: issue.title, body: issue.body, labels: action.labels, issueNumber: issue.number, trace })
+          .then((x) => { span.setAttribute('orch.task', x.id); return x; }).finally(() => span.end());
         await this.host.sync.set(t.id, { issueNodeId: issue.nodeId });
         log.info('issue became a task', { project: this.project.name, issue: issue.number, task: t.id });
         this.host.created(t);
@@ -164,7 +168,7 @@ export class ProjectSync {
     switch (event) {
       case 'issues': {
         if ((payload.action === 'labeled' || payload.action === 'unlabeled') && /^status:/i.test(payload.label?.name ?? '')) return; // our own
-        await this.handleIssue(issueFromApi(payload.issue), { reopened: payload.action === 'reopened' });
+        await this.handleIssue(issueFromApi(payload.issue), { reopened: payload.action === 'reopened', via: 'webhook' });
         return;
       }
       case 'issue_comment':
@@ -218,7 +222,7 @@ export class ProjectSync {
     if (r.notModified) return;
     let since = c.since;
     for (const issue of r.issues) {
-      await this.applyIssue(issue, {});
+      await this.applyIssue(issue, { via: 'poll' });
       if (issue.updatedAt > since) since = issue.updatedAt;
     }
     await this.host.sync.setCursor(this.project.name, 'issues', { since, etag: since === c.since ? r.etag : '' });
