@@ -70,7 +70,11 @@ export async function writeRunnerScript(o: RunnerOptions): Promise<{ script: str
       `  kill -TERM -- -$p 2>/dev/null; sleep 2; kill -KILL -- -$p 2>/dev/null; exit 0; done ) &`,
       'w=$!',
     ] : []),
+    // The pane shows the agent's output as it comes (what `orch task attach` sees of a headless
+    // agent); its stdin stays the prompt. tail stops with the agent (--pid) or when killed.
+    'tail -n +1 -F --pid=$p "$d/output.log" 2>/dev/null & t=$!',
     'wait $p; c=$?',
+    'kill $t 2>/dev/null',
     ...(o.leaseFile ? ['kill $w 2>/dev/null', `[ -e "$d/lease-expired" ] && exit ${LEASE_EXPIRED_EXIT}`] : []),
     'exit $c',
   ];

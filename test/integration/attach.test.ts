@@ -4,7 +4,7 @@
 // on its tmux pane (test/fixtures/attach-agent.py): it draws a line and echoes each line typed
 // into it with its terminal size at that moment.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,10 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
   const agent = join(ROOT, 'test', 'fixtures', 'attach-agent.py');
 
   beforeAll(async () => {
-    fleet = new Fleet({ nodes: 1, slots: 2, agentsYaml: `agents:\n  tty:\n    kind: command\n    command: ${python}\n    args: [${JSON.stringify(agent)}]\n` });
+    // A headless agent too: it only prints to its stdout (as Claude Code, Codex and OpenCode run under orch).
+    const printer = join(mkdtempSync(join(tmpdir(), 'orch-attach-printer-')), 'printer.sh');
+    writeFileSync(printer, '#!/bin/bash\nfor i in $(seq 1 600); do echo "HEADLESS line $i"; sleep 0.2; done\n', { mode: 0o755 });
+    fleet = new Fleet({ nodes: 1, slots: 2, agentsYaml: `agents:\n  tty:\n    kind: command\n    command: ${python}\n    args: [${JSON.stringify(agent)}]\n  printer:\n    kind: command\n    command: ${printer}\n` });
     await fleet.start();
     const repo = await makeRepo(mkdtempSync(join(tmpdir(), 'orch-attach-repo-')));
     const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
@@ -113,6 +116,20 @@ describe.skipIf(!available)('orch task attach: a terminal on an agent running on
     execFileSync('tmux', ['-L', node.home.tmuxSocket, 'send-keys', '-t', `=${session}:`, 'quit', 'Enter']);
     await waitFor(async () => (await task(id)).status === 'done', { timeoutMs: 60_000, what: 'the task to finish' });
   });
+
+  it('a headless agent\'s output shows on its pane: attach sees it as it comes', async () => {
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Headless', '--agent', 'printer'], { env: fleet.cliEnv() });
+    await waitFor(async () => (await task(t.id)).attempt_history.some((h) => h.state === 'running' && h.session), { timeoutMs: 60_000, what: 'the headless task to run' });
+    const term = new Terminal(['task', 'attach', String(t.id)], env());
+    await term.sees(/HEADLESS line \d+/, 'the agent\'s output on the pane');
+    const mark = term.screen.length;
+    const later = await term.sees(/HEADLESS line (\d+)/, 'more output as it comes', mark);
+    expect(Number(/HEADLESS line (\d+)/.exec(later)![1])).toBeGreaterThan(1);
+    term.type(prefixKey(fleet.nodes[0].home.tmuxSocket) + 'd');
+    expect(await term.ends()).toBe(0);
+    expect((await task(t.id)).status).toBe('in_progress');
+    expect((await fleet.coordinator.run(['task', 'kill', String(t.id)], { env: fleet.cliEnv() })).code).toBe(0);
+  }, 120_000);
 
   it('says clearly when the task is not running, and exits non-zero', async () => {
     const { id, session } = await runningTask('Finished');
