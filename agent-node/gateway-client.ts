@@ -11,6 +11,7 @@ import type { AttemptResult, NodeInfo } from '../proto/gen/orch/v1/types.js';
 import { backoffMs } from '../runtime/actor.js';
 import { tokenMetadata } from '../runtime/grpc-auth.js';
 import { logger } from '../runtime/log.js';
+import { channelCredentials, channelOptions, type ClientTls } from '../runtime/tls/channel.js';
 
 const log = logger('gateway-client');
 
@@ -32,10 +33,12 @@ export class GatewayClient {
   private closed = false;
   readonly addresses: string[];
 
-  constructor(address: string, private readonly token?: string) {
+  /** `tls`: the pinned cluster CA and this node's certificate (mutual TLS); plaintext without. */
+  constructor(address: string, private readonly token?: string, tls?: ClientTls) {
     this.addresses = coordinatorAddresses(address);
     if (!this.addresses.length) throw new Error('no coordinator address given');
-    this.clients = this.addresses.map((a) => new NodeGatewayClient(a, credentials.createInsecure(), {
+    this.clients = this.addresses.map((a) => new NodeGatewayClient(a, tls ? channelCredentials(tls) : credentials.createInsecure(), {
+      ...channelOptions(tls),
       'grpc.keepalive_time_ms': 10_000,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2_000,

@@ -19,6 +19,8 @@ import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { GatewayClient } from './gateway-client.js';
+import { joinCoordinator } from './enrol.js';
+import type { ClientTls } from '../runtime/tls/channel.js';
 import { Session, type SessionRecord } from './session.js';
 import { readExit } from './runner.js';
 import { dropStaleSpares } from './worktree.js';
@@ -33,7 +35,10 @@ export interface AgentNodeOptions {
   slots: number;
   config: OrchConfig;
   coordinator: string;
+  /** The cluster token or the join token (`orch cluster token`): with a join token the node enrols and uses mutual TLS. */
   token?: string;
+  /** Set by start() from a join token (enrol.ts). */
+  tls?: ClientTls;
   bus: Bus;
   labels?: string[];
   address?: string;
@@ -69,12 +74,12 @@ export class AgentNode {
   private constructor(private readonly o: AgentNodeOptions) {
     this.paths = new OrchPaths(o.home);
     this.tmux = new Tmux(o.config.tmux?.socket ?? 'orch');
-    this.gateway = new GatewayClient(o.coordinator, o.token);
+    this.gateway = new GatewayClient(o.coordinator, o.token, o.tls);
     for (const a of Object.values(o.config.agents ?? {})) for (const v of Object.values(a?.env ?? {})) registerSecret(v);
   }
 
   static async start(o: AgentNodeOptions): Promise<AgentNode> {
-    const n = new AgentNode(o);
+    const n = new AgentNode({ ...o, ...(await joinCoordinator(o)) });
     await n.begin();
     return n;
   }

@@ -6,6 +6,7 @@ import { CliError } from './client.js';
 import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
+import { clusterCommands, nodeRevokeCommand } from './commands/cluster.js';
 import { jobCommands } from './commands/job.js';
 import { nodeStartCommand } from './commands/node.js';
 import { projectCommands } from './commands/project.js';
@@ -32,7 +33,8 @@ async function main(): Promise<void> {
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
-    .command('node', 'Manage agent-nodes', (y) => nodeListCommand(nodeStartCommand(y)).demandCommand(1, 'name a node command: start, list, drain, resume'))
+    .command('node', 'Manage agent-nodes', (y) => nodeRevokeCommand(nodeListCommand(nodeStartCommand(y))).demandCommand(1, 'name a node command: start, list, drain, resume, revoke'))
+    .command('cluster', 'The fleet\'s join token', clusterCommands)
     .command(streamCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
     .command('auth', 'GitHub credentials', authCommands)

@@ -30,17 +30,21 @@ function jobToProto(j: JobRow): Job {
     lastTaskId: j.lastTaskId ?? 0, nextRun: next?.toISOString() ?? '',
   };
 }
-import { authed, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
+import { denied, InvalidArgument, toServiceError, unary } from './handlers.js';
+import type { Access } from './access.js';
+import { revokeNode } from './revoke.js';
 
 export interface ServerFacts {
   version: string;
   mode: 'embedded' | 'fleet';
   listen: () => string;
   token?: string;
+  /** Tokens and node identities (overrides `token`). */
+  access?: Access;
 }
 
 export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorServer & UntypedServiceImplementation {
-  const t = facts.token;
+  const t: Access | string | undefined = facts.access ?? facts.token;
   const store = c.store;
 
   async function findProject(spec: string): Promise<ProjectRow> {
@@ -240,8 +244,11 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       }
     }),
 
+    revokeNode: unary(t, async (req) => revokeNode(c, facts.access?.identities, req.name)),
+
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
-      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
+      const no = denied(t, call);
+      if (no) { call.destroy(Object.assign(new Error(no.details), no)); return; }
       streamOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
     },
   };

@@ -5,7 +5,9 @@ import { status, type ServerReadableStream, type sendUnaryData, type UntypedServ
 import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse } from '../../proto/gen/orch/v1/node.js';
 import { logger } from '../../runtime/log.js';
 import type { Coordinator } from '../coordinator.js';
-import { authed, InvalidArgument, TryAgainError, unary, unauthenticated } from './handlers.js';
+import { denied, InvalidArgument, TryAgainError, unary } from './handlers.js';
+import { accessOf, type Access } from './access.js';
+import { NodeBinding } from './node-binding.js';
 import { SpanKind } from '@opentelemetry/api';
 import type { Metadata } from '@grpc/grpc-js';
 import { contextOf, tracer } from '../../runtime/telemetry/index.js';
@@ -42,11 +44,22 @@ export function peerHost(peer: string): string {
   return m ? m[1] : p;
 }
 
-export function nodeGateway(c: Coordinator, token: string | undefined): NodeGatewayServer & UntypedServiceImplementation {
+export function nodeGateway(c: Coordinator, accessOrToken: Access | string | undefined): NodeGatewayServer & UntypedServiceImplementation {
+  const token = accessOf(accessOrToken);
+  // In a TLS fleet every node call is bound to the name in the caller's enrolled certificate.
+  const bind = new NodeBinding(c, token.identities);
   return {
+    enroll: unary(token, async (req) => {
+      if (!token.identities) throw new InvalidArgument('this coordinator does not serve TLS (embedded mode): there is nothing to enrol in');
+      const { cert, ca } = await token.identities.enrol(req.name, req.csrPem);
+      log.info('node enrolled', { node: req.name });
+      return { certPem: cert, caPem: ca };
+    }),
+
     register: unary(token, async (req, call) => {
       const info = req.node;
       if (!info || !info.name) throw new InvalidArgument('a node must register with a name');
+      await bind.asNode(call, info.name);
       // Where the node really is, as this coordinator sees it (unless it names its own address).
       if (!info.address) info.address = peerHost(call.getPeer());
       if (info.slots < 1) throw new InvalidArgument(`node ${info.name}: slots must be at least 1`);
@@ -78,14 +91,16 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       return { node: info.name, release, state: drained ? 'draining' : 'up', drainReason: drained ?? '' };
     }),
 
-    heartbeat: unary(token, async (info) => {
+    heartbeat: unary(token, async (info, call) => {
       if (!info.name) throw new InvalidArgument('a heartbeat must carry the node name');
+      await bind.asNode(call, info.name);
       const out = c.heartbeat(info.name, info);
       const drained = c.registry.drainReason(info.name);
       return { known: out.known, state: drained ? 'draining' : 'up', drainReason: drained ?? '' };
     }),
 
-    checkLease: unary(token, async (req) => {
+    checkLease: unary(token, async (req, call) => {
+      await bind.ownsAttempt(call, req.taskId, req.attempt);
       try {
         await c.ask(req.taskId, { op: 'checkLease', attempt: req.attempt, token: req.token });
         return { accepted: true, reason: '' };
@@ -94,7 +109,9 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       }
     }),
 
-    reportStarted: unary(token, async (req) => {
+    reportStarted: unary(token, async (req, call) => {
+      await bind.asNode(call, req.node);
+      await bind.ownsAttempt(call, req.taskId, req.attempt);
       try {
         await c.ask(req.taskId, { op: 'started', started: req });
         return { accepted: true, reason: '' };
@@ -104,6 +121,8 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
     }),
 
     reportResult: unary(token, async (req, call) => {
+      await bind.asNode(call, req.node);
+      await bind.ownsAttempt(call, req.taskId, req.attempt);
       const span = tracer().startSpan('orch.report result', {
         kind: SpanKind.SERVER, attributes: { 'orch.task': req.taskId, 'orch.attempt': req.attempt, 'orch.node': req.node, 'orch.outcome': req.outcome, ...(req.errorClass ? { 'error.type': req.errorClass } : {}) },
       }, contextFromMetadata(call.metadata));
@@ -121,7 +140,8 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
     }),
 
     uploadOutput: (call: ServerReadableStream<OutputChunk, UploadOutputResponse>, callback: sendUnaryData<UploadOutputResponse>) => {
-      if (!authed(token, call.metadata)) { callback(unauthenticated, null); return; }
+      const no = denied(token, call);
+      if (no) { callback(no, null); return; }
       let last: { taskId: number; attempt: number; next: number } | undefined;
       let chain: Promise<void> = Promise.resolve();
       let gap = false;
@@ -130,6 +150,8 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       call.on('data', (chunk: OutputChunk) => {
         chain = chain.then(async () => {
           if (gap || refused) return;
+          refused = await bind.refusesAttempt(call, chunk.taskId, chunk.attempt);
+          if (refused) { log.warn('output refused', { task: chunk.taskId, attempt: chunk.attempt, reason: refused }); return; }
           // Only the live attempt's token writes its output, in the order the node numbered it.
           refused = c.hub.refuses(chunk.taskId, chunk.attempt, chunk.token)
             ?? (chunk.seq <= lastSeq ? `output chunk ${chunk.seq} of task ${chunk.taskId} came after chunk ${lastSeq}: out of order` : undefined);
@@ -144,7 +166,7 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       call.on('end', () => {
         chain.then(
           () => refused
-            ? callback({ code: status.FAILED_PRECONDITION, details: refused }, null)
+            ? callback({ code: bind.denied(refused) ? status.PERMISSION_DENIED : status.FAILED_PRECONDITION, details: refused }, null)
             : callback(null, { taskId: last?.taskId ?? 0, attempt: last?.attempt ?? 0, nextOffset: last?.next ?? 0 }),
           (err) => callback({ code: 13, details: String((err as Error).message) }, null),
         );

@@ -66,7 +66,7 @@ export class Fleet {
   private baseYaml(forNode = true): string {
     return [
       `nats:\n  url: ${this.nats.url}`,
-      `cluster:\n  token: ${this.o.token ?? 'test-cluster-token-123456'}\n  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}${(this.o.clusterYaml ?? []).map((l) => `\n  ${l}`).join('')}`,
+      `cluster:\n  token: ${this.secret}\n  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}${(this.o.clusterYaml ?? []).map((l) => `\n  ${l}`).join('')}`,
       this.o.workflowYaml ?? 'workflow:\n  max_attempts: 3\n  timeout_seconds: 120',
       forNode || !this.o.agentsOnNodesOnly ? this.o.agentsYaml : '',
       this.o.extraYaml ?? '',
@@ -91,13 +91,24 @@ export class Fleet {
     if (!this.o.databaseUrl && (process.env.ORCH_TEST_DATABASE_URL || this.o.databaseServer)) this.db = await startTestDatabase();
     this.coordinator.writeConfig(this.coordinatorYaml(await freePort()));
     this.coordinatorProc = await this.coordinator.serve([], { ...this.o.processEnv, ...this.cliEnv() });
+    // The fleet serves TLS only: nodes and CLIs get the join token, as a user gives them.
+    const printed = await this.coordinator.run(['cluster', 'token']);
+    if (printed.code !== 0) throw new Error(`orch cluster token exited ${printed.code}: ${printed.stderr}`);
+    this.joinToken = printed.stdout.trim();
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
     this.address = st.listen;
     if (this.o.standby) await this.startStandby();
     for (let i = 1; i <= this.o.nodes; i++) await this.addNode(`node${i}`);
   }
 
-  get token(): string { return this.o.token ?? 'test-cluster-token-123456'; }
+  /** What `orch cluster token` printed: `orch1.<CA fingerprint>.<secret>`. */
+  joinToken = '';
+
+  /** The cluster's secret (in every config's cluster.token). */
+  get secret(): string { return this.o.token ?? 'test-cluster-token-123456'; }
+
+  /** What processes are given in ORCH_TOKEN: the join token once the coordinator made its CA. */
+  get token(): string { return this.joinToken || this.secret; }
 
   cliEnv(): NodeJS.ProcessEnv {
     return { ORCH_TOKEN: this.token, ...(this.standby ? { ORCH_COORDINATOR: this.addresses } : {}) };
