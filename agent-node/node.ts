@@ -18,6 +18,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { contextOf, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
+import { status } from '@grpc/grpc-js';
 import { GatewayClient } from './gateway-client.js';
 import { joinCoordinator } from './enrol.js';
 import type { ClientTls } from '../runtime/tls/channel.js';
@@ -67,6 +68,8 @@ export class AgentNode {
   private stopConnWatch: (() => void) | undefined;
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
+  /** Why the coordinator refuses this node's certificate (revoked), if it does. */
+  private refused: string | undefined;
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
   readonly gateway: GatewayClient;
@@ -245,15 +248,21 @@ export class AgentNode {
       try {
         const ack = await this.gateway.heartbeat(info);
         reached = true;
+        this.refused = undefined;
         const was = this.drained;
         this.drained = ack.state === 'draining' ? ack.drainReason || 'drained' : undefined;
         if (was && !this.drained) this.consumer?.wake();
         if (!ack.known && !this.stopping) void this.register().catch((err) => log.warn('re-register failed', { err }));
       } catch (err) {
-        if (!reached) log.warn('heartbeat over gRPC failed too', { err: (err as Error).message });
+        // Our certificate is refused (`orch node revoke`): our attempts are handed back
+        // elsewhere, so our sessions must stop when their lease runs out.
+        if ((err as { code?: number }).code === status.PERMISSION_DENIED) {
+          if (!this.refused) log.error('the coordinator refuses this node; running sessions stop when their lease runs out', { err: (err as { details?: string }).details });
+          this.refused = (err as { details?: string }).details ?? 'refused';
+        } else if (!reached) log.warn('heartbeat over gRPC failed too', { err: (err as Error).message });
       }
     }
-    if (reached && !this.stopping) this.writeLease(Date.now() + this.ttlMs);
+    if (reached && !this.refused && !this.stopping) this.writeLease(Date.now() + this.ttlMs);
   }
 
   private async onAssignment(d: Delivery): Promise<void> {

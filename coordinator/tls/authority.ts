@@ -22,6 +22,11 @@ function serial(): string {
   return b.toString('hex');
 }
 
+/** PEM with a final newline, so certificates concatenate into a chain. */
+function pemOf(c: x509.X509Certificate): string {
+  return c.toString('pem').replace(/\r\n/g, '\n').replace(/\n?$/, '\n');
+}
+
 function writeSecret(path: string, pem: string): void {
   writeFileSync(path, pem, { mode: 0o600 });
   chmodSync(path, 0o600);
@@ -79,7 +84,7 @@ export class Authority {
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       ],
     });
-    return { cert: ca.toString('pem'), key: keys.key };
+    return { cert: pemOf(ca), key: keys.key };
   }
 
   /** The CA's fingerprint without loading keys (for `orch cluster token`): undefined before the first fleet start. */
@@ -96,7 +101,7 @@ export class Authority {
       signingAlgorithm: KEY_ALG, publicKey, signingKey: caKeys.privateKey,
       extensions: [new x509.BasicConstraintsExtension(false, undefined, true), ...extensions],
     });
-    return cert.toString('pem');
+    return pemOf(cert);
   }
 
   /** A client certificate for node `name` over the CSR's key (already checked by the caller). */
@@ -114,11 +119,13 @@ export class Authority {
    * call carries no identity (grpc-js's getAuthContext() exposes only verified peers).
    */
   serverCredentials(): ServerCredentials {
+    // Answered on the next tick: grpc-js adds its watcher only after subscribing, and a
+    // synchronous answer would reach nobody (the server would drop every connection).
     const fixed: experimental.CertificateProvider = {
-      addCaCertificateListener: (l) => l({ caCertificate: Buffer.from(this.caPem) }),
+      addCaCertificateListener: (l) => queueMicrotask(() => l({ caCertificate: Buffer.from(this.caPem) })),
       removeCaCertificateListener: () => undefined,
       // The chain carries the CA, so a client holding only the join token can find and pin it.
-      addIdentityCertificateListener: (l) => l({ certificate: Buffer.from(this.serverCert + this.caPem), privateKey: Buffer.from(this.serverKey) }),
+      addIdentityCertificateListener: (l) => queueMicrotask(() => l({ certificate: Buffer.from(`${this.serverCert.trimEnd()}\n${this.caPem.trimEnd()}\n`), privateKey: Buffer.from(this.serverKey) })),
       removeIdentityCertificateListener: () => undefined,
     };
     return experimental.createCertificateProviderServerCredentials(fixed, fixed, false);

@@ -37,7 +37,7 @@ export function fetchPinnedCa(address: string, fingerprint: string, timeoutMs = 
         const fp = certFingerprint(c.raw);
         if (fp === fingerprint) {
           socket.destroy();
-          resolve(new x509.X509Certificate(c.raw).toString('pem'));
+          resolve(new x509.X509Certificate(c.raw).toString('pem').replace(/\r\n/g, '\n').replace(/\n?$/, '\n'));
           return;
         }
         seen.push(fp);
