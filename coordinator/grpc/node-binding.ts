@@ -5,6 +5,15 @@
 import type { PeerCertificate } from 'node:tls';
 import type { Coordinator } from '../coordinator.js';
 import { PermissionDeniedError, type Identities } from '../identities.js';
+import { logger } from '../../runtime/log.js';
+
+const log = logger('identities');
+
+/** A refusal, logged (a node acting as another is worth an operator's look). */
+function deny(message: string): PermissionDeniedError {
+  log.warn('node call refused', { err: message });
+  return new PermissionDeniedError(message);
+}
 
 interface CallWithAuth { getAuthContext?: () => { sslPeerCertificate?: PeerCertificate } | null }
 
@@ -19,12 +28,17 @@ export class NodeBinding {
     if (!this.identities) return undefined;
     const cert = call.getAuthContext?.()?.sslPeerCertificate;
     if (!cert?.raw) {
-      throw new PermissionDeniedError('node calls need the node\'s enrolled certificate (mutual TLS): start the node with the join token from `orch cluster token`');
+      throw deny('node calls need the node\'s enrolled certificate (mutual TLS): start the node with the join token from `orch cluster token`');
     }
     const cn = cert.subject?.CN;
     const name = Array.isArray(cn) ? cn[0] : cn;
-    if (!name) throw new PermissionDeniedError('the client certificate names no node (no CN)');
-    await this.identities.check(name, cert.raw);
+    if (!name) throw deny('the client certificate names no node (no CN)');
+    try {
+      await this.identities.check(name, cert.raw);
+    } catch (err) {
+      if (err instanceof PermissionDeniedError) log.warn('node call refused', { node: name, err: err.message });
+      throw err;
+    }
     return name;
   }
 
@@ -32,7 +46,7 @@ export class NodeBinding {
   async asNode(call: CallWithAuth, claimed: string): Promise<void> {
     const me = await this.nodeOf(call);
     if (me !== undefined && me !== claimed) {
-      throw new PermissionDeniedError(`this connection is node "${me}" (by its certificate): it may not act as node "${claimed}"`);
+      throw deny(`this connection is node "${me}" (by its certificate): it may not act as node "${claimed}"`);
     }
   }
 
@@ -42,7 +56,7 @@ export class NodeBinding {
     if (me === undefined) return;
     const a = await this.c.store.getAttempt(taskId, attempt);
     if (a?.node && a.node !== me) {
-      throw new PermissionDeniedError(`task ${taskId} attempt ${attempt} runs on node "${a.node}", not on "${me}" (this connection's certificate)`);
+      throw deny(`task ${taskId} attempt ${attempt} runs on node "${a.node}", not on "${me}" (this connection's certificate)`);
     }
   }
 
