@@ -54,7 +54,7 @@ export function nodeStartCommand(y: Argv): Argv {
     const name = args.name ?? config.node?.name ?? hostname();
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliError(`node name "${name}" must be 1-64 letters, digits, - or _ (set --name or node.name)`);
     await initTelemetry('orch-node', config.telemetry);
-    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: `orch-node-${name}` });
+    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, tlsCa: config.nats?.tls_ca, name: `orch-node-${name}` });
     const node = await AgentNode.start({
       home, name, slots, config, coordinator, token, bus,
       labels: args.labels ? args.labels.split(',').map((s) => s.trim()).filter(Boolean) : config.node?.labels ?? [],

@@ -101,7 +101,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
   };
   try {
     const bus: Bus = natsUrl
-      ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: 'orch-coordinator' })
+      ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, tlsCa: config.nats?.tls_ca, name: 'orch-coordinator' })
       : new LocalBus();
     cleanups.push(() => bus.close());
     let current = config;

@@ -107,7 +107,7 @@ export interface OrchConfig {
   /** PostgreSQL server; unset = embedded. */
   database: { url?: string };
   /** nats-server; unset = in-process bus. */
-  nats: { url?: string; token?: string; user?: string; password?: string; creds?: string };
+  nats: { url?: string; token?: string; user?: string; password?: string; creds?: string; tls_ca?: string };
   cluster: {
     /** Token nodes and CLIs present to the coordinator (the secret part of the join token). */
     token?: string;
@@ -274,6 +274,7 @@ export const RULES: Record<string, Rule> = {
   'nats.user': { t: 'string' },
   'nats.password': { t: 'string' },
   'nats.creds': { t: 'string' },
+  'nats.tls_ca': { t: 'string' },
   cluster: { t: 'map' },
   'cluster.token': { t: 'string' },
   'cluster.read_token': { t: 'string' },

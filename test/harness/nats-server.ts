@@ -44,7 +44,7 @@ export interface NatsServer {
 }
 
 /** `user`/`password`: accounts from a config file (mode 0600), so no secret sits on nats-server's argv. */
-export async function startNatsServer(o: { jetstream?: boolean; token?: string; host?: string; user?: string; password?: string } = {}): Promise<NatsServer> {
+export async function startNatsServer(o: { jetstream?: boolean; token?: string; host?: string; user?: string; password?: string; tls?: { cert: string; key: string } } = {}): Promise<NatsServer> {
   const host = o.host ?? '127.0.0.1';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'orch-nats-'));
@@ -53,6 +53,7 @@ export async function startNatsServer(o: { jetstream?: boolean; token?: string; 
     const args = ['-a', host, '-p', String(port), '-n', `orch-test-${port}`];
     if (o.jetstream !== false) args.push('-js', '-sd', join(dir, 'js'));
     if (o.token) args.push('--auth', o.token);
+    if (o.tls) args.push('--tls', '--tlscert', o.tls.cert, '--tlskey', o.tls.key);
     if (o.user && o.password) {
       const conf = join(dir, 'auth.conf');
       writeFileSync(conf, `authorization {\n  user: ${JSON.stringify(o.user)}\n  password: ${JSON.stringify(o.password)}\n}\n`, { mode: 0o600 });
