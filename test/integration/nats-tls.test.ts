@@ -42,3 +42,26 @@ describe.skipIf(!available)('NATS with TLS', () => {
     expect(Buffer.from((await kv.get('k'))!.value).toString()).toBe('over tls');
   }, 60_000);
 });
+
+describe.skipIf(!available)('deploy/nats-server.conf', () => {
+  it('is a configuration nats-server accepts (TLS, JetStream, one account per role)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const { ROOT } = await import('../harness/orch.js');
+    const d = mkdtempSync(join(tmpdir(), 'orch-nats-conf-'));
+    try {
+      await Authority.open(d);
+      const conf = readFileSync(join(ROOT, 'deploy', 'nats-server.conf'), 'utf8')
+        .replace('/etc/nats/server.crt', join(d, 'tls', 'server.crt')).replace('/etc/nats/server.key', join(d, 'tls', 'server.key'))
+        .replace('/var/lib/nats', join(d, 'js'));
+      writeFileSync(join(d, 'nats.conf'), conf);
+      const r = spawnSync('nats-server', ['-c', join(d, 'nats.conf'), '-t'], {
+        env: { ...process.env, ORCH_NATS_COORDINATOR_PASSWORD: 'pw-coordinator', ORCH_NATS_NODE_PASSWORD: 'pw-node' }, encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).toMatch(/configuration file .* is valid/);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
