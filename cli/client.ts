@@ -104,6 +104,8 @@ export class Api {
  * of this ORCH_HOME, its CA on disk; otherwise plaintext (the embedded default).
  */
 export async function clientTls(address: string, token: string | undefined): Promise<ClientTls | undefined> {
+  const own = cliCertificate();
+  if (own) return own;
   let pin: string | undefined;
   try {
     pin = token ? parseJoinToken(token)?.caFingerprint : undefined;
@@ -125,6 +127,22 @@ export async function clientTls(address: string, token: string | undefined): Pro
     if (ca && certFingerprint(ca) === local.caFingerprint) return { ca };
   }
   return undefined;
+}
+
+/**
+ * The CLI's own certificate (`orch cluster cli-cert`): ORCH_CLI_CERT names its file (the
+ * certificate followed by the cluster CA it trusts), ORCH_CLI_KEY its key (mode 0600).
+ */
+function cliCertificate(env: NodeJS.ProcessEnv = process.env): ClientTls | undefined {
+  if (!env.ORCH_CLI_CERT) return undefined;
+  if (!env.ORCH_CLI_KEY) throw new CliError('ORCH_CLI_CERT is set but ORCH_CLI_KEY is not: name the key file `orch cluster cli-cert` wrote');
+  try {
+    const blocks = readFileSync(env.ORCH_CLI_CERT, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    if (blocks.length < 2) throw new Error('expected the certificate followed by the cluster CA');
+    return { cert: blocks[0], ca: blocks[blocks.length - 1], key: readFileSync(env.ORCH_CLI_KEY, 'utf8') };
+  } catch (err) {
+    throw new CliError(`cannot use the CLI certificate ORCH_CLI_CERT=${env.ORCH_CLI_CERT}: ${(err as Error).message}`);
+  }
 }
 
 export async function connect(args: GlobalArgs): Promise<Api> {

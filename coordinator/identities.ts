@@ -62,6 +62,30 @@ export class Identities {
     return { cert, ca: this.authority.caPem };
   }
 
+  /**
+   * A CLI user's certificate: CN `cli.NAME` (or `cli-ro.NAME`, reads only). Names with a dot
+   * are never node names, so a CLI certificate cannot act as a node nor the other way round.
+   */
+  async issueCli(name: string, csrPem: string, readOnly: boolean): Promise<{ name: string; cert: string; ca: string }> {
+    const problem = nodeNameProblem(name);
+    if (problem) throw new PermissionDeniedError(problem.replace('node name', 'CLI user name'));
+    const full = `${readOnly ? 'cli-ro' : 'cli'}.${name}`;
+    let csr;
+    try {
+      csr = await readCsr(csrPem);
+    } catch (err) {
+      throw new PermissionDeniedError(`CLI certificate for ${full} refused: ${(err as Error).message}`);
+    }
+    if (csr.name !== full) throw new PermissionDeniedError(`CLI certificate refused: the CSR is for "${csr.name}", expected "${full}"`);
+    const refusal = enrolRefusal(await this.store.get(full), full, csr.keyFingerprint);
+    if (refusal) throw new PermissionDeniedError(refusal);
+    const cert = await this.authority.signNode(full, csr.publicKey);
+    const now = await this.store.enrol(full, certFingerprint(cert), csr.keyFingerprint);
+    this.cache.set(full, now);
+    if (now.certFingerprint !== certFingerprint(cert)) throw new PermissionDeniedError(`"${full}" was enrolled by another request`);
+    return { name: full, cert, ca: this.authority.caPem };
+  }
+
   /** Throws PermissionDeniedError unless the verified peer certificate (DER) is node `name`'s enrolled one. */
   async check(name: string, certDer: Buffer): Promise<void> {
     const refusal = certRefusal(await this.lookup(name), name, certFingerprint(certDer));

@@ -1,14 +1,14 @@
 // `orch cluster token` (on the coordinator's host): the join token nodes and CLIs need,
 // `orch1.<CA fingerprint>.<secret>`; `orch node revoke NAME`: refuse a node's certificate.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import type { RevokeNodeResponse } from '../../proto/gen/orch/v1/coordinator.js';
+import type { CliCertificate, RevokeNodeResponse } from '../../proto/gen/orch/v1/coordinator.js';
 import { loadGlobalConfig } from '../../runtime/config/index.js';
 import { resolveToken } from '../../runtime/grpc-auth.js';
 import { orchHome } from '../../runtime/paths.js';
 import { formatJoinToken, secretOf } from '../../runtime/tls/join-token.js';
-import { certFingerprint } from '../../runtime/tls/x509.js';
+import { certFingerprint, makeCsr, newKeyPair } from '../../runtime/tls/x509.js';
 import { CliError, withApi, type GlobalArgs } from '../client.js';
 
 export function clusterCommands(y: Argv): Argv {
@@ -28,7 +28,22 @@ export function clusterCommands(y: Argv): Argv {
         : `no cluster token: set cluster.token in ${join(home, 'config.yml')} (or ORCH_TOKEN / ORCH_TOKEN_FILE)`);
     }
     process.stdout.write(formatJoinToken({ caFingerprint: certFingerprint(readFileSync(caFile, 'utf8')), secret }) + '\n');
-  }).demandCommand(1, 'name a cluster command: token');
+  }).command('cli-cert <name>', 'Get a client certificate for a CLI user (needs the cluster token): the CLI then authenticates with it, no token needed', (a) => a
+    .positional('name', { type: 'string', demandOption: true, describe: 'User name (letters, digits, - or _)' })
+    .option('read-only', { type: 'boolean', default: false, describe: 'Reads only (status, lists, stream, cost, metrics)' })
+    .option('out', { type: 'string', default: '.', describe: 'Directory for NAME.key (0600) and NAME.crt' }),
+  async (argv) => withApi(argv as unknown as GlobalArgs, async (api) => {
+    const name = String(argv.name);
+    const full = `${argv.readOnly ? 'cli-ro' : 'cli'}.${name}`;
+    const keys = await newKeyPair();
+    const r = await api.call<'issueCliCertificate', object, CliCertificate>('issueCliCertificate', { name, csrPem: await makeCsr(full, keys), readOnly: argv.readOnly });
+    mkdirSync(argv.out, { recursive: true });
+    const keyFile = resolve(argv.out, `${name}.key`);
+    const certFile = resolve(argv.out, `${name}.crt`);
+    writeFileSync(keyFile, keys.key, { mode: 0o600 });
+    writeFileSync(certFile, `${r.certPem.trimEnd()}\n${r.caPem.trimEnd()}\n`);
+    process.stdout.write(`${r.name}: use it with\n  ORCH_CLI_CERT=${certFile} ORCH_CLI_KEY=${keyFile} orch --coordinator ${api.address} …\n`);
+  })).demandCommand(1, 'name a cluster command: token, cli-cert');
 }
 
 export function nodeRevokeCommand(y: Argv): Argv {

@@ -31,7 +31,40 @@ function serviceAndMethod(path: string): [string, string] {
   return [svc.slice(svc.lastIndexOf('.') + 1), method];
 }
 
-/** The refusal of a call, or undefined when it may go ahead. */
+/** A verified client certificate's CN and DER (grpc-js exposes only certificates that chain to our CA). */
+function peerCert(call: unknown): { cn: string; raw: Buffer } | undefined {
+  const ctx = (call as { getAuthContext?: () => { sslPeerCertificate?: { subject?: { CN?: string | string[] }; raw?: Buffer } } | null }).getAuthContext?.();
+  const cert = ctx?.sslPeerCertificate;
+  const cn = Array.isArray(cert?.subject?.CN) ? cert!.subject!.CN[0] : cert?.subject?.CN;
+  return cert?.raw && cn ? { cn, raw: cert.raw } : undefined;
+}
+
+/**
+ * The refusal of a call, or undefined: the tokens first, then (in a TLS fleet, for the
+ * Coordinator service) a CLI user's certificate `cli.NAME` / `cli-ro.NAME` that is on record
+ * and not revoked.
+ */
+export async function authorize(a: Access | string | undefined, call: { metadata: Metadata; getPath(): string }): Promise<Partial<ServiceError> | undefined> {
+  const access = accessOf(a);
+  const byToken = refusal(access, call.metadata, call.getPath());
+  if (!byToken || byToken.code === status.PERMISSION_DENIED || !access.identities) return byToken;
+  const peer = peerCert(call);
+  const m = peer && /^(cli|cli-ro)\.[A-Za-z0-9_-]+$/.exec(peer.cn);
+  if (!peer || !m) return byToken;
+  const [svc, method] = serviceAndMethod(call.getPath());
+  if (svc !== 'Coordinator') return { code: status.PERMISSION_DENIED, details: `a CLI certificate (${peer.cn}) cannot call ${method}` };
+  try {
+    await access.identities.check(peer.cn, peer.raw);
+  } catch (err) {
+    return { code: status.PERMISSION_DENIED, details: (err as Error).message };
+  }
+  if (m[1] === 'cli-ro' && !READ_METHODS.has(method)) {
+    return { code: status.PERMISSION_DENIED, details: `a read-only CLI certificate (${peer.cn}) cannot call ${method}` };
+  }
+  return undefined;
+}
+
+/** The refusal of a call by its token, or undefined when it may go ahead. */
 export function refusal(a: Access | string | undefined, md: Metadata, path: string): Partial<ServiceError> | undefined {
   const access = accessOf(a);
   if (!access.token || tokenMatches(access.token, md)) return undefined;

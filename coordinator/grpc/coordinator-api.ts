@@ -246,10 +246,18 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
 
     revokeNode: unary(t, async (req) => revokeNode(c, facts.access?.identities, req.name)),
 
+    issueCliCertificate: unary(t, async (req) => {
+      const ids = facts.access?.identities;
+      if (!ids) throw new InvalidArgument('this coordinator does not serve TLS (embedded mode): there are no CLI certificates');
+      const r = await ids.issueCli(req.name, req.csrPem, req.readOnly);
+      return { name: r.name, certPem: r.cert, caPem: r.ca };
+    }),
+
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
-      const no = denied(t, call);
-      if (no) { call.destroy(Object.assign(new Error(no.details), no)); return; }
-      streamOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
+      void denied(t, call).then((no) => {
+        if (no) { call.destroy(Object.assign(new Error(no.details), no)); return; }
+        return streamOutput(c, call);
+      }).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
     },
   };
 }

@@ -2,7 +2,7 @@
 // call, then domain errors mapped to status codes with the message a user can act on.
 import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { logger } from '../../runtime/log.js';
-import { refusal, type Access } from './access.js';
+import { authorize, refusal, type Access } from './access.js';
 
 const log = logger('grpc');
 
@@ -58,14 +58,14 @@ export function authed(access: Access | string | undefined, md: Metadata, path =
 }
 
 /** Why a call may not go ahead (UNAUTHENTICATED, PERMISSION_DENIED), or undefined. */
-export function denied(access: Access | string | undefined, call: { metadata: Metadata; getPath(): string }): Partial<ServiceError> | undefined {
-  return refusal(access, call.metadata, call.getPath());
+export function denied(access: Access | string | undefined, call: { metadata: Metadata; getPath(): string }): Promise<Partial<ServiceError> | undefined> {
+  return authorize(access, call);
 }
 
 export function unary<Req, Res>(access: Access | string | undefined, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    const no = denied(access, call);
-    if (no) return callback(no, null);
-    fn(call.request, call).then((res) => callback(null, res), (err) => callback(toServiceError(err), null));
+    denied(access, call)
+      .then((no) => (no ? callback(no, null) : fn(call.request, call).then((res) => callback(null, res))))
+      .catch((err) => callback(toServiceError(err), null));
   };
 }

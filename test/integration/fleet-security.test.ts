@@ -270,6 +270,37 @@ describe.skipIf(!available)('a secure fleet: TLS only, node identities, tokens, 
     expect((JSON.parse((await cli(['task', 'list', '--json'], env)).stdout) as unknown[]).length).toBe(before);
   });
 
+  it('a CLI user authenticates with its own certificate instead of a token; read-only and revocable', async () => {
+    const out = join(scratch, 'cli');
+    const issued = await cli(['cluster', 'cli-cert', 'alice', '--out', out]);
+    expect(issued.code, issued.stderr).toBe(0);
+    expect(statSync(join(out, 'alice.key')).mode & 0o777).toBe(0o600);
+    expect((await cli(['cluster', 'cli-cert', 'bob', '--read-only', '--out', out])).code).toBe(0);
+    const as = (who: string) => ({ ORCH_TOKEN: '', ORCH_CLI_CERT: join(out, `${who}.crt`), ORCH_CLI_KEY: join(out, `${who}.key`), ORCH_COORDINATOR: fleet.address });
+    // No token at all: the certificate is the credential.
+    const list = await cli(['task', 'list', '--json'], as('alice'));
+    expect(list.code, list.stderr).toBe(0);
+    const drain = await cli(['node', 'drain', 'node1', '--reason', 'alice checks'], as('alice'));
+    expect(drain.code, drain.stderr).toBe(0);
+    expect((await cli(['node', 'resume', 'node1'], as('alice'))).code).toBe(0);
+    // bob reads only.
+    expect((await cli(['task', 'list'], as('bob'))).code).toBe(0);
+    const bobDrains = await cli(['node', 'drain', 'node1'], as('bob'));
+    expect(bobDrains.code).not.toBe(0);
+    expect(bobDrains.stderr).toMatch(/read-only CLI certificate \(cli-ro\.bob\) cannot call DrainNode/);
+    // A CLI certificate is no node's.
+    const pem = readFileSync(join(out, 'alice.crt'), 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
+    const asNode = new NodeGatewayClient(fleet.address, channelCredentials({ ca, key: readFileSync(join(out, 'alice.key'), 'utf8'), cert: pem[0] }), channelOptions({ ca }));
+    const e = await refusal(call(asNode, 'heartbeat', NodeInfo.fromPartial({ name: 'node1', slots: 1 }), new Metadata()));
+    asNode.close();
+    expect(e.code).toBe(status.PERMISSION_DENIED);
+    // Revoked: refused from then on.
+    expect((await cli(['node', 'revoke', 'cli.alice'])).code).toBe(0);
+    const after = await cli(['task', 'list'], as('alice'));
+    expect(after.code).not.toBe(0);
+    expect(after.stderr).toMatch(/revoked/);
+  });
+
   it('no secret from env or config appears in any file under an ORCH_HOME, any log line, or any argv of the fleet\'s processes', async () => {
     // A running agent that uses its key: its process and tmux are scanned too.
     const t = await addTask('Uses its key', 'keyed');
