@@ -34,7 +34,10 @@ export class GatewayClient {
   readonly addresses: string[];
 
   /** `tls`: the pinned cluster CA and this node's certificate (mutual TLS); plaintext without. */
+  private readonly plaintext: boolean;
+
   constructor(address: string, private readonly token?: string, tls?: ClientTls) {
+    this.plaintext = !tls;
     this.addresses = coordinatorAddresses(address);
     if (!this.addresses.length) throw new Error('no coordinator address given');
     this.clients = this.addresses.map((a) => new NodeGatewayClient(a, tls ? channelCredentials(tls) : credentials.createInsecure(), {
@@ -75,7 +78,12 @@ export class GatewayClient {
         const e = err as ServiceError;
         if (this.closed || !transient(e) || Date.now() > end) throw err;
         const d = backoffMs(i, 200, 5_000);
-        if (i === 1 || i % 10 === 0) log.warn(`${what}: coordinator unreachable, retrying`, { address: this.address, err: e.details || e.message });
+        if (i === 1 || i % 10 === 0) {
+          log.warn(`${what}: coordinator unreachable, retrying`, {
+            address: this.address, err: e.details || e.message,
+            ...(this.plaintext ? { hint: 'a fleet coordinator speaks TLS only: give the node the join token from `orch cluster token`' } : {}),
+          });
+        }
         await new Promise((r) => setTimeout(r, d));
       }
     }
