@@ -2,7 +2,7 @@
 // call, then domain errors mapped to status codes with the message a user can act on.
 import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { logger } from '../../runtime/log.js';
-import { authorize, refusal, type Access } from './access.js';
+import { authorize, type Access } from './access.js';
 
 const log = logger('grpc');
 
@@ -45,16 +45,6 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   const code = codes[e.name] ?? codes[e.constructor?.name] ?? status.INTERNAL;
   if (code === status.INTERNAL) log.error('internal error in a call', { err: e, stack: e.stack });
   return { code, details: e.message, message: e.message };
-}
-
-export const unauthenticated: Partial<ServiceError> = {
-  code: status.UNAUTHENTICATED,
-  details: 'missing or wrong cluster token: pass --token, set ORCH_TOKEN, or cluster.token in config.yml',
-};
-
-/** Whether a call may go ahead (token, read-only token, method); see access.ts. */
-export function authed(access: Access | string | undefined, md: Metadata, path = ''): boolean {
-  return !refusal(access, md, path);
 }
 
 /** Why a call may not go ahead (UNAUTHENTICATED, PERMISSION_DENIED), or undefined. */
