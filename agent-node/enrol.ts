@@ -9,7 +9,7 @@ import { NodeGatewayClient, type EnrollResponse } from '../proto/gen/orch/v1/nod
 import { backoffMs } from '../runtime/actor.js';
 import { tokenMetadata } from '../runtime/grpc-auth.js';
 import { logger } from '../runtime/log.js';
-import { channelCredentials, channelOptions, fetchPinnedCaFromAny, type ClientTls } from '../runtime/tls/channel.js';
+import { CaMismatchError, channelCredentials, channelOptions, fetchPinnedCaFromAny, type ClientTls } from '../runtime/tls/channel.js';
 import { parseJoinToken } from '../runtime/tls/join-token.js';
 import { certExpiry, certFingerprint, commonName, loadKeyPair, makeCsr, newKeyPair } from '../runtime/tls/x509.js';
 import { coordinatorAddresses, transient } from './gateway-client.js';
@@ -36,7 +36,7 @@ export async function joinCoordinator(o: { home: string; name: string; coordinat
 
   let ca = existsSync(f('ca.crt')) ? readFileSync(f('ca.crt'), 'utf8') : '';
   if (!ca || certFingerprint(ca) !== pin.caFingerprint) {
-    ca = await fetchPinnedCaFromAny(addresses, pin.caFingerprint);
+    ca = await fetchCa(addresses, pin.caFingerprint);
     writeFileSync(f('ca.crt'), ca);
     rmSync(f('node.crt'), { force: true }); // issued by another CA, if any
   }
@@ -56,6 +56,19 @@ export async function joinCoordinator(o: { home: string; name: string; coordinat
 }
 
 function joinPath(home: string): string { return join(home, 'tls'); }
+
+/** The pinned CA, waiting for a coordinator that is not up yet (a node may start first); another cluster's CA is final. */
+async function fetchCa(addresses: string[], fingerprint: string): Promise<string> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fetchPinnedCaFromAny(addresses, fingerprint);
+    } catch (err) {
+      if (err instanceof CaMismatchError) throw err;
+      if (i === 1 || i % 10 === 0) log.warn('first join: coordinator unreachable, retrying', { addresses, err: (err as Error).message });
+      await new Promise((r) => setTimeout(r, backoffMs(i, 200, 5_000)));
+    }
+  }
+}
 
 /** Send a CSR for `name`, retrying while the coordinator is away; a refusal is final, with its reason. */
 async function enrol(o: { addresses: string[]; name: string; key: string; ca: string; secret: string }): Promise<string> {

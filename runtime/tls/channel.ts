@@ -13,6 +13,14 @@ export interface ClientTls {
   cert?: string;
 }
 
+/** What answers is not the cluster the join token names: retrying will not help. */
+export class CaMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CaMismatchError';
+  }
+}
+
 /** `host:port` / `[::1]:port` -> parts. */
 function hostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -46,7 +54,7 @@ export function fetchPinnedCa(address: string, fingerprint: string, timeoutMs = 
         c = next;
       }
       socket.destroy();
-      reject(new Error(`the coordinator at ${address} does not present the CA the join token pins (${fingerprint.slice(0, 16)}…): `
+      reject(new CaMismatchError(`the coordinator at ${address} does not present the CA the join token pins (${fingerprint.slice(0, 16)}…): `
         + 'the token belongs to another cluster, or something else answers there'));
     });
   });
@@ -69,6 +77,7 @@ export async function fetchPinnedCaFromAny(addresses: string[], fingerprint: str
     try {
       return await fetchPinnedCa(a, fingerprint);
     } catch (err) {
+      if (err instanceof CaMismatchError) throw err;
       last = err as Error;
     }
   }

@@ -159,6 +159,25 @@ describe.skipIf(!available)('a secure fleet: TLS only, node identities, tokens, 
     expect(st.mode).toBe('fleet');
   });
 
+  it('a node or CLI whose join token pins another CA refuses the coordinator, and says why', async () => {
+    const other = `orch1.${'ab'.repeat(32)}.${parseJoinToken(fleet.joinToken)!.secret}`;
+    const r = await cli(['status'], { ORCH_TOKEN: other, ORCH_COORDINATOR: fleet.address });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/does not present the CA the join token pins/);
+    const home = (await import('../harness/orch.js')).OrchHome;
+    const h = new home('orch-secure-stranger-');
+    try {
+      h.writeConfig(`nats:\n  user: orch\n  password: \${ORCH_TEST_NATS_PASSWORD}\ntmux:\n  socket: ${h.tmuxSocket}\n`);
+      const p = h.spawn(['node', 'start', '--coordinator', fleet.address, '--nats', fleet.nats.url, '--name', 'stranger'], 'node', { ORCH_TOKEN: other, ...fleet.secretEnv() });
+      const code = await new Promise<number | null>((resolve) => p.on('exit', (c) => resolve(c)));
+      expect(code).not.toBe(0);
+      expect(h.logOf('node')).toMatch(/does not present the CA the join token pins/);
+      expect(existsSync(join(h.home, 'tls', 'node.crt'))).toBe(false);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('a node given only the join token (in ORCH_TOKEN_FILE) joins, and keeps its identity across a restart', async () => {
     const n = fleet.nodes[0];
     expect(readFileSync(join(n.home.home, 'config.yml'), 'utf8')).not.toMatch(/^\s+token:/m);
