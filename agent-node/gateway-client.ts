@@ -107,8 +107,8 @@ export class GatewayClient {
     return this.unary('heartbeat', info, timeoutMs);
   }
 
-  checkLease(req: HeldAttempt): Promise<ReportAck> {
-    return this.retrying('check lease', () => this.unary('checkLease', req));
+  checkLease(req: HeldAttempt, trace?: Record<string, string>): Promise<ReportAck> {
+    return this.retrying('check lease', () => this.unary('checkLease', req, 15_000, trace));
   }
 
   /** One upload call carrying chunks in order; resolves with the offset the coordinator holds. */

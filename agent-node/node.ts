@@ -14,11 +14,14 @@ import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import { OrchPaths } from '../runtime/paths.js';
 import { redact, registerSecret } from '../runtime/redact.js';
-import { SpanKind } from '@opentelemetry/api';
-import { contextOf, tracer } from '../runtime/telemetry/index.js';
+import { SpanKind, trace, type Context } from '@opentelemetry/api';
+import { carrierOf, contextOf, tracer } from '../runtime/telemetry/index.js';
+import { observeGauge } from '../runtime/telemetry/metrics.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
 import { status } from '@grpc/grpc-js';
+import { BashJobRunner, isBashJobWire } from './bash-job.js';
+import { AskRunner, isAskWire } from './ask.js';
 import { GatewayClient } from './gateway-client.js';
 import { joinCoordinator } from './enrol.js';
 import type { ClientTls } from '../runtime/tls/channel.js';
@@ -66,10 +69,13 @@ export class AgentNode {
   private beats = 0;
   private registering: Promise<void> | undefined;
   private stopConnWatch: (() => void) | undefined;
+  private unobserve: (() => void) | undefined;
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
   /** Why the coordinator refuses this node's certificate (revoked), if it does. */
   private refused: string | undefined;
+  private bashJobs: BashJobRunner | undefined;
+  private readonly asks: AskRunner;
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
   readonly gateway: GatewayClient;
@@ -78,12 +84,15 @@ export class AgentNode {
     this.paths = new OrchPaths(o.home);
     this.tmux = new Tmux(o.config.tmux?.socket ?? 'orch');
     this.gateway = new GatewayClient(o.coordinator, o.token, o.tls);
+    this.asks = new AskRunner({ node: o.name, config: o.config, paths: this.paths, agents: () => this.agents.filter((a) => a.installed).map((a) => a.name) });
     for (const a of Object.values(o.config.agents ?? {})) for (const v of Object.values(a?.env ?? {})) registerSecret(v);
   }
 
   static async start(o: AgentNodeOptions): Promise<AgentNode> {
     const n = new AgentNode({ ...o, ...(await joinCoordinator(o)) });
     await n.begin();
+    n.unobserve = observeGauge('orch.sessions.active', { unit: '{session}', description: 'Agent sessions running on a node' },
+      (observe) => observe(n.sessions.size, { 'orch.node': o.name, 'orch.node.slots': o.slots }));
     return n;
   }
 
@@ -198,7 +207,7 @@ export class AgentNode {
     return {
       node: this.o.name, paths: this.paths, config: this.o.config, tmux: this.tmux,
       uploadOutput: (chunks: Parameters<GatewayClient['upload']>[0]) => this.gateway.upload(chunks),
-      checkLease: (a: Assignment) => this.gateway.checkLease({ taskId: a.taskId, attempt: a.attempt, token: a.token }),
+      checkLease: (a: Assignment) => this.gateway.checkLease({ taskId: a.taskId, attempt: a.attempt, token: a.token }, a.trace),
     };
   }
 
@@ -289,19 +298,20 @@ export class AgentNode {
       kind: SpanKind.CONSUMER, attributes: { 'orch.task': a.taskId, 'orch.attempt': a.attempt, 'orch.node': this.o.name, 'messaging.system': 'nats', 'messaging.operation.type': 'process' },
     }, contextOf(d.headers.traceparent ? d.headers : a.trace));
     try {
-      await this.accept(d, a, s);
+      await this.accept(d, a, s, trace.setSpan(contextOf(d.headers.traceparent ? d.headers : a.trace), received));
     } finally {
       received.end();
     }
   }
 
-  /** prepare the session, claim the attempt, let the agent go (or give the assignment back). */
-  private async accept(d: Delivery, a: Assignment, s: Session): Promise<void> {
+  /** prepare the session, claim the attempt, let the agent go (or give the assignment back). `ctx`: the receive span's. */
+  private async accept(d: Delivery, a: Assignment, s: Session, ctx: Context): Promise<void> {
     try {
       await d.working();
-      await s.launch();
+      await s.launch(ctx);
       writeFileSync(this.indexFile(a.token), JSON.stringify({ dir: s.dir }));
     } catch (err) {
+      s.failed(err);
       log.error('attempt could not start', { task: a.taskId, attempt: a.attempt, err });
       await d.ack();
       await this.reportStartFailure(s, err as Error);
@@ -312,9 +322,10 @@ export class AgentNode {
     let ack: { accepted: boolean; reason: string };
     try {
       ack = await this.gateway.reportStarted({ taskId: a.taskId, attempt: a.attempt, token: a.token, node: this.o.name, session: s.name, dir: s.dir, worktree: s.worktree },
-        this.o.claimTimeoutMs ?? 60_000, a.trace);
+        this.o.claimTimeoutMs ?? 60_000, carrierOf(ctx));
     } catch (err) {
       log.warn('could not claim the attempt (coordinator unreachable); giving the assignment back', { task: a.taskId, attempt: a.attempt, err: (err as Error).message });
+      s.failed(err);
       await s.kill();
       this.forget(a.token);
       await d.nak(5_000).catch(() => undefined);
@@ -322,6 +333,7 @@ export class AgentNode {
     }
     if (!ack.accepted) {
       log.warn('coordinator refused the attempt; dropping it', { task: a.taskId, attempt: a.attempt, reason: ack.reason });
+      s.failed(new Error(`the coordinator refused the attempt: ${ack.reason}`));
       await s.kill();
       this.forget(a.token);
       await d.term(ack.reason).catch(() => undefined);
@@ -331,6 +343,7 @@ export class AgentNode {
     try {
       await s.go();
     } catch (err) {
+      s.failed(err);
       log.error('the agent could not be started', { task: a.taskId, attempt: a.attempt, err });
       await this.reportStartFailure(s, err as Error);
       return;
@@ -375,6 +388,17 @@ export class AgentNode {
     } catch {
       throw new Error('malformed control request (not JSON)');
     }
+    if (req.op === 'ask') {
+      if (!isAskWire(req)) throw new Error('malformed ask request');
+      if (this.stopping) throw new Error(`node ${this.o.name} is stopping`);
+      return Buffer.from(JSON.stringify(await this.asks.run(req)));
+    }
+    if (req.op === 'bash_job') {
+      if (!isBashJobWire(req)) throw new Error('malformed bash_job request');
+      if (this.stopping) throw new Error(`node ${this.o.name} is stopping`);
+      this.bashJobs ??= new BashJobRunner({ node: this.o.name, paths: this.paths });
+      return Buffer.from(JSON.stringify(await this.bashJobs.run(req)));
+    }
     if (req.op !== 'kill' || typeof req.token !== 'string') throw new Error(`unknown control request ${String(req.op)}`);
     // Kills go by the attempt's token: never another attempt of the same task.
     const s = this.sessions.get(req.token);
@@ -399,6 +423,7 @@ export class AgentNode {
       this.gateway.heartbeat(this.info(), 2_000),
     ]);
     this.stopConnWatch?.();
+    this.unobserve?.();
     await this.consumer?.stop().catch(() => undefined);
     await this.control?.unsubscribe().catch(() => undefined);
     for (const s of this.sessions.values()) s.stopWatching();

@@ -9,8 +9,8 @@ import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
 import { redact, redactDeep } from '../runtime/redact.js';
-import { trace, type Span } from '@opentelemetry/api';
-import { carrierOf, contextOf, telemetry, tracer } from '../runtime/telemetry/index.js';
+import { trace, type Context, type Span } from '@opentelemetry/api';
+import { carrierOf, contextOf, endWithError, telemetry, tracer } from '../runtime/telemetry/index.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { parseAgentAnswer } from './answer.js';
@@ -82,8 +82,8 @@ export class Session {
 
   static recordFile(dir: string): string { return join(dir, 'attempt.json'); }
 
-  /** prepare + artifacts + launch. Throws with a classed message when the attempt cannot start. */
-  async launch(): Promise<void> {
+  /** prepare + artifacts + launch. Throws with a classed message when the attempt cannot start. `accepting`: the node's receive span. */
+  async launch(accepting?: Context): Promise<void> {
     const { a, deps } = this;
     // Checked again here: these become paths, refs and shell words on this machine.
     const problem = projectNameProblem(a.project) ?? branchProblem(a.branch) ?? (a.baseBranch ? branchProblem(a.baseBranch) : undefined);
@@ -140,6 +140,7 @@ export class Session {
       }
       return Date.now();
     })();
+    const worktreeSpan = tracer().startSpan('orch.worktree', { attributes: { 'orch.task': a.taskId, 'orch.attempt': a.attempt, 'orch.branch': a.branch, 'orch.base_branch': a.baseBranch } }, accepting ?? parent);
     const worktree = (async () => {
       const mirror = deps.paths.mirror(a.project);
       // A first attempt may start from a base fetched up to 10 s ago; a retry always fetches (to continue the pushed branch).
@@ -152,6 +153,10 @@ export class Session {
       return [tMirror, tWorktree];
     })();
     const [s, w] = await Promise.allSettled([session, worktree]);
+    if (w.status === 'fulfilled') {
+      worktreeSpan.setAttributes({ 'orch.mirror_ms': w.value[0] - t0, 'orch.worktree_ms': w.value[1] - w.value[0] });
+      worktreeSpan.end();
+    } else endWithError(worktreeSpan, w.reason);
     if (w.status === 'rejected') {
       if (s.status === 'fulfilled') await deps.tmux.killSession(this.name).catch(() => undefined);
       throw w.reason;
@@ -162,6 +167,12 @@ export class Session {
       task: a.taskId, attempt: a.attempt, session: this.name, agent: a.agent,
       ms: { mirror: w.value[0] - t0, worktree: w.value[1] - w.value[0], tmux: s.value - t0, total: Date.now() - t0 },
     });
+  }
+
+  /** The attempt could not start: its agent-run span ends with the reason. */
+  failed(err: unknown): void {
+    if (this.span) endWithError(this.span, err);
+    this.span = undefined;
   }
 
   private writeRecord(claimed: boolean): void {
@@ -311,6 +322,7 @@ export class Session {
       });
       result.commit = c.sha;
       result.pushed = c.pushed;
+      push.setAttribute('orch.committed', c.committed);
       result.changedFiles = c.files;
       result.diff = redact(c.diff);
       if (c.superseded) log.warn('replaced a branch head no accepted attempt made (a superseded attempt pushed it)', { task: a.taskId, attempt: a.attempt, head: c.superseded });
@@ -321,6 +333,7 @@ export class Session {
         result = { ...result, outcome: 'error', errorClass: 'AgentFailed', errorMessage: `the work could not be pushed: ${redact((err as Error).message)}`.slice(0, 500) };
       }
     }
+    // One span for both: the commit and the push are one script (worktree.ts).
     push.setAttributes({ 'orch.pushed': result.pushed, 'orch.commit': result.commit });
     push.end();
     writeFileSync(join(this.dir, 'result.json'), JSON.stringify(resultJson(result, a), null, 2));

@@ -3,14 +3,18 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CliError } from './client.js';
+import { chatCommands } from './commands/chat.js';
+import { completionsCommand } from './commands/completions.js';
 import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
 import { clusterCommands, nodeRevokeCommand } from './commands/cluster.js';
 import { jobCommands } from './commands/job.js';
+import { nodeDeployCommands } from './commands/deploy.js';
 import { nodeStartCommand } from './commands/node.js';
 import { projectCommands } from './commands/project.js';
 import { serveCommand } from './commands/serve.js';
+import { serviceCommands } from './commands/service.js';
 import { streamCommand } from './commands/stream.js';
 import { taskCommands } from './commands/task.js';
 import { metricsCommand, showMetrics } from './commands/usage.js';
@@ -33,12 +37,15 @@ async function main(): Promise<void> {
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
-    .command('node', 'Manage agent-nodes', (y) => nodeRevokeCommand(nodeListCommand(nodeStartCommand(y))).demandCommand(1, 'name a node command: start, list, drain, resume, revoke'))
-    .command('cluster', 'The fleet\'s join token', clusterCommands)
+    .command('node', 'Manage agent-nodes', (y) => nodeRevokeCommand(nodeDeployCommands(nodeListCommand(nodeStartCommand(y)))).demandCommand(1, 'name a node command: start, list, drain, resume, deploy, remove, revoke'))
+    .command('cluster', 'The fleet\'s join token and CLI certificates', clusterCommands)
     .command(streamCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)
     .command('auth', 'GitHub credentials', authCommands)
-    .command('board', 'GitHub Projects V2 board of the project', boardCommands);
+    .command('board', 'GitHub Projects V2 board of the project', boardCommands)
+    .command('service', 'Run serve or node start as a user service (systemd, launchd)', serviceCommands)
+    .command('chat', 'Ops conversation about the fleet: questions, and changes shown before they run', chatCommands)
+    .command(completionsCommand);
   infoCommands(cli);
   await cli
     .version(VERSION)

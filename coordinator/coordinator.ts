@@ -10,14 +10,18 @@ import type { OrchPaths } from '../runtime/paths.js';
 import { Cooldowns } from './cooldowns.js';
 import { Dispatcher } from './dispatcher.js';
 import { recoverFromFailure } from './failure-recovery.js';
+import { observeTasks } from './metrics.js';
 import { startGitHub, type GitHubHandle, type StartOptions as GitHubOptions } from './github/index.js';
 import { HttpServer } from './http/server.js';
 import { NodeRegistry, type HeartbeatOutcome, type InFlight } from './node-registry.js';
 import { OutputHub } from './output-hub.js';
 import { configJobs, type ConfigJobSource } from './scheduler/config-jobs.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { BashJobs } from './scheduler/bash-jobs.js';
 import { JobStore } from './store/jobs.js';
-import { route as routeDecision, type RouteDecision } from './router.js';
+import { route as routeDecision, type RouteDecision, type RouterState } from './router.js';
+import { Routing } from './routing.js';
+import { BusAsker, type Asker } from './ask.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
 import { RefusedError, TaskActor, type TaskContext, type TaskMsg, type TaskSettings } from './task-actor.js';
@@ -50,6 +54,8 @@ export interface CoordinatorDeps {
   epoch?: number;
   /** GitHub sync options (tests: env, shorter waits, manual polling). */
   github?: GitHubOptions;
+  /** One-shot agent calls (default: over the bus to a node that has the agent). */
+  asker?: Asker;
 }
 
 /** Agents routing may pick: the configured, enabled ones (claude when none is configured). */
@@ -73,6 +79,11 @@ export class Coordinator {
   readonly cooldowns: Cooldowns;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
+  readonly bashJobs: BashJobs;
+  /** Routing plans (the LLM router behind the pure decision). */
+  readonly routing: Routing;
+  /** One-shot agent calls on nodes (router, review, chat). */
+  readonly asker: Asker;
   private actors = new Map<number, TaskActor>();
   private projectConfigs = new Map<string, OrchConfig>();
   private cursor = 0;
@@ -82,6 +93,7 @@ export class Coordinator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private staleTimer: NodeJS.Timeout | undefined;
   private stopConnWatch: (() => void) | undefined;
+  private unobserve: (() => void) | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly startedAt = new Date();
@@ -96,10 +108,20 @@ export class Coordinator {
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
     this.jobs = new JobStore(deps.db.pool, deps.store);
+    this.bashJobs = new BashJobs({
+      jobs: this.jobs, project: (name) => this.store.getProject(name), requiredTools: (p) => this.projectConfig(p).required_tools ?? [],
+      snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.deps.bus.request(subjects.control(node), body, { timeoutMs }),
+    });
     this.scheduler = new Scheduler({
-      jobs: this.jobs,
+      jobs: this.jobs, runBash: (job, at) => this.bashJobs.fire(job, at),
       taskOpen: async (id) => { const t = await this.store.getTask(id); return !!t && t.status !== 'done'; },
       created: (task) => this.actor(task.id).tell({ op: 'route' }),
+    });
+    this.asker = deps.asker ?? new BusAsker({ bus: deps.bus, snapshots: () => this.registry.snapshots() });
+    this.routing = new Routing({
+      asker: this.asker,
+      config: (p) => this.projectConfig(p), state: (p) => this.routerState(p), advanceCursor: () => { this.cursor += 1; },
+      liveAgents: () => this.registry.fleetAgents(),
     });
     this.dispatcher = new Dispatcher({
       snapshots: () => this.registry.snapshots(),
@@ -133,6 +155,7 @@ export class Coordinator {
     await this.syncConfigJobs();
     await this.recover();
     this.scheduler.start();
+    this.unobserve = observeTasks(this.store);
     const sweepEvery = Math.max(200, Math.min(2_000, (this.deps.nodeTtlMs ?? 10_000) / 4));
     // Liveness is judged only while we can see heartbeats: a NATS outage of our own is no node's fault.
     let blind = false;
@@ -171,6 +194,7 @@ export class Coordinator {
         store: this.store, pool: this.deps.db.pool, config: this.config, http: this.http,
         projectConfig: (p) => this.projectConfig(p), ask: (id, msg) => this.ask(id, msg),
         route: (id) => this.actor(id).tell({ op: 'route' }), onTaskChanged: (l) => this.onTaskChanged(l),
+        asker: this.asker, fleetAgents: () => this.registry.fleetAgents(), reviewModel: (p, a) => this.routing.reviewModel(p, a),
       }, this.deps.github);
     })().finally(() => { this.githubStarting = undefined; });
     await this.githubStarting;
@@ -232,6 +256,16 @@ export class Coordinator {
     return info;
   }
 
+  /** `orch node remove NAME`: forget a node that holds no attempts (a live one registers again at its next heartbeat). */
+  async forgetNode(name: string): Promise<boolean> {
+    const held = this.registry.inFlight(name).length;
+    if (held) throw new RefusedError(`node ${name} still holds ${held} attempt(s): drain it and let them finish first`);
+    const known = this.registry.forget(name);
+    const stored = await this.store.forgetNode(name);
+    log.info('node forgotten', { node: name });
+    return known || stored;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();
@@ -244,6 +278,7 @@ export class Coordinator {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.stopConnWatch?.();
+    this.unobserve?.();
     this.stopWatch?.();
     this.dispatcher.stop();
     for (const a of this.actors.values()) a.stop();
@@ -317,7 +352,7 @@ export class Coordinator {
   private makeTaskContext(): TaskContext {
     return {
     store: this.deps.store,
-    route: (task) => this.route(task),
+    planRoute: (task) => this.routing.plan(task),
     settings: (task) => this.settings(task.project),
     project: async (name) => {
       const p = await this.store.getProject(name);
@@ -353,15 +388,18 @@ export class Coordinator {
     return [...new Set([...this.registry.everSeenAgents(), ...enabledAgents(this.projectConfig(project))])].sort();
   }
 
+  /** The pure router's view of a project: the fleet's agents, model_map, cooldowns, weights, cursor. */
+  routerState(project: string): RouterState {
+    const cfg = this.projectConfig(project);
+    return {
+      agents: this.routableAgents(project), known: this.knownAgents(project), modelMap: cfg.model_map ?? {}, cursor: this.cursor,
+      fallbackAgent: cfg.router?.fallback_executor, weights: cfg.router?.weights, cooling: (agent, model) => this.cooldowns.cooling(agent, model),
+    };
+  }
+
+  /** Routing without the LLM (failure recovery, with the agent pinned). */
   private route(task: TaskRow): RouteDecision {
-    const cfg = this.projectConfig(task.project);
-    const d = routeDecision(
-      { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels },
-      {
-        agents: this.routableAgents(task.project), known: this.knownAgents(task.project), modelMap: cfg.model_map ?? {}, cursor: this.cursor,
-        fallbackAgent: cfg.router?.fallback_executor, cooling: (agent, model) => this.cooldowns.cooling(agent, model),
-      },
-    );
+    const d = routeDecision({ agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels }, this.routerState(task.project));
     if (d.usedCursor) this.cursor += 1;
     return d;
   }

@@ -252,6 +252,11 @@ export class NodeRegistry {
     return [...out].sort();
   }
 
+  /** Drop a node entirely (`orch node remove`); false when it was not known. */
+  forget(name: string): boolean {
+    return this.nodes.delete(name);
+  }
+
   list(): NodeInfo[] {
     return [...this.nodes.values()]
       .filter((e) => e.info.slots > 0 || e.inFlight.size > 0)

@@ -2,17 +2,19 @@
 // is decided by the pure lifecycle and applied as one store transaction (status +
 // task_events row + attempt change), then the coordinator is told what changed.
 import { randomUUID } from 'node:crypto';
-import { SpanKind, trace } from '@opentelemetry/api';
+import { SpanKind, trace, type Span } from '@opentelemetry/api';
 import { Actor } from '../runtime/actor.js';
-import { carrierOf, contextOf, endWithError, tracer } from '../runtime/telemetry/index.js';
+import { carrierOf, contextOf, endWithError, startIntake, tracer } from '../runtime/telemetry/index.js';
 import { logger } from '../runtime/log.js';
 import type { AttemptStarted } from '../proto/gen/orch/v1/node.js';
 import type { Assignment, AttemptResult, Delegation } from '../proto/gen/orch/v1/types.js';
 import { decide, isRefusal, type LifecycleEvent, type TaskStatus } from './lifecycle.js';
 import { boundDiff, branchName, systemPrompt, taskPrompt, type AttemptMemory } from './prompt.js';
 import { childrenDone, childTasks, waitingReason } from './delegation.js';
+import { recordAttemptEnded, recordAttemptResult, recordDispatchLatency, recordQueueWait } from './metrics.js';
 import type { Recovery } from './recovery.js';
-import type { RouteDecision } from './router.js';
+import { routeBasis, type RoutePlan } from './routing.js';
+import { insertRoute } from './store/routing.js';
 import type { AttemptRow, ProjectRow, Store, TaskRow } from './store/store.js';
 
 const log = logger('task');
@@ -36,7 +38,8 @@ export interface TaskSettings {
 /** What a TaskActor needs from the coordinator around it. */
 export interface TaskContext {
   store: Store;
-  route(task: TaskRow): RouteDecision;
+  /** Plan the task's routing (may ask the LLM router: it runs outside this actor's mailbox). */
+  planRoute(task: TaskRow): Promise<RoutePlan>;
   settings(task: TaskRow): TaskSettings;
   project(name: string): Promise<ProjectRow>;
   publishAssignment(a: Assignment): Promise<void>;
@@ -54,6 +57,9 @@ export interface TaskContext {
 
 export type TaskMsg =
   | { op: 'route' }
+  /** A routing plan is ready (sent by the actor to itself). */
+  | { op: 'routed'; plan: RoutePlan; span?: Span }
+  | { op: 'route_failed'; basis: string; reason: string; span?: Span }
   | { op: 'dispatch'; node: string }
   | { op: 'started'; started: AttemptStarted }
   | { op: 'result'; result: AttemptResult }
@@ -88,6 +94,8 @@ export class TaskActor extends Actor<TaskMsg> {
     if (!task) throw new RefusedError(`task ${this.taskId} not found`);
     switch (msg.op) {
       case 'route': return this.routeTask(task);
+      case 'routed': return this.applyRoute(task, msg.plan, msg.span);
+      case 'route_failed': return this.routeFailed(task, msg.basis, msg.reason, msg.span);
       case 'dispatch': return this.dispatch(task, msg.node);
       case 'started': return this.started(task, msg.started);
       case 'result': return this.result(task, msg.result);
@@ -114,6 +122,8 @@ export class TaskActor extends Actor<TaskMsg> {
 
   /** Consecutive assignments that could not be published (bus down): they back off. */
   private publishFailures = 0;
+  /** When each attempt's assignment went out (by token), for the dispatch latency metric. */
+  private publishedAt = new Map<string, number>();
 
   /** Decide and apply an event that touches no attempt. */
   private async apply(task: TaskRow, ev: LifecycleEvent, patch: Parameters<Store['transition']>[3]['patch'] = {}): Promise<TaskRow> {
@@ -128,25 +138,57 @@ export class TaskActor extends Actor<TaskMsg> {
     return next;
   }
 
-  private async routeTask(task: TaskRow): Promise<TaskRow> {
+  /** The routing plan this actor waits for (its inputs): one at a time. */
+  private planning: string | undefined;
+
+  /**
+   * Start routing a new task. The plan (which may ask the LLM router) runs outside this
+   * mailbox: the task stays `new` meanwhile and its other messages are handled. Its span
+   * covers the plan, so the router's call nests under it.
+   */
+  private routeTask(task: TaskRow): TaskRow {
     if (task.status !== 'new') return task; // already routed by an earlier message
-    let r: RouteDecision;
+    const basis = routeBasis(task);
+    if (this.planning === basis) return task;
+    this.planning = basis;
     const span = tracer().startSpan('orch.task.route', { attributes: { 'orch.task': task.id } }, contextOf(task.trace));
-    try {
-      r = this.ctx.route(task);
-      span.setAttributes({ 'orch.agent': r.agent, 'orch.model': r.model, 'orch.complexity': r.complexity, 'orch.route.reason': r.reason });
-      span.end();
-    } catch (err) {
-      endWithError(span, err);
-      const reason = err instanceof Error ? err.message : String(err);
-      const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
-      this.ctx.changed(next, 'routing_failed');
-      return next;
-    }
-    return this.apply(task, { type: 'route', ...r }, {
-      agent: r.agent, model: r.model, complexity: r.complexity,
-      branch: task.branch || branchName(task.id, task.title),
+    const traced = { ...task, trace: carrierOf(trace.setSpan(contextOf(task.trace), span)) };
+    this.ctx.planRoute(traced).then(
+      (plan) => this.tell({ op: 'routed', plan, span }),
+      (err) => this.tell({ op: 'route_failed', basis, reason: err instanceof Error ? err.message : String(err), span }),
+    );
+    return task;
+  }
+
+  private async applyRoute(task: TaskRow, plan: RoutePlan, span?: Span): Promise<TaskRow> {
+    if (this.planning === plan.basis) this.planning = undefined;
+    const r = plan.decision;
+    span?.setAttributes({
+      'orch.agent': r.agent, 'orch.model': r.model, 'orch.complexity': r.complexity, 'orch.route.reason': r.reason, 'orch.route.source': r.source,
+      ...(plan.record.tries ? { 'orch.route.router_cost_usd': plan.record.costUsd, 'orch.route.tries': plan.record.tries } : {}),
     });
+    span?.end();
+    if (task.status !== 'new') return task; // closed, blocked or routed meanwhile
+    if (routeBasis(task) !== plan.basis) return this.routeTask(task); // its agent, tier or labels changed meanwhile
+    const t = decide(this.facts(task), { type: 'route', ...r });
+    if (isRefusal(t)) throw new RefusedError(`task ${task.id}: ${t.refused}`);
+    const { task: next } = await this.ctx.store.transition(task.id, task.status, t.to, {
+      patch: { agent: r.agent, model: r.model, complexity: r.complexity, branch: task.branch || branchName(task.id, task.title), ...(t.reason !== undefined ? { reason: t.reason } : {}) },
+      event: t.event,
+      detail: t.detail,
+      also: (c) => insertRoute(c, task.id, plan.record),
+    });
+    this.ctx.changed(next, t.event);
+    return next;
+  }
+
+  private async routeFailed(task: TaskRow, basis: string, reason: string, span?: Span): Promise<TaskRow> {
+    if (this.planning === basis) this.planning = undefined;
+    if (span) endWithError(span, new Error(reason));
+    if (task.status !== 'new' || routeBasis(task) !== basis) return task;
+    const { task: next } = await this.ctx.store.transition(task.id, 'new', 'needs_review', { patch: { reason }, event: 'routing_failed', detail: reason });
+    this.ctx.changed(next, 'routing_failed');
+    return next;
   }
 
   private async dispatch(task: TaskRow, node: string): Promise<TaskRow> {
@@ -158,6 +200,7 @@ export class TaskActor extends Actor<TaskMsg> {
       return next;
     }
     const token = randomUUID();
+    recordQueueWait(task);
     const { task: next, attempt } = await this.ctx.store.transition(task.id, 'routed', 'in_progress', {
       event: t.event, detail: t.detail,
       newAttempt: { token, node, agent: task.agent, model: task.model },
@@ -172,6 +215,7 @@ export class TaskActor extends Actor<TaskMsg> {
       const a = await this.assignment(next, attempt!);
       a.trace = carrierOf(trace.setSpan(contextOf(task.trace), span));
       await this.ctx.publishAssignment(a);
+      this.publishedAt.set(token, Date.now());
       span.end();
       this.publishFailures = 0;
     } catch (err) {
@@ -226,6 +270,9 @@ export class TaskActor extends Actor<TaskMsg> {
       attemptUpdate: { number: a.number, token: a.token, patch: { state: 'running', startedAt: new Date(), dir: s.dir, worktree: s.worktree, session: s.session } },
     });
     this.ctx.attemptClaimed(a.node, a.token);
+    const published = this.publishedAt.get(a.token);
+    this.publishedAt.delete(a.token);
+    if (published !== undefined) recordDispatchLatency(a, Date.now() - published);
     return next;
   }
 
@@ -273,6 +320,7 @@ export class TaskActor extends Actor<TaskMsg> {
       },
     });
     this.ctx.attemptEnded(a);
+    recordAttemptResult(a, r);
     this.ctx.changed(next, t.event, t.to === 'routed' && rec ? { retryDelayMs: rec.delayMs } : undefined);
     for (const c of children) this.ctx.changed(c, 'created');
     return next;
@@ -280,7 +328,11 @@ export class TaskActor extends Actor<TaskMsg> {
 
   private async createChildren(task: TaskRow, delegations: Delegation[]): Promise<TaskRow[]> {
     const out: TaskRow[] = [];
-    for (const c of childTasks(task, delegations)) out.push(await this.ctx.store.createTask(c));
+    for (const c of childTasks(task, delegations)) {
+      // A child is a task of its own (its own trace), linked to the trace of the task that delegated it.
+      const { span, trace } = startIntake('delegation', { 'orch.project': task.project, 'orch.parent_task': task.id }, task.trace);
+      out.push(await this.ctx.store.createTask({ ...c, trace }).finally(() => span.end()));
+    }
     return out;
   }
 
@@ -303,6 +355,8 @@ export class TaskActor extends Actor<TaskMsg> {
       attemptUpdate: { number: a.number, token: a.token, patch: { state: 'lost', finishedAt: new Date(), errorClass: 'Lost', errorMessage: m.why } },
     });
     this.ctx.attemptEnded(a);
+    this.publishedAt.delete(a.token);
+    recordAttemptEnded(a, 'lost');
     this.ctx.changed(next, t.event, retryDelayMs ? { retryDelayMs } : undefined);
     return next;
   }
@@ -324,7 +378,7 @@ export class TaskActor extends Actor<TaskMsg> {
       patch: { ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(ev.type === 'close' && ev.note ? { summary: ev.note } : {}) },
       ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped by ${by}` } } } : {}),
     });
-    if (a) this.ctx.attemptEnded(a);
+    if (a) { this.ctx.attemptEnded(a); recordAttemptEnded(a, 'killed'); }
     this.ctx.changed(next, t.event);
     return next;
   }
@@ -341,7 +395,7 @@ export class TaskActor extends Actor<TaskMsg> {
       patch: { ...m.patch, ...(t.reason !== undefined ? { reason: t.reason } : {}), ...(m.memory ? { memory: [...(task.memory as AttemptMemory[]), m.memory] } : {}) },
       ...(a ? { attemptUpdate: { number: a.number, token: a.token, patch: { state: 'killed', finishedAt: new Date(), errorMessage: `stopped: ${t.event}` } } } : {}),
     });
-    if (a) this.ctx.attemptEnded(a);
+    if (a) { this.ctx.attemptEnded(a); recordAttemptEnded(a, 'killed'); }
     this.ctx.changed(next, t.event);
     return next;
   }

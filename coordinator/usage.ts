@@ -21,13 +21,14 @@ export function addUsage(into: Usage, u: Usage): Usage {
   return into;
 }
 
-export function taskCost(taskId: number, attempts: AttemptRow[]): TaskCostResponse {
+export function taskCost(taskId: number, attempts: AttemptRow[], routing: Usage = emptyUsage()): TaskCostResponse {
   const rows: AttemptCost[] = attempts.map((a) => ({
     attempt: a.number, agent: a.agent, model: a.model, node: a.node, state: a.state, usage: usageOf(a), costSource: a.costSource,
   }));
   const total = emptyUsage();
   for (const a of attempts) addUsage(total, usageOf(a));
-  return { taskId, attempts: rows, total };
+  addUsage(total, routing);
+  return { taskId, attempts: rows, total, routing };
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'lost', 'killed']);

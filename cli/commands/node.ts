@@ -5,13 +5,14 @@ import type { Argv } from 'yargs';
 import { AgentNode } from '../../agent-node/node.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig } from '../../runtime/config/index.js';
-import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
+import { logger, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { orchHome } from '../../runtime/paths.js';
 import { resolveToken } from '../../runtime/grpc-auth.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
 import { secretOf } from '../../runtime/tls/join-token.js';
 import { CliError } from '../client.js';
+import { applyLogFormat, applyLogLevel, logOptions, type LogArgs } from '../log-options.js';
 
 const log = logger('node-cmd');
 
@@ -25,20 +26,21 @@ interface NodeArgs {
 }
 
 export function nodeStartCommand(y: Argv): Argv {
-  return y.command('start', 'Run an agent-node on this machine', (a) => a
+  return y.command('start', 'Run an agent-node on this machine', (a) => logOptions(a)
     .option('nats', { type: 'string', describe: 'NATS URL (default nats.url in config or ORCH_NATS_URL)' })
     .option('slots', { type: 'number', describe: 'Attempts this node runs at once (default node.slots or 4)' })
     .option('name', { type: 'string', describe: 'Node name (default node.name or the hostname)' })
     .option('labels', { type: 'string', describe: 'Comma-separated node labels' }),
   async (argv) => {
-    const args = argv as unknown as NodeArgs;
+    const args = argv as unknown as NodeArgs & LogArgs;
+    applyLogFormat(args);
     surviveUnhandledRejections();
     const home = orchHome();
     const { config, warnings } = await loadGlobalConfig(home);
-    setLogLevel((config.log?.level ?? 'info') as Level);
+    applyLogLevel(args, config.log?.level as Level | undefined);
     for (const w of warnings) log.warn(w);
-    const coordinator = args.coordinator ?? process.env.ORCH_COORDINATOR;
-    if (!coordinator) throw new CliError('orch node start needs --coordinator HOST:PORT (or ORCH_COORDINATOR)');
+    const coordinator = args.coordinator ?? process.env.ORCH_COORDINATOR ?? config.node?.coordinator;
+    if (!coordinator) throw new CliError('orch node start needs --coordinator HOST:PORT (or ORCH_COORDINATOR, or node.coordinator in config.yml)');
     const natsUrl = args.nats ?? process.env.ORCH_NATS_URL ?? config.nats?.url;
     if (!natsUrl) throw new CliError('orch node start needs --nats URL (or nats.url in config.yml, or ORCH_NATS_URL)');
     const slots = args.slots ?? config.node?.slots ?? 4;

@@ -16,7 +16,7 @@ import type { Bus } from '../../runtime/bus/bus.js';
 import { LocalBus } from '../../runtime/bus/local.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
 import { loadGlobalConfig, watchConfig } from '../../runtime/config/index.js';
-import { logger, setLogLevel, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
+import { logger, surviveUnhandledRejections, type Level } from '../../runtime/log.js';
 import { OrchPaths, orchHome } from '../../runtime/paths.js';
 import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
@@ -26,6 +26,8 @@ import { Identities } from '../../coordinator/identities.js';
 import { ClusterCaStore, IdentityStore } from '../../coordinator/store/identities.js';
 import { formatJoinToken, secretOf } from '../../runtime/tls/join-token.js';
 import { CliError } from '../client.js';
+import { startProgress } from '../progress.js';
+import { applyLogFormat, applyLogLevel, logOptions, type LogArgs } from '../log-options.js';
 import { VERSION } from '../version.js';
 
 const log = logger('serve');
@@ -41,6 +43,8 @@ export interface ServeArgs {
   token?: string;
   node?: boolean;
   nodeTtlMs?: number;
+  /** --log-level (over log.level in config.yml). */
+  logLevel?: Level;
 }
 
 export interface Serving {
@@ -64,7 +68,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
     }
   }
   const { config, warnings } = await loadGlobalConfig(paths.home);
-  setLogLevel((config.log?.level ?? 'info') as Level);
+  applyLogLevel(args, config.log?.level as Level | undefined);
   for (const w of warnings) log.warn(w);
 
   await initTelemetry('orch-coordinator', config.telemetry);
@@ -91,7 +95,11 @@ export async function serve(args: ServeArgs): Promise<Serving> {
   }
   if (readToken && readToken === token) throw new CliError('cluster.read_token must differ from cluster.token (config.yml)');
 
-  const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => log.info(m) });
+  // On a terminal the first start (initdb, a few seconds) shows a spinner; elsewhere only the log lines.
+  const progress = startProgress(databaseUrl ? 'connecting to PostgreSQL' : existsSync(paths.pgData) ? 'starting the embedded PostgreSQL' : 'initialising the embedded PostgreSQL (first start)');
+  const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => { progress.clear(); log.info(m); } })
+    .catch((err: unknown) => { progress.fail('PostgreSQL did not start'); throw err; });
+  progress.done(`PostgreSQL ready: ${db.description}`);
   const authority = useTls
     ? await Authority.open(paths.home, [listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '')], new ClusterCaStore(db.pool)).catch(async (err) => { await db.close(); throw err; })
     : undefined;
@@ -191,13 +199,14 @@ export async function serve(args: ServeArgs): Promise<Serving> {
 export const serveCommand: CommandModule = {
   command: 'serve',
   describe: 'Run the coordinator (embedded PostgreSQL, bus and local node unless configured otherwise)',
-  builder: (y) => y
+  builder: (y) => logOptions(y)
     .option('listen', { type: 'string', describe: 'gRPC HOST:PORT (default server.listen or 127.0.0.1:0)' })
     .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default database.url or embedded)' })
     .option('nats-url', { type: 'string', describe: 'NATS URL (default nats.url or in-process bus)' })
     .option('node', { type: 'boolean', describe: 'Also run a local agent-node (default: only in embedded mode)' }),
   handler: async (argv) => {
-    const a = argv as unknown as ServeArgs & { databaseUrl?: string; natsUrl?: string };
+    const a = argv as unknown as ServeArgs & LogArgs & { databaseUrl?: string; natsUrl?: string };
+    applyLogFormat(a);
     surviveUnhandledRejections();
     const s = await serve(a);
     process.stdout.write(s.role === 'leader' ? `orch coordinator listening on ${s.address}\n` : 'orch coordinator standing by (another coordinator leads; this one takes over when it stops)\n');

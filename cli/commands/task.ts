@@ -1,7 +1,7 @@
 // `orch task …`: create, inspect and steer tasks.
 import type { Argv } from 'yargs';
 import type { ListTasksResponse } from '../../proto/gen/orch/v1/coordinator.js';
-import type { Project, Task } from '../../proto/gen/orch/v1/types.js';
+import type { Project, RoutingDecision, Task } from '../../proto/gen/orch/v1/types.js';
 import { CliError, withApi, type Api, type GlobalArgs } from '../client.js';
 import { printJson, table, toJson, truncate } from '../format.js';
 import { taskCostCommand } from './usage.js';
@@ -16,6 +16,7 @@ function showTask(t: Task, json: boolean | undefined): void {
     `branch:     ${t.branch || '-'}`,
     `attempts:   ${t.attempts}${t.node ? ` (last on ${t.node})` : ''}`,
   ];
+  if (t.routing) lines.push(...routingLines(t.routing));
   if (t.labels.length) lines.push(`labels:     ${t.labels.join(', ')}`);
   if (t.traceId) lines.push(`trace:      ${t.traceId}`);
   if (t.parentId) lines.push(`parent:     #${t.parentId}`);
@@ -35,6 +36,17 @@ function showTask(t: Task, json: boolean | undefined): void {
     for (const e of t.events) lines.push(`  ${e.at}  ${(e.fromStatus || '-').padEnd(12)} -> ${e.toStatus.padEnd(12)} ${e.event}${e.detail ? ': ' + truncate(e.detail, 80) : ''}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** How the task was routed: by whom, why, and what the router itself cost. */
+function routingLines(r: RoutingDecision): string[] {
+  const out = [`routed:     ${r.source.replace('_', '-')} (${r.mode.replace('_', '-')} mode): ${r.reason}`];
+  if (r.tries) {
+    const usage = `${r.inputTokens + r.cacheReadTokens + r.cacheWriteTokens} in / ${r.outputTokens} out tokens, $${r.costUsd.toFixed(4)}, ${(r.durationMs / 1000).toFixed(1)} s`;
+    out.push(`router:     ${r.routerAgent}${r.routerModel ? `/${r.routerModel}` : ''}${r.routerNode ? ` on ${r.routerNode}` : ''}, ${r.tries} call${r.tries > 1 ? 's' : ''}, ${usage}`);
+  }
+  if (r.routerError) out.push(`router err: ${r.routerError}`);
+  return out;
 }
 
 function taskId(v: unknown): number {
@@ -98,11 +110,30 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} queued to run (${t.status})\n`);
       }))
+    .command('route <id>', 'Route a task again (the router decides unless --agent/--complexity pin it)', (a) => a
+      .positional('id', { type: 'string', demandOption: true })
+      .option('agent', { alias: 'a', type: 'string', describe: 'Pin the agent' })
+      .option('complexity', { alias: 'c', choices: ['simple', 'medium', 'complex'] as const, describe: 'Pin the model tier' })
+      .option('wait', { type: 'boolean', default: true, describe: 'Wait for the decision (--no-wait: return at once)' }),
+    async (argv: Args) => withApi(argv, async (api) => {
+      const t = await api.call<'routeTask', object, Task>('routeTask', {
+        id: taskId(argv.id), agent: (argv.agent as string) ?? '', complexity: (argv.complexity as string) ?? '', noWait: argv.wait === false,
+      }, 600_000);
+      if (argv.json) return printJson(toJson(t));
+      if (t.status === 'new') return void process.stdout.write(`task #${t.id} is waiting for its routing decision\n`);
+      process.stdout.write(`task #${t.id} routed to ${t.agent}${t.model ? ` / ${t.model}` : ''} (${t.complexity})${t.routing ? `: ${t.routing.reason}` : ''}\n`);
+    }))
     .command('retry <id>', 'Reset a task to new for re-routing', (a) => a.positional('id', { type: 'string', demandOption: true }),
       async (argv: Args) => withApi(argv, async (api) => {
         const t = await api.call<'retryTask', object, Task>('retryTask', { id: taskId(argv.id) });
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} reset (${t.status})\n`);
+      }))
+    .command('unblock <id>', 'Send a blocked task back to new with a fresh attempt budget', (a) => a.positional('id', { type: 'string', demandOption: true }),
+      async (argv: Args) => withApi(argv, async (api) => {
+        const t = await api.call<'unblockTask', object, Task>('unblockTask', { id: taskId(argv.id) });
+        if (argv.json) printJson(toJson(t));
+        else process.stdout.write(`task #${t.id} unblocked (${t.status})\n`);
       }))
     .command('close <id>', 'Mark a task done', (a) => a
       .positional('id', { type: 'string', demandOption: true })
@@ -118,5 +149,5 @@ export function taskCommands(y: Argv): Argv {
         if (argv.json) printJson(toJson(t));
         else process.stdout.write(`task #${t.id} killed (${t.status})\n`);
       }))
-    .demandCommand(1, 'name a task command: add, list, get, run, retry, close, kill, cost, publish');
+    .demandCommand(1, 'name a task command: add, list, get, run, route, retry, unblock, close, kill, cost, publish');
 }

@@ -33,10 +33,13 @@ export function taskCostCommand(y: Argv): Argv {
         return printJson({
           task: r.taskId,
           attempts: r.attempts.map((a) => ({ attempt: a.attempt, agent: a.agent, model: a.model, node: a.node, state: a.state, ...usageJson(a.usage), cost_source: a.costSource })),
+          ...(r.routing ? { routing: usageJson(r.routing) } : {}),
           total: usageJson(r.total),
         });
       }
       const rows = r.attempts.map((a) => [a.attempt, a.agent, a.model || '-', a.node || '-', ...cols(a.usage)]);
+      const u = r.routing;
+      if (u && (u.inputTokens || u.outputTokens || u.costUsd)) rows.push(['routing', '', '', '', ...cols(u)]);
       rows.push(['total', '', '', '', ...cols(r.total)]);
       process.stdout.write(table(['#', 'AGENT', 'MODEL', 'NODE', ...USAGE_HEADERS], rows));
     }));

@@ -8,6 +8,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck';
 import { logger } from '../../runtime/log.js';
+import { countingFetch, traceRequests } from './instrument.js';
 import type { GitHubAuth } from './auth.js';
 
 const log = logger('github');
@@ -42,6 +43,7 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
   const rest = new OrchOctokit({
     baseUrl: o.apiUrl.replace(/\/+$/, ''),
     userAgent: 'orch',
+    request: { fetch: countingFetch() },
     ...(auth.source === 'github_app'
       ? { authStrategy: createAppAuth, auth: { appId: auth.appId, privateKey: auth.privateKey, ...(auth.installationId ? { installationId: auth.installationId } : {}) } }
       : { auth: auth.token }),
@@ -63,6 +65,7 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
     },
     retry: { retryAfterBaseValue: Math.max(10, (o.msPerRetrySecond ?? 1000)), retries: 4 },
   });
+  traceRequests(rest);
   return { rest, graphql: rest.graphql, auth, apiUrl: o.apiUrl };
 }
 

@@ -4,6 +4,7 @@ import type { OrchConfig } from '../../runtime/config/index.js';
 import type { Store, TaskRow } from '../store/store.js';
 import type { TaskMsg } from '../task-actor.js';
 import type { SyncStore } from './sync-store.js';
+import type { Asker } from '../ask.js';
 
 export interface SyncHost {
   store: Store;
@@ -14,4 +15,10 @@ export interface SyncHost {
   ask(taskId: number, msg: TaskMsg): Promise<TaskRow>;
   /** A task was created: route it. */
   created(task: TaskRow): void;
+  /** One-shot agent calls (the review agent), when the coordinator has them. */
+  asker?: Asker;
+  /** Agents live nodes have now. */
+  fleetAgents?(): string[];
+  /** The model of a review run by an agent (model_map.review; a list skips cooled-down models). */
+  reviewModel?(project: string, agent: string): string;
 }

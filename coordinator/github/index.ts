@@ -8,6 +8,7 @@ import type { OrchConfig } from '../../runtime/config/index.js';
 import type { HttpServer } from '../http/server.js';
 import type { Store, TaskRow, ProjectRow } from '../store/store.js';
 import type { TaskMsg } from '../task-actor.js';
+import type { Asker } from '../ask.js';
 import { resolveAuth, type GitHubAuth } from './auth.js';
 import { BoardSync } from './board-sync.js';
 import { createClient, describeError, withInstallation, type ClientOptions, type GitHubClient } from './client.js';
@@ -30,6 +31,9 @@ export interface GitHubCoordinator {
   route(taskId: number): void;
   onTaskChanged(l: (task: TaskRow) => void): () => void;
   http: HttpServer | undefined;
+  asker?: Asker;
+  fleetAgents?(): string[];
+  reviewModel?(project: string, agent: string): string;
 }
 
 export interface GitHubHandle {
@@ -88,6 +92,7 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
     config: (p: string) => c.projectConfig(p),
     ask: (id: number, msg: TaskMsg) => c.ask(id, msg),
     created: (t: TaskRow) => c.route(t.id),
+    asker: c.asker, fleetAgents: c.fleetAgents, reviewModel: c.reviewModel,
   };
   const ensure = (p: ProjectRow): ProjectSync | undefined => {
     const pc = c.projectConfig(p.name);

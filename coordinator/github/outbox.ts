@@ -5,6 +5,7 @@
 // judge() reads a PR's checks and reviews and sends the task back, or merges it.
 import { logger } from '../../runtime/log.js';
 import { redact } from '../../runtime/redact.js';
+import { inTaskSpan } from '../../runtime/telemetry/index.js';
 import type { AttemptRow, ProjectRow, TaskRow } from '../store/store.js';
 import { RefusedError } from '../task-actor.js';
 import type { BoardSync } from './board-sync.js';
@@ -12,8 +13,10 @@ import { describeError } from './client.js';
 import { resultComment, type AttemptView } from './comments.js';
 import type { SyncHost } from './host.js';
 import { labelPlan, statusLabel } from './labels.js';
-import { judgePr, prBody, prTitle, type AnswerView } from './pr.js';
-import type { GitHubRepo } from './repo-api.js';
+import { judgePr, prBody, prTitle, type AnswerView, type PrVerdict } from './pr.js';
+import { parseReview, pickReviewer, REVIEW_SYSTEM, reviewBody, reviewPrompt, type ReviewVerdict } from './review-agent.js';
+import { AskError, type AskResult } from '../ask.js';
+import type { GitHubRepo, PullData } from './repo-api.js';
 
 const log = logger('github.out');
 const ENDED: AttemptRow['state'][] = ['succeeded', 'failed', 'lost', 'killed'];
@@ -24,6 +27,8 @@ export class Outbox {
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 1000;
   private stopped = false;
+  /** Tasks whose PR the review agent is reading now. */
+  private reviewing = new Set<number>();
 
   constructor(private readonly project: ProjectRow, private readonly repo: GitHubRepo, private readonly host: SyncHost, private readonly board: BoardSync | undefined) {}
 
@@ -72,6 +77,13 @@ export class Outbox {
   private async reconcile(id: number): Promise<void> {
     const task = await this.host.store.getTask(id);
     if (!task) return;
+    // One span per pass in the task's trace; the API calls it makes are its CLIENT children.
+    await inTaskSpan('orch.github.update', task.trace, { 'orch.task': id, 'orch.project': task.project, 'orch.status': task.status, ...(task.issueNumber !== null ? { 'orch.issue': task.issueNumber } : {}) },
+      () => this.update(task));
+  }
+
+  private async update(task: TaskRow): Promise<void> {
+    const id = task.id;
     const cfg = this.host.config(task.project);
     const s = await this.host.sync.get(id);
     const n = task.issueNumber;
@@ -127,20 +139,40 @@ export class Outbox {
     const answer = [...attempts].reverse().map(answerOf).find(Boolean) ?? null;
     let number = await this.repo.openPullFor(task.branch);
     if (number === undefined) {
-      number = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+      number = await inTaskSpan('orch.github.pr create', undefined, { 'orch.task': task.id, 'orch.branch': task.branch, 'orch.base_branch': this.project.defaultBranch }, async (span) => {
+        const n = await this.repo.createPull({ title: prTitle(task.title, task.id), body: prBody({ taskId: task.id, issueNumber: task.issueNumber, answer }), head: task.branch, base: this.project.defaultBranch });
+        span.setAttribute('orch.pr', n);
+        return n;
+      });
       log.info('pull request opened', { project: this.project.name, task: task.id, pr: number });
     }
     await this.host.ask(task.id, { op: 'external', ev: { type: 'pr_opened', number }, patch: { prNumber: number } });
   }
 
-  /** Read the task's PR and act on it: send it back for CI or review, merge it, or wait. */
-  async judge(task: TaskRow): Promise<void> {
+  /** Read the task's PR and act on it: send it back for CI or review, merge it, or wait. `review`: run the review agent now (`/review`). */
+  async judge(task: TaskRow, o: { review?: boolean } = {}): Promise<void> {
     if (task.status !== 'in_review' || task.prNumber === null) return;
+    const started = Date.now();
     const cfg = this.host.config(task.project);
     const s = await this.host.sync.get(task.id);
     const pr = await this.repo.pull(task.prNumber);
     const [checks, reviews] = pr.state === 'open' ? await Promise.all([this.repo.checks(pr.headSha), this.repo.reviews(pr.number)]) : [[], []];
     const v = judgePr({ state: pr.state, merged: pr.merged, headSha: pr.headSha, judgedHead: s.prJudgedHead, reviewSeen: s.reviewSeen, checks, reviews });
+    // Only a verdict that acts becomes a span (a PR waiting for CI is read every poll): the CI
+    // and review loops in the task's trace, timed from the reading of the PR.
+    const reviewStarts = v.kind === 'green' ? (cfg.workflow.enable_review_agent && s.reviewAgentHead !== pr.headSha) || !!o.review : v.kind === 'wait' && !!o.review;
+    const agentApproved = s.reviewAgentHead === pr.headSha && s.reviewAgentVerdict === 'approve';
+    const merges = v.kind === 'green' && !reviewStarts && (v.approved || agentApproved) && cfg.workflow.auto_merge;
+    if ((v.kind === 'wait' || v.kind === 'green') && !reviewStarts && !merges) return;
+    await inTaskSpan('orch.github.pr verdict', task.trace, {
+      'orch.task': task.id, 'orch.pr': pr.number, 'orch.pr.verdict': v.kind, 'orch.pr.head': pr.headSha,
+      ...(v.kind === 'ci_failed' ? { 'orch.pr.check': v.check, 'orch.ci_fixes': s.ciFixes + 1 } : {}),
+      ...(v.kind === 'changes_requested' ? { 'orch.pr.reviewer': v.review.user } : {}),
+      ...(reviewStarts ? { 'orch.pr.review_agent': true } : {}),
+    }, () => this.act(task, pr, v, s, cfg, o), started);
+  }
+
+  private async act(task: TaskRow, pr: PullData, v: PrVerdict, s: Awaited<ReturnType<SyncHost['sync']['get']>>, cfg: ReturnType<SyncHost['config']>, o: { review?: boolean }): Promise<void> {
     const ask = (msg: Parameters<SyncHost['ask']>[1]) => this.host.ask(task.id, msg).catch((err) => {
       if (err instanceof RefusedError) log.info('PR verdict not applied', { task: task.id, why: err.message });
       else throw err;
@@ -164,17 +196,94 @@ export class Outbox {
         await ask({ op: 'external', ev: { type: 'changes_requested', by: v.review.user },
           memory: { attempt: task.attempts, agent: task.agent, model: task.model, outcome: `review by ${v.review.user} requested changes`, summary: 'Address the review on the same branch.', error: v.review.body } });
         return;
-      case 'green':
-        if (v.approved && cfg.workflow.auto_merge) {
+      case 'green': {
+        // The review agent reads each new head once (before any merge); its approval counts.
+        if ((cfg.workflow.enable_review_agent && s.reviewAgentHead !== pr.headSha) || o.review) {
+          this.startAgentReview(task, pr.number, pr.headSha, !!o.review);
+          return;
+        }
+        const agentApproved = s.reviewAgentHead === pr.headSha && s.reviewAgentVerdict === 'approve';
+        if ((v.approved || agentApproved) && cfg.workflow.auto_merge) {
           await this.repo.merge(pr.number, pr.headSha, prTitle(task.title, task.id));
           await this.repo.deleteBranch(pr.headRef);
           log.info('pull request merged', { task: task.id, pr: pr.number });
           await ask({ op: 'external', ev: { type: 'merged', number: pr.number } });
         }
         return;
+      }
       case 'wait':
+        if (o.review) this.startAgentReview(task, pr.number, pr.headSha, true);
         return;
     }
+  }
+
+  private startAgentReview(task: TaskRow, pr: number, head: string, force: boolean): void {
+    if (this.reviewing.has(task.id) || this.stopped) return;
+    this.reviewing.add(task.id);
+    void this.agentReview(task, pr, head, force)
+      .catch((err) => log.warn('review agent: could not finish; the next poll tries again', { task: task.id, pr, err: describeError(err) }))
+      .finally(() => this.reviewing.delete(task.id));
+  }
+
+  /** Have the review agent read the PR's diff, post its review, and act on it. */
+  private async agentReview(task: TaskRow, pr: number, head: string, force: boolean): Promise<void> {
+    const cfg = this.host.config(task.project);
+    // A judge() that read the sync state before the last review ended must not review the head again.
+    if (!force && (await this.host.sync.get(task.id)).reviewAgentHead === head) return;
+    const reviewer = pickReviewer({ taskAgent: task.agent, fleet: this.host.fleetAgents?.() ?? [], configured: cfg.workflow.review_agent });
+    if (!this.host.asker || !reviewer) {
+      log.warn('review agent: no agent to review with; the PR waits for people', { task: task.id, pr });
+      await this.host.sync.set(task.id, { reviewAgentHead: head, reviewAgentVerdict: 'error' });
+      await this.host.store.note(task.id, 'review_agent_failed', 'no live node has an agent to review with');
+      return;
+    }
+    // Bounded like the CI loop: after max_ci_fixes rounds of requested changes, people decide.
+    const rounds = (await this.host.store.events(task.id)).filter((e) => e.event === 'review_agent' && e.detail.includes(': request_changes')).length;
+    if (rounds >= cfg.workflow.max_ci_fixes) {
+      log.info('review agent: rounds used up; the PR waits for people', { task: task.id, pr, rounds });
+      await this.host.sync.set(task.id, { reviewAgentHead: head, reviewAgentVerdict: 'error' });
+      await this.host.store.note(task.id, 'review_agent_failed', `the review agent requested changes ${rounds} times; the PR waits for a person`);
+      return;
+    }
+    const listed = cfg.model_map?.review?.[reviewer.agent];
+    const model = this.host.reviewModel?.(task.project, reviewer.agent) ?? (Array.isArray(listed) ? listed[0] ?? '' : listed ?? '');
+    const memory = (task.memory as Array<{ diff?: string }>).filter((m) => m.diff);
+    const prompt = reviewPrompt({ title: task.title, body: task.body, prNumber: pr, diff: memory[memory.length - 1]?.diff ?? '', files: task.filesChanged });
+    log.info('review agent: reviewing', { task: task.id, pr, agent: reviewer.agent, model, sameAsAuthor: reviewer.sameAsAuthor });
+    let verdict: ReviewVerdict;
+    let res: AskResult;
+    try {
+      res = await this.host.asker.ask({
+        purpose: 'review', agent: reviewer.agent, model, system: REVIEW_SYSTEM, prompt, taskId: task.id, trace: task.trace,
+        timeoutMs: (cfg.workflow.review_timeout_seconds ?? 600) * 1000,
+      });
+      verdict = parseReview(res.text);
+    } catch (err) {
+      // A failed or unreadable review: logged with its reason; the PR waits for people.
+      const why = err instanceof AskError ? `${err.errorClass}: ${err.message}` : (err as Error).message;
+      log.warn('review agent: no verdict; the PR waits for people', { task: task.id, pr, agent: reviewer.agent, why });
+      await this.host.sync.set(task.id, { reviewAgentHead: head, reviewAgentVerdict: 'error' });
+      await this.host.store.note(task.id, 'review_agent_failed', redact(`${reviewer.agent}: ${why}`).slice(0, 500));
+      return;
+    }
+    const posted = await this.repo.createReview(pr, head, verdict.decision === 'approve' ? 'APPROVE' : 'REQUEST_CHANGES', reviewBody(verdict, { agent: reviewer.agent, model: res.model }));
+    const s = await this.host.sync.get(task.id);
+    // Our own review comes back in the PR's reviews: it is acted on here, not again by judge().
+    await this.host.sync.set(task.id, { reviewAgentHead: head, reviewAgentVerdict: verdict.decision, reviewSeen: Math.max(s.reviewSeen, posted.id) });
+    await this.host.store.note(task.id, 'review_agent', `${reviewer.agent}${res.model ? `/${res.model}` : ''} on ${res.node}: ${verdict.decision}`
+      + ` (${res.inputTokens + res.cacheReadTokens + res.cacheWriteTokens} in / ${res.outputTokens} out tokens, $${res.costUsd.toFixed(4)})`);
+    log.info('review agent: verdict', { task: task.id, pr, decision: verdict.decision, agent: reviewer.agent, posted: posted.event });
+    const now = await this.host.store.getTask(task.id);
+    if (!now || now.status !== 'in_review') return;
+    if (verdict.decision === 'request_changes') {
+      await this.host.ask(task.id, {
+        op: 'external', ev: { type: 'changes_requested', by: `review agent ${reviewer.agent}` },
+        memory: { attempt: now.attempts, agent: now.agent, model: now.model, outcome: `the review agent (${reviewer.agent}) requested changes`,
+          summary: 'Address the review on the same branch.', error: [verdict.summary, ...verdict.comments.map((c) => `- ${c}`)].join('\n') },
+      }).catch((err) => { if (!(err instanceof RefusedError)) throw err; });
+      return;
+    }
+    await this.judge(now);
   }
 }
 

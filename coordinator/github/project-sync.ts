@@ -4,6 +4,7 @@
 // loop. Work for one repository runs one item at a time, so a webhook and a poll that
 // bring the same issue cannot make two tasks.
 import { logger } from '../../runtime/log.js';
+import { startIntake } from '../../runtime/telemetry/index.js';
 import type { ProjectRow, TaskRow } from '../store/store.js';
 import { RefusedError, type TaskMsg } from '../task-actor.js';
 import { describeError } from './client.js';
@@ -32,11 +33,11 @@ export class ProjectSync {
 
   // ---- issues
 
-  handleIssue(issue: IssueData, opts: { reopened?: boolean } = {}): Promise<void> {
+  handleIssue(issue: IssueData, opts: { reopened?: boolean; via?: 'webhook' | 'poll' } = {}): Promise<void> {
     return this.serial(() => this.applyIssue(issue, opts));
   }
 
-  private async applyIssue(issue: IssueData, opts: { reopened?: boolean }): Promise<void> {
+  private async applyIssue(issue: IssueData, opts: { reopened?: boolean; via?: 'webhook' | 'poll' }): Promise<void> {
     const cfg = this.host.config(this.project.name);
     const task = await this.host.store.taskByIssue(this.project.name, issue.number);
     const action = intake(issue, task, { intakeLabels: cfg.gh.intake_labels, reopened: opts.reopened });
@@ -45,7 +46,10 @@ export class ProjectSync {
         log.debug('issue ignored', { project: this.project.name, issue: issue.number, why: action.why });
         return;
       case 'create': {
-        const t = await this.host.store.createTask({ project: this.project.name, title: issue.title, body: issue.body, labels: action.labels, issueNumber: issue.number });
+        // The task's trace starts with the issue's arrival.
+        const { span, trace } = startIntake(opts.via ?? 'webhook', { 'orch.project': this.project.name, 'orch.issue': issue.number });
+        const t = await this.host.store.createTask({ project: this.project.name, title: issue.title, body: issue.body, labels: action.labels, issueNumber: issue.number, trace })
+          .then((x) => { span.setAttribute('orch.task', x.id); return x; }).finally(() => span.end());
         await this.host.sync.set(t.id, { issueNodeId: issue.nodeId });
         log.info('issue became a task', { project: this.project.name, issue: issue.number, task: t.id });
         this.host.created(t);
@@ -55,10 +59,16 @@ export class ProjectSync {
       case 'edit':
         await this.act(task!, { op: 'external', ev: { type: 'edited', what: action.what }, patch: action.patch });
         return;
-      case 'close':
+      case 'close': {
         await this.host.sync.set(task!.id, { issueClosed: true }); // closed there already: orch need not close it
+        // Closed by its PR's merge ("Closes #N"): the task ends as merged, not as closed by hand.
+        if (task!.status === 'in_review' && task!.prNumber !== null) {
+          await this.outbox.judge(task!);
+          if ((await this.host.store.getTask(task!.id))?.status === 'done') return;
+        }
         await this.act(task!, { op: 'close', note: `issue #${issue.number} closed on GitHub` });
         return;
+      }
       case 'reopen':
         await this.host.sync.set(task!.id, { issueClosed: false });
         await this.act(task!, { op: 'retry' });
@@ -139,7 +149,7 @@ export class ProjectSync {
       // A person deciding to go on: the attempt budget starts over (as for orch task retry).
       case 'unblock': await this.act(task, { op: 'external', ev: { type: 'unblock', by: user }, patch: { spent: 0 } }); return;
       case 'reroute': await this.act(task, { op: 'external', ev: { type: 'reroute', agent: cmd.agent, by: user }, patch: { agent: cmd.agent, spent: 0 } }); return;
-      case 'review': await this.outbox.judge(task); return;
+      case 'review': await this.outbox.judge(task, { review: true }); return;
     }
   }
 
@@ -158,7 +168,7 @@ export class ProjectSync {
     switch (event) {
       case 'issues': {
         if ((payload.action === 'labeled' || payload.action === 'unlabeled') && /^status:/i.test(payload.label?.name ?? '')) return; // our own
-        await this.handleIssue(issueFromApi(payload.issue), { reopened: payload.action === 'reopened' });
+        await this.handleIssue(issueFromApi(payload.issue), { reopened: payload.action === 'reopened', via: 'webhook' });
         return;
       }
       case 'issue_comment':
@@ -212,7 +222,7 @@ export class ProjectSync {
     if (r.notModified) return;
     let since = c.since;
     for (const issue of r.issues) {
-      await this.applyIssue(issue, {});
+      await this.applyIssue(issue, { via: 'poll' });
       if (issue.updatedAt > since) since = issue.updatedAt;
     }
     await this.host.sync.setCursor(this.project.name, 'issues', { since, etag: since === c.since ? r.etag : '' });

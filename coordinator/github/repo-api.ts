@@ -165,6 +165,21 @@ export class GitHubRepo {
     return d.map((r: any) => ({ id: r.id, user: r.user?.login ?? '', state: r.state, body: r.body ?? '' }));
   }
 
+  /**
+   * Post a review on a PR's head. GitHub refuses APPROVE / REQUEST_CHANGES on a PR by the
+   * same account (422): the verdict then goes up as a COMMENT review (orch acts on it itself).
+   */
+  async createReview(n: number, sha: string, event: 'APPROVE' | 'REQUEST_CHANGES', body: string): Promise<{ id: number; event: string }> {
+    try {
+      const { data } = await this.rest.pulls.createReview({ ...this.r, pull_number: n, commit_id: sha, event, body });
+      return { id: data.id, event };
+    } catch (err) {
+      if (statusOf(err) !== 422) throw err;
+      const { data } = await this.rest.pulls.createReview({ ...this.r, pull_number: n, commit_id: sha, event: 'COMMENT', body });
+      return { id: data.id, event: 'COMMENT' };
+    }
+  }
+
   async merge(n: number, sha: string, title: string): Promise<void> {
     await this.rest.pulls.merge({ ...this.r, pull_number: n, merge_method: 'squash', sha, commit_title: title });
   }

@@ -15,6 +15,9 @@ export interface TaskSync {
   prJudgedHead: string;
   ciFixes: number;
   reviewSeen: number;
+  /** The PR head the review agent last reviewed, and its decision (approve, request_changes, error). */
+  reviewAgentHead: string;
+  reviewAgentVerdict: string;
 }
 
 export interface Cursor { since: string; etag: string }
@@ -22,6 +25,7 @@ export interface Cursor { since: string; etag: string }
 const COLUMNS: Record<Exclude<keyof TaskSync, 'taskId'>, string> = {
   issueNodeId: 'issue_node_id', statusLabel: 'status_label', commentedAttempt: 'commented_attempt', delegatedAttempt: 'delegated_attempt', boardItem: 'board_item',
   boardColumn: 'board_column', issueClosed: 'issue_closed', prJudgedHead: 'pr_judged_head', ciFixes: 'ci_fixes', reviewSeen: 'review_seen',
+  reviewAgentHead: 'review_agent_head', reviewAgentVerdict: 'review_agent_verdict',
 };
 
 export class SyncStore {
@@ -34,6 +38,7 @@ export class SyncStore {
       taskId, issueNodeId: x?.issue_node_id ?? '', statusLabel: x?.status_label ?? '', commentedAttempt: x?.commented_attempt ?? 0, delegatedAttempt: x?.delegated_attempt ?? 0,
       boardItem: x?.board_item ?? '', boardColumn: x?.board_column ?? '', issueClosed: x?.issue_closed ?? false,
       prJudgedHead: x?.pr_judged_head ?? '', ciFixes: x?.ci_fixes ?? 0, reviewSeen: Number(x?.review_seen ?? 0),
+      reviewAgentHead: x?.review_agent_head ?? '', reviewAgentVerdict: x?.review_agent_verdict ?? '',
     };
   }
 

@@ -18,7 +18,7 @@ export interface Access {
 /** Coordinator methods a read-only token may call. */
 export const READ_METHODS = new Set([
   'GetStatus', 'GetConfig', 'ListTasks', 'GetTask', 'ListProjects', 'ListAgents', 'ListNodes', 'ListJobs',
-  'StreamOutput', 'TaskCost', 'GetMetrics',
+  'StreamOutput', 'TaskCost', 'GetMetrics', 'ListJobRuns',
 ]);
 
 export function accessOf(a: Access | string | undefined): Access {

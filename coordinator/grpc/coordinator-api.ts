@@ -3,9 +3,8 @@ import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/g
 import { stringify } from 'yaml';
 import type { CoordinatorServer, OutputEvent, StreamOutputRequest } from '../../proto/gen/orch/v1/coordinator.js';
 import type { AgentInfo } from '../../proto/gen/orch/v1/types.js';
-import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { getKey } from '../../runtime/config/index.js';
-import { carrierOf, endWithError, tracer } from '../../runtime/telemetry/index.js';
+import { endWithError, startIntake } from '../../runtime/telemetry/index.js';
 import { maskSecrets } from '../../runtime/config/mask.js';
 import { type Coordinator, enabledAgents } from '../coordinator.js';
 import { TASK_STATUSES, type TaskStatus } from '../lifecycle.js';
@@ -19,6 +18,8 @@ import { JOB_ID } from '../scheduler/config-jobs.js';
 import { nextAt, parseSchedule } from '../scheduler/cron.js';
 import { slug } from '../prompt.js';
 import type { JobRow } from '../store/jobs.js';
+import { latestRoute, routingUsage } from '../store/routing.js';
+import { routeTask } from './route-task.js';
 import type { Job } from '../../proto/gen/orch/v1/coordinator.js';
 
 function jobToProto(j: JobRow): Job {
@@ -27,7 +28,7 @@ function jobToProto(j: JobRow): Job {
   return {
     id: j.id, project: j.project, schedule: j.schedule, timezone: j.timezone, type: j.type, title: j.title, body: j.body,
     labels: j.labels, command: j.command, enabled: j.enabled, source: j.source, lastRun: j.lastScheduled?.toISOString() ?? '',
-    lastTaskId: j.lastTaskId ?? 0, nextRun: next?.toISOString() ?? '',
+    lastTaskId: j.lastTaskId ?? 0, nextRun: next?.toISOString() ?? '', lastOutcome: j.lastOutcome ?? '', timeoutSeconds: j.timeoutSeconds,
   };
 }
 import { denied, InvalidArgument, toServiceError, unary } from './handlers.js';
@@ -62,9 +63,10 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
   async function fullTask(id: number) {
     const task = await store.getTask(id);
     if (!task) throw new InvalidArgument(`task ${id} not found`);
-    const t = taskToProto(task, await store.listAttempts(id), await store.events(id), (await store.childrenOf(id)).map((c) => c.id));
+    const t = taskToProto(task, await store.listAttempts(id), await store.events(id), (await store.childrenOf(id)).map((c) => c.id), await latestRoute(c.deps.db.pool, id));
     // A routed task says why it waits (no node with its agent, every node full, a retry later).
     if (task.status === 'routed' && !t.reason) t.reason = c.dispatcher.waiting(id) ?? '';
+    if (task.status === 'new' && !t.reason && c.routing.planning(id)) t.reason = 'waiting for the router';
     return t;
   }
 
@@ -103,11 +105,11 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
         throw new InvalidArgument(`no node has agent "${req.agent}" and none is configured here (known: ${known.join(', ') || 'none'})`);
       }
       // The task's trace starts here: every later span of its life is a child of this one.
-      const span = tracer().startSpan('orch.task.intake', { attributes: { 'orch.intake': 'cli', 'orch.project': project.name } });
+      const { span, trace } = startIntake('cli', { 'orch.project': project.name });
       try {
         const fields = {
           project: project.name, title, body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean),
-          agent: req.agent || undefined, complexity: req.complexity || undefined, trace: carrierOf(trace.setSpan(ROOT_CONTEXT, span)),
+          agent: req.agent || undefined, complexity: req.complexity || undefined, trace,
         };
         let task;
         if (c.projectConfig(project.name).gh.repo && !req.internal) {
@@ -150,6 +152,8 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       return act(id, { op: 'run' });
     }),
     retryTask: unary(t, async (req) => act(req.id, { op: 'retry' })),
+    // As /unblock on an issue: a person decided to go on, so the attempt budget starts over.
+    unblockTask: unary(t, async (req) => act(req.id, { op: 'external', ev: { type: 'unblock', by: 'user' }, patch: { spent: 0 } })),
     closeTask: unary(t, async (req) => act(req.id, { op: 'close', note: req.note })),
     killTask: unary(t, async (req) => act(req.id, { op: 'kill', by: 'user' })),
     publishTask: unary(t, async (req) => {
@@ -189,7 +193,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
 
     taskCost: unary(t, async (req) => {
       if (!(await store.getTask(req.id))) throw new InvalidArgument(`task ${req.id} not found`);
-      return taskCost(req.id, await store.listAttempts(req.id));
+      return taskCost(req.id, await store.listAttempts(req.id), await routingUsage(c.deps.db.pool, req.id));
     }),
     getMetrics: unary(t, async (req) => {
       if (req.sinceSeconds < 0) throw new InvalidArgument('since must not be negative');
@@ -214,8 +218,9 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
         if (req.id) throw new InvalidArgument(`a job with id ${req.id} exists already`);
         id = `${base}-${i}`;
       }
+      if (req.timeoutSeconds < 0) throw new InvalidArgument('--timeout must be a positive number of seconds');
       const job = await c.jobs.upsert({
-        id, project: project.name, schedule: req.schedule.trim(), timezone: req.timezone, type, title: title || req.command,
+        timeoutSeconds: req.timeoutSeconds || 600, id, project: project.name, schedule: req.schedule.trim(), timezone: req.timezone, type, title: title || req.command,
         body: req.body, labels: req.labels.map((l) => l.trim()).filter(Boolean), command: req.command, enabled: true, source: 'cli',
       });
       c.scheduler.wake();
@@ -231,8 +236,24 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     }),
 
     tickJobs: unary(t, async () => ({
-      fired: (await c.scheduler.tick()).map((f) => ({ job: f.job, scheduledAt: f.scheduledAt.toISOString(), taskId: f.taskId ?? 0, skipped: f.skipped ?? '' })),
+      fired: (await c.scheduler.tick()).map((f) => ({ job: f.job, scheduledAt: f.scheduledAt.toISOString(), taskId: f.taskId ?? 0, skipped: f.skipped ?? '', note: f.note ?? '' })),
     })),
+
+    listJobRuns: unary(t, async (req) => {
+      if (!(await c.jobs.get(req.id))) throw new InvalidArgument(`job ${req.id} not found (orch job list shows the jobs)`);
+      const runs = await c.jobs.runs(req.id, req.limit > 0 ? Math.min(req.limit, 500) : 20);
+      return {
+        runs: runs.map((r) => ({
+          scheduledAt: r.scheduledAt.toISOString(), firedAt: r.firedAt.toISOString(), outcome: r.outcome, taskId: r.taskId ?? 0, node: r.node,
+          exitCode: r.exitCode ?? -1, output: r.output, durationMs: r.durationMs, finishedAt: r.finishedAt?.toISOString() ?? '',
+        })),
+      };
+    }),
+
+    routeTask: unary(t, async (req) => {
+      await routeTask(c, req);
+      return fullTask(req.id);
+    }),
 
     drainNode: unary(t, async (req) => {
       if (!req.name) throw new InvalidArgument('name the node to drain');
@@ -251,6 +272,19 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       if (!ids) throw new InvalidArgument('this coordinator does not serve TLS (embedded mode): there are no CLI certificates');
       const r = await ids.issueCli(req.name, req.csrPem, req.readOnly);
       return { name: r.name, certPem: r.cert, caPem: r.ca };
+    }),
+
+    forgetNode: unary(t, async (req) => {
+      if (!req.name) throw new InvalidArgument('name the node to forget');
+      try {
+        const known = await c.forgetNode(req.name);
+        // A forgotten node's certificate no longer works, and its name may enrol again (a redeploy).
+        await facts.access?.identities?.revoke(req.name);
+        return { known };
+      } catch (err) {
+        if (err instanceof RefusedError) throw new InvalidArgument(err.message);
+        throw err;
+      }
     }),
 
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {

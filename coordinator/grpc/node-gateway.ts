@@ -112,10 +112,17 @@ export function nodeGateway(c: Coordinator, accessOrToken: Access | string | und
     reportStarted: unary(token, async (req, call) => {
       await bind.asNode(call, req.node);
       await bind.ownsAttempt(call, req.taskId, req.attempt);
+      // The node's claim, a child of its receive span (the context in the call's metadata).
+      const span = tracer().startSpan('orch.report start', {
+        kind: SpanKind.SERVER, attributes: { 'orch.task': req.taskId, 'orch.attempt': req.attempt, 'orch.node': req.node },
+      }, contextFromMetadata(call.metadata));
       try {
         await c.ask(req.taskId, { op: 'started', started: req });
+        span.end();
         return { accepted: true, reason: '' };
       } catch (err) {
+        span.setAttribute('orch.refused', err instanceof Error ? err.message : String(err));
+        span.end();
         return refusal(err);
       }
     }),

@@ -1,8 +1,10 @@
 // The coordinator's gRPC server: both services on one listener.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ChatService } from '../../proto/gen/orch/v1/chat.js';
 import { CoordinatorService } from '../../proto/gen/orch/v1/coordinator.js';
 import { NodeGatewayService } from '../../proto/gen/orch/v1/node.js';
 import type { Coordinator } from '../coordinator.js';
+import { chatApi } from './chat-api.js';
 import { coordinatorApi, type ServerFacts } from './coordinator-api.js';
 import { nodeGateway } from './node-gateway.js';
 
@@ -17,6 +19,7 @@ export async function startGrpcServer(c: Coordinator, listen: string, facts: Omi
   let address = listen;
   server.addService(CoordinatorService, coordinatorApi(c, { ...facts, listen: () => address }));
   server.addService(NodeGatewayService, nodeGateway(c, facts.access ?? facts.token));
+  server.addService(ChatService, chatApi(c, facts.access ?? facts.token));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p))));
   const host = listen.slice(0, listen.lastIndexOf(':'));

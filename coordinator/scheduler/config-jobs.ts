@@ -37,10 +37,13 @@ export function configJobs(sources: ConfigJobSource[], projects: string[]): { jo
       if (!project) return bad('project: name the project (several are registered)');
       if (!projects.includes(project)) return bad(`project: ${project} is not registered`);
       if (jobs.some((x) => x.id === j.id)) return bad('id: another job has this id');
+      const timeout = j.timeout_seconds;
+      if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0)) return bad(`timeout_seconds: expected a positive integer, got ${JSON.stringify(timeout)}`);
       jobs.push({
         id: j.id, project, schedule: j.schedule, timezone: tz, type, title: title || String(j.command ?? ''),
         body: typeof task.body === 'string' ? task.body : '', labels: Array.isArray(task.labels) ? task.labels.map(String) : [],
         command: typeof j.command === 'string' ? j.command : '', enabled: j.enabled !== false, source: 'config',
+        ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
       });
     });
   }

@@ -3,6 +3,7 @@
 // term of leadership builds its own), and a run fires once however many tick (JobStore).
 // A job never overlaps itself: while the task of its last run is open, a due run is skipped.
 import { logger } from '../../runtime/log.js';
+import { startIntake } from '../../runtime/telemetry/index.js';
 import type { JobRow, JobStore } from '../store/jobs.js';
 import type { TaskRow } from '../store/rows.js';
 import { dueAt, nextAt, parseSchedule } from './cron.js';
@@ -15,6 +16,8 @@ export interface Fired {
   /** The task it created, or why it did not fire. */
   taskId?: number;
   skipped?: string;
+  /** Bash jobs: the run started (it ends in the background; `orch job runs` shows it). */
+  note?: string;
 }
 
 export interface SchedulerDeps {
@@ -23,6 +26,8 @@ export interface SchedulerDeps {
   taskOpen(taskId: number): Promise<boolean>;
   /** A task was created by a job: route it. */
   created(task: TaskRow): void;
+  /** Fire a bash job's run (bash-jobs.ts); without it bash jobs are skipped. */
+  runBash?(job: JobRow, at: Date): Promise<Fired>;
   now?: () => Date;
 }
 
@@ -100,6 +105,7 @@ export class Scheduler {
   }
 
   private async fire(job: JobRow, at: Date): Promise<Fired> {
+    if (job.type === 'bash' && this.deps.runBash) return this.deps.runBash(job, at);
     if (job.type !== 'task') {
       const why = 'bash jobs are not supported yet';
       await this.deps.jobs.skip(job, at, why);
@@ -111,7 +117,8 @@ export class Scheduler {
       log.info('job run skipped: no overlap', { job: job.id, at: at.toISOString(), previous: job.lastTaskId });
       return { job: job.id, scheduledAt: at, skipped: why };
     }
-    const task = await this.deps.jobs.fireTask(job, at);
+    const intake = startIntake('job', { 'orch.project': job.project, 'orch.job': job.id });
+    const task = await this.deps.jobs.fireTask(job, at, intake.trace).finally(() => intake.span.end());
     if (!task) return { job: job.id, scheduledAt: at, skipped: 'already fired' };
     log.info('job fired', { job: job.id, at: at.toISOString(), task: task.id });
     this.deps.created(task);

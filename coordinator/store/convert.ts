@@ -1,15 +1,16 @@
 // Store rows -> the generated proto types the API speaks. Dates become RFC 3339 strings
 // ('' when unset); an attempt without an exit code reports -1.
 import { traceIdOf } from '../../runtime/telemetry/index.js';
-import type { Attempt, Project, Task, TaskEvent } from '../../proto/gen/orch/v1/types.js';
+import type { Attempt, Project, RoutingDecision, Task, TaskEvent } from '../../proto/gen/orch/v1/types.js';
 import type { AttemptRow, ProjectRow, TaskEventRow, TaskRow } from './rows.js';
+import type { RouteRow } from './routing.js';
 
 function iso(d: Date | null | undefined): string {
   return d ? d.toISOString() : '';
 }
 
 /** A task; with its attempts, the node and worktree of the latest one are filled in too. */
-export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: TaskEventRow[] = [], children: number[] = []): Task {
+export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: TaskEventRow[] = [], children: number[] = [], routing?: RouteRow): Task {
   const latest = attempts.reduce<AttemptRow | undefined>((a, b) => (!a || b.number > a.number ? b : a), undefined);
   return {
     id: t.id, title: t.title, body: t.body, status: t.status, agent: t.agent, model: t.model,
@@ -21,6 +22,16 @@ export function taskToProto(t: TaskRow, attempts: AttemptRow[] = [], events: Tas
     filesChanged: [...t.filesChanged], traceId: traceIdOf(t.trace),
     parentId: t.parentId ?? 0, children,
     issueNumber: t.issueNumber ?? 0, prNumber: t.prNumber ?? 0,
+    routing: routing ? routingToProto(routing) : undefined,
+  };
+}
+
+export function routingToProto(r: RouteRow): RoutingDecision {
+  return {
+    at: iso(r.at), mode: r.mode, source: r.source, agent: r.agent, model: r.model, complexity: r.complexity, reason: r.reason,
+    routerAgent: r.routerAgent, routerModel: r.routerModel, routerNode: r.routerNode, tries: r.tries, routerError: r.routerError,
+    inputTokens: r.inputTokens, cacheReadTokens: r.cacheReadTokens, cacheWriteTokens: r.cacheWriteTokens, outputTokens: r.outputTokens,
+    costUsd: r.costUsd, durationMs: r.durationMs,
   };
 }
 

@@ -23,18 +23,45 @@ export interface JobRow {
   lastScheduled?: Date;
   /** The task its last fired run created. */
   lastTaskId?: number;
+  /** Bash jobs: how long a run may take. */
+  timeoutSeconds: number;
+  /** How its last run went (fired, running, succeeded, failed: …, skipped: …). */
+  lastOutcome?: string;
 }
 
-export type NewJob = Omit<JobRow, 'createdAt' | 'lastScheduled' | 'lastTaskId'>;
+export type NewJob = Omit<JobRow, 'createdAt' | 'lastScheduled' | 'lastTaskId' | 'timeoutSeconds' | 'lastOutcome'> & { timeoutSeconds?: number };
 
-const SELECT = `select j.*, r.scheduled_at as last_scheduled, r.task_id as last_task_id
-  from jobs j left join lateral (select scheduled_at, task_id from job_runs where job_id = j.id order by scheduled_at desc limit 1) r on true`;
+/** One run of a job as the store keeps it. */
+export interface JobRunRow {
+  scheduledAt: Date;
+  firedAt: Date;
+  outcome: string;
+  taskId?: number;
+  node: string;
+  exitCode: number | null;
+  output: string;
+  durationMs: number;
+  finishedAt: Date | null;
+}
+
+/** How a bash run ended. */
+export interface BashRunEnd {
+  outcome: string;
+  node: string;
+  exitCode: number | null;
+  output: string;
+  durationMs: number;
+}
+
+const SELECT = `select j.*, r.scheduled_at as last_scheduled, r.task_id as last_task_id, r.outcome as last_outcome
+  from jobs j left join lateral (select scheduled_at, task_id, outcome from job_runs where job_id = j.id order by scheduled_at desc limit 1) r on true`;
 
 function jobRow(r: Record<string, any>): JobRow {
   return {
     id: r.id, project: r.project, schedule: r.schedule, timezone: r.timezone, type: r.type, title: r.title, body: r.body,
     labels: r.labels, command: r.command, enabled: r.enabled, source: r.source, createdAt: r.created_at,
     ...(r.last_scheduled ? { lastScheduled: r.last_scheduled } : {}), ...(r.last_task_id ? { lastTaskId: Number(r.last_task_id) } : {}),
+    timeoutSeconds: r.timeout_seconds ?? 600, ...(r.last_outcome ? { lastOutcome: r.last_outcome } : {}),
   };
 }
 
@@ -53,12 +80,12 @@ export class JobStore {
   /** Add or replace a job (a config file's jobs are re-applied at every load). */
   async upsert(j: NewJob): Promise<JobRow> {
     await this.pool.query(
-      `insert into jobs (id, project, schedule, timezone, type, title, body, labels, command, enabled, source)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      `insert into jobs (id, project, schedule, timezone, type, title, body, labels, command, enabled, source, timeout_seconds)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        on conflict (id) do update set project = excluded.project, schedule = excluded.schedule, timezone = excluded.timezone,
          type = excluded.type, title = excluded.title, body = excluded.body, labels = excluded.labels, command = excluded.command,
-         enabled = excluded.enabled, source = excluded.source`,
-      [j.id, j.project, j.schedule, j.timezone, j.type, j.title, j.body, j.labels, j.command, j.enabled, j.source]);
+         enabled = excluded.enabled, source = excluded.source, timeout_seconds = excluded.timeout_seconds`,
+      [j.id, j.project, j.schedule, j.timezone, j.type, j.title, j.body, j.labels, j.command, j.enabled, j.source, j.timeoutSeconds ?? 600]);
     return (await this.get(j.id))!;
   }
 
@@ -85,12 +112,12 @@ export class JobStore {
    * Fire a task job's run scheduled at `at`: the run and its task in one transaction.
    * Undefined when this run was already fired (by us or another coordinator).
    */
-  async fireTask(job: JobRow, at: Date): Promise<TaskRow | undefined> {
+  async fireTask(job: JobRow, at: Date, trace?: Record<string, string>): Promise<TaskRow | undefined> {
     return this.store.transaction(async (c) => {
       const run = await c.query(`insert into job_runs (job_id, scheduled_at, outcome) values ($1, $2, 'fired') on conflict do nothing returning job_id`, [job.id, at]);
       if (!run.rowCount) return undefined;
       const task = await insertTask(c, {
-        project: job.project, title: job.title, body: job.body, labels: [...new Set([...job.labels, 'scheduled', `job:${job.id}`])],
+        project: job.project, title: job.title, body: job.body, labels: [...new Set([...job.labels, 'scheduled', `job:${job.id}`])], trace,
       });
       await c.query('update job_runs set task_id = $3 where job_id = $1 and scheduled_at = $2', [job.id, at, task.id]);
       return task;
@@ -103,8 +130,34 @@ export class JobStore {
     return (r.rowCount ?? 0) > 0;
   }
 
-  async runs(id: string, limit = 20): Promise<Array<{ scheduledAt: Date; outcome: string; taskId?: number }>> {
+  async runs(id: string, limit = 20): Promise<JobRunRow[]> {
     const r = await this.pool.query('select * from job_runs where job_id = $1 order by scheduled_at desc limit $2', [id, limit]);
-    return r.rows.map((x) => ({ scheduledAt: x.scheduled_at, outcome: x.outcome, ...(x.task_id ? { taskId: Number(x.task_id) } : {}) }));
+    return r.rows.map((x) => ({
+      scheduledAt: x.scheduled_at, firedAt: x.fired_at, outcome: x.outcome, ...(x.task_id ? { taskId: Number(x.task_id) } : {}),
+      node: x.node ?? '', exitCode: x.exit_code ?? null, output: x.output ?? '', durationMs: Number(x.duration_ms ?? 0), finishedAt: x.finished_at ?? null,
+    }));
+  }
+
+  /**
+   * Claim a bash job's run scheduled at `at` (outcome 'running'); false when this run was
+   * already claimed (by us or another coordinator).
+   */
+  async startBashRun(job: JobRow, at: Date): Promise<boolean> {
+    const r = await this.pool.query(`insert into job_runs (job_id, scheduled_at, outcome) values ($1, $2, 'running') on conflict do nothing`, [job.id, at]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** The job's runs still marked running (normally none or one), oldest first. */
+  async runningRuns(jobId: string): Promise<Array<{ scheduledAt: Date; firedAt: Date }>> {
+    const r = await this.pool.query(`select scheduled_at, fired_at from job_runs where job_id = $1 and outcome = 'running' order by scheduled_at`, [jobId]);
+    return r.rows.map((x) => ({ scheduledAt: x.scheduled_at, firedAt: x.fired_at }));
+  }
+
+  /** A bash run ended (or was found lost): its outcome, node, exit code and output. */
+  async finishBashRun(jobId: string, at: Date, end: BashRunEnd): Promise<void> {
+    await this.pool.query(
+      `update job_runs set outcome = $3, node = $4, exit_code = $5, output = $6, duration_ms = $7, finished_at = now()
+       where job_id = $1 and scheduled_at = $2 and outcome = 'running'`,
+      [jobId, at, end.outcome.slice(0, 500), end.node, end.exitCode, end.output, Math.round(end.durationMs)]);
   }
 }

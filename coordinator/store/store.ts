@@ -28,6 +28,8 @@ export interface TransitionChange {
   attemptUpdate?: { number: number; token: string; patch: AttemptPatch };
   /** This attempt ran: it counts against max_attempts (tasks.spent + 1). */
   countAttempt?: boolean;
+  /** More writes that belong to this transition (e.g. the routing decision), in its transaction. */
+  also?: (c: pg.ClientBase, task: TaskRow) => Promise<void>;
 }
 
 const PG_FOREIGN_KEY_VIOLATION = '23503';
@@ -158,6 +160,7 @@ export class Store {
           [id, task.attempts, a.token, a.node, a.agent, a.model]);
         attempt = attemptRow(ins.rows[0]);
       }
+      if (change.also) await change.also(c, task);
       return attempt ? { task, attempt } : { task };
     });
   }
@@ -228,6 +231,12 @@ export class Store {
 
   // ---- history and nodes
 
+  /** A task_events row that is no status change (e.g. a review agent's verdict); the status stays. */
+  async note(taskId: number, event: string, detail: string): Promise<void> {
+    await this.pool.query(`insert into task_events (task_id, from_status, to_status, event, detail)
+      select id, status, status, $2, $3 from tasks where id = $1`, [taskId, event, detail]);
+  }
+
   async events(taskId: number): Promise<TaskEventRow[]> {
     return (await this.pool.query('select * from task_events where task_id = $1 order by id', [taskId])).rows.map(eventRow);
   }
@@ -236,6 +245,11 @@ export class Store {
   async setNodeDrained(name: string, reason: string | null): Promise<boolean> {
     const r = await this.pool.query('update nodes set drained = $2 where name = $1', [name, reason]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Delete a node's row; false when there was none. */
+  async forgetNode(name: string): Promise<boolean> {
+    return ((await this.pool.query('delete from nodes where name = $1', [name])).rowCount ?? 0) > 0;
   }
 
   async getNode(name: string): Promise<NodeRow | undefined> {

@@ -39,6 +39,10 @@ export interface OrchConfig {
     auto_close: boolean;
     review_owner?: string;
     enable_review_agent: boolean;
+    /** The agent that reviews PRs (default: a fleet agent other than the task's). */
+    review_agent?: string;
+    /** How long a review agent may take (default 600). */
+    review_timeout_seconds?: number;
     /** Attempts before a task goes to needs_review. */
     max_attempts: number;
     /** Wall-clock limit of one attempt. */
@@ -57,11 +61,20 @@ export interface OrchConfig {
   /** USD per million tokens, by `agent/model`, `model` or `agent` (first match), used when an agent reports no cost. */
   pricing: Record<string, Price>;
   router: {
-    mode: 'llm' | 'round_robin';
+    /** llm or round_robin; unset: llm while router.agent is set and some live node has it, else round_robin. */
+    mode?: 'llm' | 'round_robin';
+    /** The agent that routes (mode llm). */
     agent?: string;
+    /** Its model ('' = the agent's default; a cheap, fast one is the point). */
     model?: string;
+    /** How long one routing call may take. */
     timeout_seconds?: number;
+    /** Where a task goes when the router fails or picks an agent that is missing or cooling down. */
     fallback_executor?: string;
+    /** Routing calls per task before falling back (default 2). */
+    max_tries?: number;
+    /** Round-robin weights per agent (default 1; 0 = only when named). */
+    weights?: Record<string, number>;
   };
   /** model_map[tier][agent] = model or list of models. */
   model_map: Record<string, Record<string, string | string[]>>;
@@ -124,9 +137,12 @@ export interface OrchConfig {
     /** A standby coordinator takes over within this long after the leader dies. */
     failover_seconds: number;
   };
-  node: { name?: string; slots: number; labels: string[]; tools: string[] };
+  /** coordinator: the coordinator's HOST:PORT[,HOST:PORT] for `orch node start` (what `orch node deploy` writes). */
+  node: { name?: string; slots: number; labels: string[]; tools: string[]; coordinator?: string };
   tmux: { socket: string };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** `orch chat`: which agent/model answers (default router.agent, else the first available agent). */
+  chat?: { agent?: string; model?: string; timeout_seconds?: number };
 }
 
 export interface Price {
@@ -155,7 +171,7 @@ export function defaultConfig(): OrchConfig {
     projects: [],
     workflow: { auto_close: true, enable_review_agent: false, max_attempts: 5, timeout_seconds: 1800, retry_delay_seconds: 10, silence_seconds: 300, cooldown_seconds: 300, auto_merge: false, max_ci_fixes: 3 },
     pricing: { ...DEFAULT_PRICING },
-    router: { mode: 'round_robin' },
+    router: {},
     model_map: {
       simple: { claude: 'haiku', codex: 'gpt-5.1-codex-mini', kimi: 'kimi-k2-turbo-preview', minimax: 'MiniMax-M2' },
       medium: { claude: 'sonnet', codex: 'gpt-5.1-codex', kimi: 'kimi-k2-0905-preview', minimax: 'MiniMax-M2' },
@@ -190,6 +206,8 @@ export const RULES: Record<string, Rule> = {
   'workflow.auto_close': { t: 'bool' },
   'workflow.review_owner': { t: 'string' },
   'workflow.enable_review_agent': { t: 'bool' },
+  'workflow.review_agent': { t: 'string' },
+  'workflow.review_timeout_seconds': { t: 'posint' },
   'workflow.max_attempts': { t: 'posint' },
   'workflow.timeout_seconds': { t: 'posint' },
   'workflow.retry_delay_seconds': { t: 'nonnegint' },
@@ -209,6 +227,9 @@ export const RULES: Record<string, Rule> = {
   'router.model': { t: 'string' },
   'router.timeout_seconds': { t: 'posint' },
   'router.fallback_executor': { t: 'string' },
+  'router.max_tries': { t: 'posint' },
+  'router.weights': { t: 'map' },
+  'router.weights.*': { t: 'nonnegint' },
   model_map: { t: 'map' },
   'model_map.*': { t: 'map' },
   'model_map.*.*': { t: 'model' },
@@ -285,6 +306,7 @@ export const RULES: Record<string, Rule> = {
   'cluster.failover_seconds': { t: 'posnum' },
   node: { t: 'map' },
   'node.name': { t: 'string' },
+  'node.coordinator': { t: 'string' },
   'node.slots': { t: 'posint' },
   'node.labels': { t: 'strings' },
   'node.tools': { t: 'strings' },
@@ -292,4 +314,8 @@ export const RULES: Record<string, Rule> = {
   'tmux.socket': { t: 'string' },
   log: { t: 'map' },
   'log.level': { t: 'enum', of: ['debug', 'info', 'warn', 'error'] },
+  chat: { t: 'map' },
+  'chat.agent': { t: 'string' },
+  'chat.model': { t: 'string' },
+  'chat.timeout_seconds': { t: 'posint' },
 };

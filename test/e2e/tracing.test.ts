@@ -26,10 +26,18 @@ describe('tracing', () => {
     seen = join(h.dir, 'traceparent.txt');
     const agent = join(h.dir, 'traced-agent.sh');
     writeFileSync(agent, `#!/bin/bash\necho "$TRACEPARENT" > ${JSON.stringify(seen)}\necho '{"status":"done","summary":"traced"}'\n`, { mode: 0o755 });
+    // Delegates one sub-task on its first attempt; done when the parent resumes.
+    const planner = join(h.dir, 'planner.sh');
+    writeFileSync(planner, [
+      '#!/bin/bash', 'cat > /dev/null',
+      'if [ "$ORCH_ATTEMPT" = 1 ]; then echo \'{"status":"done","summary":"split","delegations":[{"title":"Traced part","body":"part","labels":["agent:traced"]}]}\'',
+      'else echo \'{"status":"done","summary":"joined"}\'; fi',
+    ].join('\n') + '\n', { mode: 0o755 });
     h.writeConfig([
       `tmux:\n  socket: ${h.tmuxSocket}`,
       'agents:',
       `  traced:\n    kind: command\n    command: ${agent}`,
+      `  planner:\n    kind: command\n    command: ${planner}`,
       `  claude:\n    command: ${CLAUDE_BIN}\n    permission_mode: bypassPermissions\n    env:`,
       `      ANTHROPIC_BASE_URL: ${anthropic.url}`,
       '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
@@ -37,7 +45,7 @@ describe('tracing', () => {
       '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
       '      DISABLE_AUTOUPDATER: "1"',
     ].join('\n') + '\n');
-    serve = await h.serve([], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' });
+    serve = await h.serve([], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_METRIC_EXPORT_INTERVAL: '300' });
     repo = await makeRepo(h.dir);
     expect((await h.run(['project', 'add', `file://${repo.origin}`])).code).toBe(0);
   }, 120_000);
@@ -100,7 +108,78 @@ describe('tracing', () => {
     expect(readFileSync(seen, 'utf8').trim()).toBe(`00-${task.trace_id}-${by('invoke_agent traced').spanId}-01`);
     expect(by('orch.task.intake').service).toBe('orch-coordinator');
   }, 90_000);
+
+  it('a job\'s task and a delegated task start traces of their own: intake by job; intake by delegation, linked to the parent\'s trace', async () => {
+    type T = { id: number; status: string; trace_id: string; children: number[]; reason: string };
+    const job = await h.json<{ id: string }>(['job', 'add', '* * * * * *', 'Traced job', '--labels', 'agent:traced']);
+    const fired = await waitFor(async () => (await h.json<Array<{ id: string; last_task_id: number }>>(['job', 'list'])).find((j) => j.id === job.id && j.last_task_id), { timeoutMs: 20_000, what: 'the job to fire' });
+    expect((await h.run(['job', 'disable', job.id])).code).toBe(0);
+    const { id: parentId } = await h.json<{ id: number }>(['task', 'add', 'Plan the work', '--agent', 'planner']);
+    const done = (id: number) => waitFor(async () => {
+      const t = await h.json<T>(['task', 'get', String(id)]);
+      if (t.status === 'needs_review') throw new Error(`task ${id} failed: ${t.reason}`);
+      return t.status === 'done' ? t : undefined;
+    }, { timeoutMs: 60_000, what: `task ${id} to finish` });
+    const jobTask = await done(fired.last_task_id);
+    const parent = await done(parentId);
+    expect(parent.children).toHaveLength(1);
+    const child = await done(parent.children[0]);
+    const intakeOf = (t: T) => waitFor(() => otlp.spans.find((s) => s.traceId === t.trace_id && s.name === 'orch.task.intake'), { timeoutMs: 20_000, what: `the intake span of task ${t.id}` });
+    expect((await intakeOf(jobTask)).attributes).toMatchObject({ 'orch.intake': 'job', 'orch.job': job.id });
+    const parentIntake = await intakeOf(parent);
+    const childIntake = await intakeOf(child);
+    expect(childIntake).toMatchObject({ parentSpanId: '', links: [{ traceId: parent.trace_id, spanId: parentIntake.spanId }] });
+    expect(childIntake.attributes).toMatchObject({ 'orch.intake': 'delegation', 'orch.parent_task': parentId });
+    expect(child.trace_id).not.toBe(parent.trace_id);
+    // Each task's own spans are in its own trace.
+    await waitFor(() => otlp.spans.some((s) => s.traceId === child.trace_id && s.name === 'invoke_agent traced'), { timeoutMs: 20_000, what: 'the child\'s agent run in its trace' });
+    expect(otlp.spans.filter((s) => s.attributes['orch.task'] === child.id).every((s) => s.traceId === child.trace_id)).toBe(true);
+  }, 120_000);
+
+  it('metrics after task runs: tasks by status, queue wait, dispatch latency, run duration, attempts, tokens and cost by agent/model/node, sessions', async () => {
+    const { id } = await h.json<{ id: number }>(['task', 'add', 'Metered Claude work', '--agent', 'claude']);
+    await waitFor(async () => {
+      const t = await h.json<{ status: string; reason: string }>(['task', 'get', String(id)]);
+      if (t.status === 'needs_review') throw new Error(`the task failed: ${t.reason}`);
+      return t.status === 'done';
+    }, { timeoutMs: 90_000, what: 'the Claude task to finish' });
+    // What the store says happened (every task of this coordinator so far), to hold the metrics against.
+    const list = await h.json<Array<{ id: number; status: string }>>(['task', 'list']);
+    const tasks = await Promise.all(list.map((t) => h.json<{ status: string; attempt_history: AttemptJson[] }>(['task', 'get', String(t.id)])));
+    const attempts = tasks.flatMap((t) => t.attempt_history);
+    const claude = attempts.filter((a) => a.agent === 'claude');
+    expect(claude.length).toBeGreaterThanOrEqual(1);
+    const total = (name: string, attrs: Record<string, unknown>) => otlp.latest(name, attrs).reduce((n, p) => n + p.value, 0);
+    // Counters and histograms are cumulative: wait for the export that has seen every attempt, then compare.
+    await waitFor(() => total('orch.attempts', { 'gen_ai.agent.name': 'claude' }) === claude.length, { timeoutMs: 10_000, what: 'orch.attempts to count every Claude attempt' });
+    const sum = (f: (a: AttemptJson) => number) => claude.reduce((n, a) => n + f(a), 0);
+    expect(claude.every((a) => otlp.latest('orch.attempts', { 'gen_ai.agent.name': 'claude', 'orch.node': a.node, 'orch.outcome': 'success' }).length > 0)).toBe(true);
+    expect(total('orch.tokens', { 'gen_ai.agent.name': 'claude', 'gen_ai.token.type': 'input' })).toBe(sum((a) => a.input_tokens));
+    expect(total('orch.tokens', { 'gen_ai.agent.name': 'claude', 'gen_ai.token.type': 'output' })).toBe(sum((a) => a.output_tokens));
+    expect(sum((a) => a.output_tokens)).toBeGreaterThan(0);
+    expect(total('orch.tokens', { 'gen_ai.agent.name': 'claude', 'gen_ai.token.type': 'cache_read' })).toBe(sum((a) => a.cache_read_tokens));
+    expect(total('orch.cost', { 'gen_ai.agent.name': 'claude' })).toBeCloseTo(sum((a) => a.cost_usd), 9);
+    const models = new Set(otlp.latest('orch.tokens', { 'gen_ai.agent.name': 'claude' }).map((p) => p.attributes['gen_ai.request.model']));
+    expect([...models]).toEqual([...new Set(claude.map((a) => a.model))]);
+    // Run duration: one value per attempt, in seconds.
+    const runs = otlp.latest('orch.attempt.duration', { 'gen_ai.agent.name': 'claude' });
+    expect(runs.reduce((n, p) => n + p.count!, 0)).toBe(claude.length);
+    expect(runs.reduce((n, p) => n + p.value, 0)).toBeCloseTo(sum((a) => a.duration_ms) / 1000, 2);
+    expect(runs[0].unit).toBe('s');
+    // Every attempt left the queue once and was claimed by its node once.
+    const count = (name: string) => otlp.latest(name).reduce((n, p) => n + p.count!, 0);
+    expect(count('orch.task.queue_wait')).toBe(attempts.length);
+    expect(count('orch.dispatch.latency')).toBe(attempts.length);
+    expect(otlp.latest('orch.dispatch.latency').every((p) => p.value > 0 && p.value < 30 * p.count!)).toBe(true);
+    // Gauges: tasks by status from the store; no session left running on the node.
+    const done = tasks.filter((t) => t.status === 'done').length;
+    await waitFor(() => otlp.latest('orch.tasks', { 'orch.task.status': 'done' })[0]?.value === done, { timeoutMs: 10_000, what: `orch.tasks{done} = ${done}` });
+    await waitFor(() => otlp.latest('orch.sessions.active', { 'orch.node': claude[0].node })[0]?.value === 0, { timeoutMs: 10_000, what: 'orch.sessions.active = 0' });
+    expect(otlp.rejected).toEqual([]);
+  }, 120_000);
 });
+
+interface AttemptJson { node: string; agent: string; model: string; input_tokens: number; output_tokens: number; cache_read_tokens: number; cost_usd: number; duration_ms: number }
 
 describe.skipIf(!natsServerAvailable())('tracing across processes', () => {
   it('a coordinator and a node in separate processes put their spans in the task\'s one trace', async () => {

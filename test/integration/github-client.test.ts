@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GitHubAuthError, resolveAuth } from '../../coordinator/github/auth.js';
 import { boardInfo } from '../../coordinator/github/board-sync.js';
 import { createClient, withInstallation, type GitHubClient } from '../../coordinator/github/client.js';
@@ -124,5 +124,37 @@ describe('the GitHub client against the fake GitHub', () => {
     // Without gh.installation_id, the installation is found from the repository.
     const found = await withInstallation({ ...auth, installationId: undefined } as typeof auth, 'acme/widgets', { apiUrl: fake.url });
     expect(found).toMatchObject({ source: 'github_app', installationId: app.installationId });
+  });
+
+  it('as a GitHub App: renews the installation token before it expires; work goes on past the first token\'s expiry', async () => {
+    const app = fake.installApp(); // tokens live one hour, as GitHub's
+    const keyPath = join(dir, 'app-renew.pem');
+    writeFileSync(keyPath, app.privateKeyPem, { mode: 0o600 });
+    const cfg = defaultConfig();
+    const auth = await resolveAuth({ env: {}, config: { ...cfg, gh: { ...cfg.gh, token_mode: 'github_app', app_id: String(app.appId), private_key_path: keyPath, installation_id: String(app.installationId) } } });
+    const r = new GitHubRepo(createClient(auth, { apiUrl: fake.url, writeIntervalMs: 0, msPerRetrySecond: 20 }), 'acme/widgets');
+    const n = fake.openIssue('acme/widgets', { title: 'a long-running app' }).number;
+    const mints = () => fake.requests.filter((x) => x.operation === 'apps/create-installation-access-token');
+    const before = mints().length;
+    // Only the clock moves (the coordinator's and the fake's): timers and sockets stay real.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const t0 = Date.now();
+      await r.comment(n, 'at minute 0');
+      expect(mints().length).toBe(before + 1);
+      vi.setSystemTime(t0 + 30 * 60_000);
+      await r.comment(n, 'at minute 30');
+      expect(mints().length).toBe(before + 1); // still valid: reused
+      vi.setSystemTime(t0 + 59.5 * 60_000);
+      await r.comment(n, 'at minute 59.5');
+      expect(mints().length).toBe(before + 2); // renewed before the first one expired
+      vi.setSystemTime(t0 + 61 * 60_000);
+      await r.comment(n, 'at minute 61'); // the first token is dead now; the renewed one works
+      expect(mints().length).toBe(before + 2);
+      expect(fake.requests.filter((x) => x.status === 401)).toEqual([]);
+      expect(fake.repo('acme/widgets').comments.filter((c) => c.issue === n).map((c) => c.body)).toEqual(['at minute 0', 'at minute 30', 'at minute 59.5', 'at minute 61']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

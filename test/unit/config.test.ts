@@ -65,6 +65,8 @@ describe('config', () => {
 
   it('rejects bad enums, non-maps and unset ${VAR}s with the key', () => {
     expect(errorOf('router:\n  mode: magic\n').message).toBe('/h/config.yml:2:9: router.mode: expected one of llm, round_robin, got "magic"');
+    expect(errorOf('router:\n  weights:\n    claude: -1\n').message).toBe('/h/config.yml:3:13: router.weights.claude: expected a non-negative integer, got -1');
+    expect(errorOf('router:\n  max_tries: 0\n').message).toBe('/h/config.yml:2:14: router.max_tries: expected a positive integer, got 0');
     expect(errorOf('- a\n- b\n').message).toMatch(/the file must be a map/);
     expect(errorOf('agents:\n  claude:\n    env:\n      KEY: ${ORCH_TEST_SURELY_UNSET}\n').message)
       .toBe('/h/config.yml:4:12: agents.claude.env.KEY: environment variable ORCH_TEST_SURELY_UNSET is not set');

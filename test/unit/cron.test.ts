@@ -54,4 +54,19 @@ describe('config jobs', () => {
     expect(problems[1]).toMatch(/jobs\[2\] \(nope\): schedule: .*minute/);
     expect(problems[2]).toMatch(/jobs\[3\] \(untitled\): task.title/);
   });
+  it('bash jobs: a command, and an optional timeout that must be a positive whole number', () => {
+    const { jobs, problems } = configJobs([{
+      file: '/h/config.yml', jobs: [
+        { id: 'ci-check', schedule: '*/30 * * * *', type: 'bash', command: 'scripts/ci-check.sh', timeout_seconds: 300 },
+        { id: 'plain', schedule: '0 * * * *', type: 'bash', command: 'make lint' },
+        { id: 'slow', schedule: '0 * * * *', type: 'bash', command: 'x', timeout_seconds: 'long' },
+        { id: 'empty', schedule: '0 * * * *', type: 'bash' },
+      ],
+    }], ['owner/repo']);
+    expect(jobs.map((j) => [j.id, j.type, j.command, j.timeoutSeconds])).toEqual([['ci-check', 'bash', 'scripts/ci-check.sh', 300], ['plain', 'bash', 'make lint', undefined]]);
+    expect(problems).toEqual([
+      '/h/config.yml: jobs[2] (slow): timeout_seconds: expected a positive integer, got "long"',
+      '/h/config.yml: jobs[3] (empty): command: a bash job needs a command',
+    ]);
+  });
 });

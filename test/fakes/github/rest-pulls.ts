@@ -62,6 +62,10 @@ export const PULLS: Record<string, Handler> = {
     const r = repoOf(c);
     const i = pullOf(c, r);
     const state = c.body.event === 'APPROVE' ? 'APPROVED' : c.body.event === 'REQUEST_CHANGES' ? 'CHANGES_REQUESTED' : 'COMMENTED';
+    // As GitHub: nobody approves or requests changes on their own pull request.
+    if (state !== 'COMMENTED' && (c.login || 'orch-app[bot]') === i.user) {
+      throw new HttpError(422, 'Unprocessable Entity', { errors: [state === 'APPROVED' ? 'Can not approve your own pull request' : 'Can not request changes on your own pull request'] });
+    }
     const v = { id: c.state.nextId(), pull: i.number, user: c.login || 'orch-app[bot]', state, body: c.body.body ?? '', commitId: i.pull!.headSha, submittedAt: c.state.clock.now() } as const;
     r.reviews.push({ ...v });
     c.emit('pull_request_review', 'submitted', { review: c.state.reviewJson(r, v), pull_request: c.state.pullJson(r, i, true) }, v.user);

@@ -193,7 +193,12 @@ export interface AttemptCost {
 export interface TaskCostResponse {
   taskId: number;
   attempts: AttemptCost[];
-  total: Usage | undefined;
+  /** the attempts and the routing */
+  total:
+    | Usage
+    | undefined;
+  /** the LLM router's own usage, over every routing of the task */
+  routing: Usage | undefined;
 }
 
 export interface MetricsRequest {
@@ -240,6 +245,15 @@ export interface DrainNodeRequest {
   reason: string;
 }
 
+export interface ForgetNodeRequest {
+  name: string;
+}
+
+export interface ForgetNodeResponse {
+  /** false: there was no such node */
+  known: boolean;
+}
+
 export interface Job {
   id: string;
   project: string;
@@ -262,6 +276,10 @@ export interface Job {
   lastTaskId: number;
   /** next scheduled time, '' = none */
   nextRun: string;
+  /** how its last run went (fired, running, succeeded, failed: …, skipped: …) */
+  lastOutcome: string;
+  /** bash jobs: how long a run may take */
+  timeoutSeconds: number;
 }
 
 export interface ListJobsRequest {
@@ -284,6 +302,8 @@ export interface AddJobRequest {
   timezone: string;
   /** '' = derived from the title */
   id: string;
+  /** bash jobs (0 = 600 s) */
+  timeoutSeconds: number;
 }
 
 export interface JobRef {
@@ -304,10 +324,49 @@ export interface JobFired {
   taskId: number;
   /** why it did not fire */
   skipped: string;
+  /** bash jobs: the run started (and where) */
+  note: string;
 }
 
 export interface TickJobsResponse {
   fired: JobFired[];
+}
+
+/** `orch task route ID`: route a task again (an explicit agent or tier pins it). */
+export interface RouteTaskRequest {
+  id: number;
+  /** '' = let the router choose */
+  agent: string;
+  /** '' = let the router choose */
+  complexity: string;
+  /** return at once instead of waiting for the decision */
+  noWait: boolean;
+}
+
+export interface ListJobRunsRequest {
+  id: string;
+  /** 0 = 20 */
+  limit: number;
+}
+
+/** One run of a job: a task it created, or a bash command's outcome on a node. */
+export interface JobRun {
+  scheduledAt: string;
+  firedAt: string;
+  /** fired, running, succeeded, failed: …, skipped: … */
+  outcome: string;
+  taskId: number;
+  node: string;
+  /** -1: none (not finished, or never started) */
+  exitCode: number;
+  /** bash: stdout and stderr, redacted, its tail when long */
+  output: string;
+  durationMs: number;
+  finishedAt: string;
+}
+
+export interface ListJobRunsResponse {
+  runs: JobRun[];
 }
 
 function createBaseIssueCliCertificateRequest(): IssueCliCertificateRequest {
@@ -2707,7 +2766,7 @@ export const AttemptCost: MessageFns<AttemptCost> = {
 };
 
 function createBaseTaskCostResponse(): TaskCostResponse {
-  return { taskId: 0, attempts: [], total: undefined };
+  return { taskId: 0, attempts: [], total: undefined, routing: undefined };
 }
 
 export const TaskCostResponse: MessageFns<TaskCostResponse> = {
@@ -2720,6 +2779,9 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
     }
     if (message.total !== undefined) {
       Usage.encode(message.total, writer.uint32(26).fork()).join();
+    }
+    if (message.routing !== undefined) {
+      Usage.encode(message.routing, writer.uint32(802).fork()).join();
     }
     return writer;
   },
@@ -2761,6 +2823,14 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
             message.total = Usage.decode(reader, reader.uint32());
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.routing = Usage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2784,6 +2854,7 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
         ? object.attempts.map((e: any) => AttemptCost.fromJSON(e))
         : [],
       total: isSet(object.total) ? Usage.fromJSON(object.total) : undefined,
+      routing: isSet(object.routing) ? Usage.fromJSON(object.routing) : undefined,
     };
   },
 
@@ -2798,6 +2869,9 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
     if (message.total !== undefined) {
       obj.total = Usage.toJSON(message.total);
     }
+    if (message.routing !== undefined) {
+      obj.routing = Usage.toJSON(message.routing);
+    }
     return obj;
   },
 
@@ -2809,6 +2883,9 @@ export const TaskCostResponse: MessageFns<TaskCostResponse> = {
     message.taskId = object.taskId ?? 0;
     message.attempts = object.attempts?.map((e) => AttemptCost.fromPartial(e)) || [];
     message.total = (object.total !== undefined && object.total !== null) ? Usage.fromPartial(object.total) : undefined;
+    message.routing = (object.routing !== undefined && object.routing !== null)
+      ? Usage.fromPartial(object.routing)
+      : undefined;
     return message;
   },
 };
@@ -3600,6 +3677,140 @@ export const DrainNodeRequest: MessageFns<DrainNodeRequest> = {
   },
 };
 
+function createBaseForgetNodeRequest(): ForgetNodeRequest {
+  return { name: "" };
+}
+
+export const ForgetNodeRequest: MessageFns<ForgetNodeRequest> = {
+  encode(message: ForgetNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetNodeRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: ForgetNodeRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ForgetNodeRequest>, I>>(base?: I): ForgetNodeRequest {
+    return ForgetNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ForgetNodeRequest>, I>>(object: I): ForgetNodeRequest {
+    const message = createBaseForgetNodeRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseForgetNodeResponse(): ForgetNodeResponse {
+  return { known: false };
+}
+
+export const ForgetNodeResponse: MessageFns<ForgetNodeResponse> = {
+  encode(message: ForgetNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.known !== false) {
+      writer.uint32(8).bool(message.known);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.known = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetNodeResponse {
+    return { known: isSet(object.known) ? globalThis.Boolean(object.known) : false };
+  },
+
+  toJSON(message: ForgetNodeResponse): unknown {
+    const obj: any = {};
+    if (message.known !== false) {
+      obj.known = message.known;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ForgetNodeResponse>, I>>(base?: I): ForgetNodeResponse {
+    return ForgetNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ForgetNodeResponse>, I>>(object: I): ForgetNodeResponse {
+    const message = createBaseForgetNodeResponse();
+    message.known = object.known ?? false;
+    return message;
+  },
+};
+
 function createBaseJob(): Job {
   return {
     id: "",
@@ -3616,6 +3827,8 @@ function createBaseJob(): Job {
     lastRun: "",
     lastTaskId: 0,
     nextRun: "",
+    lastOutcome: "",
+    timeoutSeconds: 0,
   };
 }
 
@@ -3662,6 +3875,12 @@ export const Job: MessageFns<Job> = {
     }
     if (message.nextRun !== "") {
       writer.uint32(114).string(message.nextRun);
+    }
+    if (message.lastOutcome !== "") {
+      writer.uint32(802).string(message.lastOutcome);
+    }
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(808).int32(message.timeoutSeconds);
     }
     return writer;
   },
@@ -3791,6 +4010,22 @@ export const Job: MessageFns<Job> = {
             message.nextRun = reader.string();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.lastOutcome = reader.string();
+            continue;
+          }
+          case 101: {
+            if (tag !== 808) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3831,6 +4066,16 @@ export const Job: MessageFns<Job> = {
         : isSet(object.next_run)
         ? globalThis.String(object.next_run)
         : "",
+      lastOutcome: isSet(object.lastOutcome)
+        ? globalThis.String(object.lastOutcome)
+        : isSet(object.last_outcome)
+        ? globalThis.String(object.last_outcome)
+        : "",
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
     };
   },
 
@@ -3878,6 +4123,12 @@ export const Job: MessageFns<Job> = {
     if (message.nextRun !== "") {
       obj.nextRun = message.nextRun;
     }
+    if (message.lastOutcome !== "") {
+      obj.lastOutcome = message.lastOutcome;
+    }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
     return obj;
   },
 
@@ -3900,6 +4151,8 @@ export const Job: MessageFns<Job> = {
     message.lastRun = object.lastRun ?? "";
     message.lastTaskId = object.lastTaskId ?? 0;
     message.nextRun = object.nextRun ?? "";
+    message.lastOutcome = object.lastOutcome ?? "";
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
     return message;
   },
 };
@@ -4024,7 +4277,18 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
 };
 
 function createBaseAddJobRequest(): AddJobRequest {
-  return { schedule: "", title: "", body: "", type: "", command: "", project: "", labels: [], timezone: "", id: "" };
+  return {
+    schedule: "",
+    title: "",
+    body: "",
+    type: "",
+    command: "",
+    project: "",
+    labels: [],
+    timezone: "",
+    id: "",
+    timeoutSeconds: 0,
+  };
 }
 
 export const AddJobRequest: MessageFns<AddJobRequest> = {
@@ -4055,6 +4319,9 @@ export const AddJobRequest: MessageFns<AddJobRequest> = {
     }
     if (message.id !== "") {
       writer.uint32(74).string(message.id);
+    }
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(800).int32(message.timeoutSeconds);
     }
     return writer;
   },
@@ -4144,6 +4411,14 @@ export const AddJobRequest: MessageFns<AddJobRequest> = {
             message.id = reader.string();
             continue;
           }
+          case 100: {
+            if (tag !== 800) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4167,6 +4442,11 @@ export const AddJobRequest: MessageFns<AddJobRequest> = {
       labels: globalThis.Array.isArray(object?.labels) ? object.labels.map((e: any) => globalThis.String(e)) : [],
       timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
       id: isSet(object.id) ? globalThis.String(object.id) : "",
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
     };
   },
 
@@ -4199,6 +4479,9 @@ export const AddJobRequest: MessageFns<AddJobRequest> = {
     if (message.id !== "") {
       obj.id = message.id;
     }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = Math.round(message.timeoutSeconds);
+    }
     return obj;
   },
 
@@ -4216,6 +4499,7 @@ export const AddJobRequest: MessageFns<AddJobRequest> = {
     message.labels = object.labels?.map((e) => e) || [];
     message.timezone = object.timezone ?? "";
     message.id = object.id ?? "";
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
     return message;
   },
 };
@@ -4425,7 +4709,7 @@ export const TickJobsRequest: MessageFns<TickJobsRequest> = {
 };
 
 function createBaseJobFired(): JobFired {
-  return { job: "", scheduledAt: "", taskId: 0, skipped: "" };
+  return { job: "", scheduledAt: "", taskId: 0, skipped: "", note: "" };
 }
 
 export const JobFired: MessageFns<JobFired> = {
@@ -4441,6 +4725,9 @@ export const JobFired: MessageFns<JobFired> = {
     }
     if (message.skipped !== "") {
       writer.uint32(34).string(message.skipped);
+    }
+    if (message.note !== "") {
+      writer.uint32(802).string(message.note);
     }
     return writer;
   },
@@ -4490,6 +4777,14 @@ export const JobFired: MessageFns<JobFired> = {
             message.skipped = reader.string();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4516,6 +4811,7 @@ export const JobFired: MessageFns<JobFired> = {
         ? globalThis.Number(object.task_id)
         : 0,
       skipped: isSet(object.skipped) ? globalThis.String(object.skipped) : "",
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
     };
   },
 
@@ -4533,6 +4829,9 @@ export const JobFired: MessageFns<JobFired> = {
     if (message.skipped !== "") {
       obj.skipped = message.skipped;
     }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
     return obj;
   },
 
@@ -4545,6 +4844,7 @@ export const JobFired: MessageFns<JobFired> = {
     message.scheduledAt = object.scheduledAt ?? "";
     message.taskId = object.taskId ?? 0;
     message.skipped = object.skipped ?? "";
+    message.note = object.note ?? "";
     return message;
   },
 };
@@ -4612,6 +4912,510 @@ export const TickJobsResponse: MessageFns<TickJobsResponse> = {
   fromPartial<I extends Exact<DeepPartial<TickJobsResponse>, I>>(object: I): TickJobsResponse {
     const message = createBaseTickJobsResponse();
     message.fired = object.fired?.map((e) => JobFired.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRouteTaskRequest(): RouteTaskRequest {
+  return { id: 0, agent: "", complexity: "", noWait: false };
+}
+
+export const RouteTaskRequest: MessageFns<RouteTaskRequest> = {
+  encode(message: RouteTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).int64(message.id);
+    }
+    if (message.agent !== "") {
+      writer.uint32(18).string(message.agent);
+    }
+    if (message.complexity !== "") {
+      writer.uint32(26).string(message.complexity);
+    }
+    if (message.noWait !== false) {
+      writer.uint32(32).bool(message.noWait);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RouteTaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRouteTaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.complexity = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.noWait = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RouteTaskRequest {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      complexity: isSet(object.complexity) ? globalThis.String(object.complexity) : "",
+      noWait: isSet(object.noWait)
+        ? globalThis.Boolean(object.noWait)
+        : isSet(object.no_wait)
+        ? globalThis.Boolean(object.no_wait)
+        : false,
+    };
+  },
+
+  toJSON(message: RouteTaskRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.complexity !== "") {
+      obj.complexity = message.complexity;
+    }
+    if (message.noWait !== false) {
+      obj.noWait = message.noWait;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RouteTaskRequest>, I>>(base?: I): RouteTaskRequest {
+    return RouteTaskRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RouteTaskRequest>, I>>(object: I): RouteTaskRequest {
+    const message = createBaseRouteTaskRequest();
+    message.id = object.id ?? 0;
+    message.agent = object.agent ?? "";
+    message.complexity = object.complexity ?? "";
+    message.noWait = object.noWait ?? false;
+    return message;
+  },
+};
+
+function createBaseListJobRunsRequest(): ListJobRunsRequest {
+  return { id: "", limit: 0 };
+}
+
+export const ListJobRunsRequest: MessageFns<ListJobRunsRequest> = {
+  encode(message: ListJobRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobRunsRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListJobRunsRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobRunsRequest>, I>>(base?: I): ListJobRunsRequest {
+    return ListJobRunsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobRunsRequest>, I>>(object: I): ListJobRunsRequest {
+    const message = createBaseListJobRunsRequest();
+    message.id = object.id ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseJobRun(): JobRun {
+  return {
+    scheduledAt: "",
+    firedAt: "",
+    outcome: "",
+    taskId: 0,
+    node: "",
+    exitCode: 0,
+    output: "",
+    durationMs: 0,
+    finishedAt: "",
+  };
+}
+
+export const JobRun: MessageFns<JobRun> = {
+  encode(message: JobRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduledAt !== "") {
+      writer.uint32(10).string(message.scheduledAt);
+    }
+    if (message.firedAt !== "") {
+      writer.uint32(18).string(message.firedAt);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(26).string(message.outcome);
+    }
+    if (message.taskId !== 0) {
+      writer.uint32(32).int64(message.taskId);
+    }
+    if (message.node !== "") {
+      writer.uint32(42).string(message.node);
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(48).int32(message.exitCode);
+    }
+    if (message.output !== "") {
+      writer.uint32(58).string(message.output);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(64).int64(message.durationMs);
+    }
+    if (message.finishedAt !== "") {
+      writer.uint32(74).string(message.finishedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduledAt = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.firedAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.taskId = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.output = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.finishedAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobRun {
+    return {
+      scheduledAt: isSet(object.scheduledAt)
+        ? globalThis.String(object.scheduledAt)
+        : isSet(object.scheduled_at)
+        ? globalThis.String(object.scheduled_at)
+        : "",
+      firedAt: isSet(object.firedAt)
+        ? globalThis.String(object.firedAt)
+        : isSet(object.fired_at)
+        ? globalThis.String(object.fired_at)
+        : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.Number(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.Number(object.task_id)
+        : 0,
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      output: isSet(object.output) ? globalThis.String(object.output) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      finishedAt: isSet(object.finishedAt)
+        ? globalThis.String(object.finishedAt)
+        : isSet(object.finished_at)
+        ? globalThis.String(object.finished_at)
+        : "",
+    };
+  },
+
+  toJSON(message: JobRun): unknown {
+    const obj: any = {};
+    if (message.scheduledAt !== "") {
+      obj.scheduledAt = message.scheduledAt;
+    }
+    if (message.firedAt !== "") {
+      obj.firedAt = message.firedAt;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.taskId !== 0) {
+      obj.taskId = Math.round(message.taskId);
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.output !== "") {
+      obj.output = message.output;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.finishedAt !== "") {
+      obj.finishedAt = message.finishedAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobRun>, I>>(base?: I): JobRun {
+    return JobRun.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobRun>, I>>(object: I): JobRun {
+    const message = createBaseJobRun();
+    message.scheduledAt = object.scheduledAt ?? "";
+    message.firedAt = object.firedAt ?? "";
+    message.outcome = object.outcome ?? "";
+    message.taskId = object.taskId ?? 0;
+    message.node = object.node ?? "";
+    message.exitCode = object.exitCode ?? 0;
+    message.output = object.output ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.finishedAt = object.finishedAt ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobRunsResponse(): ListJobRunsResponse {
+  return { runs: [] };
+}
+
+export const ListJobRunsResponse: MessageFns<ListJobRunsResponse> = {
+  encode(message: ListJobRunsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      JobRun.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobRunsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobRunsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(JobRun.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobRunsResponse {
+    return { runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => JobRun.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListJobRunsResponse): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => JobRun.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobRunsResponse>, I>>(base?: I): ListJobRunsResponse {
+    return ListJobRunsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobRunsResponse>, I>>(object: I): ListJobRunsResponse {
+    const message = createBaseListJobRunsResponse();
+    message.runs = object.runs?.map((e) => JobRun.fromPartial(e)) || [];
     return message;
   },
 };
@@ -4755,6 +5559,16 @@ export const CoordinatorService = {
     responseSerialize: (value: NodeInfo): Buffer => Buffer.from(NodeInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): NodeInfo => NodeInfo.decode(value),
   },
+  /** Drop a node's record (`orch node remove`): refused while it holds attempts. */
+  forgetNode: {
+    path: "/orch.v1.Coordinator/ForgetNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForgetNodeRequest): Buffer => Buffer.from(ForgetNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForgetNodeRequest => ForgetNodeRequest.decode(value),
+    responseSerialize: (value: ForgetNodeResponse): Buffer => Buffer.from(ForgetNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForgetNodeResponse => ForgetNodeResponse.decode(value),
+  },
   /** Scheduled jobs (cron). */
   listJobs: {
     path: "/orch.v1.Coordinator/ListJobs" as const,
@@ -4842,6 +5656,34 @@ export const CoordinatorService = {
     responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
     responseDeserialize: (value: Buffer): Task => Task.decode(value),
   },
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask: {
+    path: "/orch.v1.Coordinator/UnblockTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TaskRef): Buffer => Buffer.from(TaskRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TaskRef => TaskRef.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Task => Task.decode(value),
+  },
+  routeTask: {
+    path: "/orch.v1.Coordinator/RouteTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RouteTaskRequest): Buffer => Buffer.from(RouteTaskRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RouteTaskRequest => RouteTaskRequest.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Task => Task.decode(value),
+  },
+  listJobRuns: {
+    path: "/orch.v1.Coordinator/ListJobRuns" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobRunsRequest): Buffer => Buffer.from(ListJobRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobRunsRequest => ListJobRunsRequest.decode(value),
+    responseSerialize: (value: ListJobRunsResponse): Buffer => Buffer.from(ListJobRunsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobRunsResponse => ListJobRunsResponse.decode(value),
+  },
   /**
    * Refuse a node's certificate from now on (its running attempts are treated as a vanished
    * node's) and free its name for a new enrolment.
@@ -4888,6 +5730,8 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   /** Stop placing work on a node (running attempts finish) or take it back. */
   drainNode: handleUnaryCall<DrainNodeRequest, NodeInfo>;
+  /** Drop a node's record (`orch node remove`): refused while it holds attempts. */
+  forgetNode: handleUnaryCall<ForgetNodeRequest, ForgetNodeResponse>;
   /** Scheduled jobs (cron). */
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   addJob: handleUnaryCall<AddJobRequest, Job>;
@@ -4903,6 +5747,10 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   getMetrics: handleUnaryCall<MetricsRequest, MetricsResponse>;
   /** Promote an internal task of a gh.repo project to a GitHub issue. */
   publishTask: handleUnaryCall<TaskRef, Task>;
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask: handleUnaryCall<TaskRef, Task>;
+  routeTask: handleUnaryCall<RouteTaskRequest, Task>;
+  listJobRuns: handleUnaryCall<ListJobRunsRequest, ListJobRunsResponse>;
   /**
    * Refuse a node's certificate from now on (its running attempts are treated as a vanished
    * node's) and free its name for a new enrolment.
@@ -5124,6 +5972,22 @@ export interface CoordinatorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NodeInfo) => void,
   ): ClientUnaryCall;
+  /** Drop a node's record (`orch node remove`): refused while it holds attempts. */
+  forgetNode(
+    request: ForgetNodeRequest,
+    callback: (error: ServiceError | null, response: ForgetNodeResponse) => void,
+  ): ClientUnaryCall;
+  forgetNode(
+    request: ForgetNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ForgetNodeResponse) => void,
+  ): ClientUnaryCall;
+  forgetNode(
+    request: ForgetNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ForgetNodeResponse) => void,
+  ): ClientUnaryCall;
   /** Scheduled jobs (cron). */
   listJobs(
     request: ListJobsRequest,
@@ -5246,6 +6110,46 @@ export interface CoordinatorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  /** A blocked task goes back to new with a fresh attempt budget (as /unblock on its issue). */
+  unblockTask(request: TaskRef, callback: (error: ServiceError | null, response: Task) => void): ClientUnaryCall;
+  unblockTask(
+    request: TaskRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  unblockTask(
+    request: TaskRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  routeTask(request: RouteTaskRequest, callback: (error: ServiceError | null, response: Task) => void): ClientUnaryCall;
+  routeTask(
+    request: RouteTaskRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  routeTask(
+    request: RouteTaskRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Task) => void,
+  ): ClientUnaryCall;
+  listJobRuns(
+    request: ListJobRunsRequest,
+    callback: (error: ServiceError | null, response: ListJobRunsResponse) => void,
+  ): ClientUnaryCall;
+  listJobRuns(
+    request: ListJobRunsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobRunsResponse) => void,
+  ): ClientUnaryCall;
+  listJobRuns(
+    request: ListJobRunsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobRunsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Refuse a node's certificate from now on (its running attempts are treated as a vanished

@@ -54,6 +54,37 @@ export interface Task {
   issueNumber: number;
   /** pull request opened for its branch (0: none) */
   prNumber: number;
+  /** the routing decision in force (unset: never routed) */
+  routing: RoutingDecision | undefined;
+}
+
+/** How a task was routed: the decision, why, and what the LLM router itself used. */
+export interface RoutingDecision {
+  /** RFC 3339 */
+  at: string;
+  /** llm or round_robin */
+  mode: string;
+  /** explicit, label, llm, fallback, round_robin */
+  source: string;
+  agent: string;
+  model: string;
+  complexity: string;
+  reason: string;
+  /** mode llm: the agent that routed */
+  routerAgent: string;
+  routerModel: string;
+  routerNode: string;
+  /** routing calls made (0: the router was not asked) */
+  tries: number;
+  /** why the router's answer was not used */
+  routerError: string;
+  /** the router's own usage (every try) */
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  durationMs: number;
 }
 
 export interface Attempt {
@@ -263,6 +294,7 @@ function createBaseTask(): Task {
     children: [],
     issueNumber: 0,
     prNumber: 0,
+    routing: undefined,
   };
 }
 
@@ -346,6 +378,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.prNumber !== 0) {
       writer.uint32(488).int32(message.prNumber);
+    }
+    if (message.routing !== undefined) {
+      RoutingDecision.encode(message.routing, writer.uint32(802).fork()).join();
     }
     return writer;
   },
@@ -573,6 +608,14 @@ export const Task: MessageFns<Task> = {
             message.prNumber = reader.int32();
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.routing = RoutingDecision.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -646,6 +689,7 @@ export const Task: MessageFns<Task> = {
         : isSet(object.pr_number)
         ? globalThis.Number(object.pr_number)
         : 0,
+      routing: isSet(object.routing) ? RoutingDecision.fromJSON(object.routing) : undefined,
     };
   },
 
@@ -726,6 +770,9 @@ export const Task: MessageFns<Task> = {
     if (message.prNumber !== 0) {
       obj.prNumber = Math.round(message.prNumber);
     }
+    if (message.routing !== undefined) {
+      obj.routing = RoutingDecision.toJSON(message.routing);
+    }
     return obj;
   },
 
@@ -759,6 +806,409 @@ export const Task: MessageFns<Task> = {
     message.children = object.children?.map((e) => e) || [];
     message.issueNumber = object.issueNumber ?? 0;
     message.prNumber = object.prNumber ?? 0;
+    message.routing = (object.routing !== undefined && object.routing !== null)
+      ? RoutingDecision.fromPartial(object.routing)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRoutingDecision(): RoutingDecision {
+  return {
+    at: "",
+    mode: "",
+    source: "",
+    agent: "",
+    model: "",
+    complexity: "",
+    reason: "",
+    routerAgent: "",
+    routerModel: "",
+    routerNode: "",
+    tries: 0,
+    routerError: "",
+    inputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    durationMs: 0,
+  };
+}
+
+export const RoutingDecision: MessageFns<RoutingDecision> = {
+  encode(message: RoutingDecision, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.at !== "") {
+      writer.uint32(10).string(message.at);
+    }
+    if (message.mode !== "") {
+      writer.uint32(18).string(message.mode);
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.agent !== "") {
+      writer.uint32(34).string(message.agent);
+    }
+    if (message.model !== "") {
+      writer.uint32(42).string(message.model);
+    }
+    if (message.complexity !== "") {
+      writer.uint32(50).string(message.complexity);
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
+    }
+    if (message.routerAgent !== "") {
+      writer.uint32(66).string(message.routerAgent);
+    }
+    if (message.routerModel !== "") {
+      writer.uint32(74).string(message.routerModel);
+    }
+    if (message.routerNode !== "") {
+      writer.uint32(82).string(message.routerNode);
+    }
+    if (message.tries !== 0) {
+      writer.uint32(88).int32(message.tries);
+    }
+    if (message.routerError !== "") {
+      writer.uint32(98).string(message.routerError);
+    }
+    if (message.inputTokens !== 0) {
+      writer.uint32(104).int64(message.inputTokens);
+    }
+    if (message.cacheReadTokens !== 0) {
+      writer.uint32(112).int64(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(120).int64(message.cacheWriteTokens);
+    }
+    if (message.outputTokens !== 0) {
+      writer.uint32(128).int64(message.outputTokens);
+    }
+    if (message.costUsd !== 0) {
+      writer.uint32(137).double(message.costUsd);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(144).int64(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutingDecision {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutingDecision();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.at = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.complexity = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.routerAgent = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.routerModel = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.routerNode = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.tries = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.routerError = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.inputTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.cacheReadTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.outputTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 137) {
+              break;
+            }
+
+            message.costUsd = reader.double();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutingDecision {
+    return {
+      at: isSet(object.at) ? globalThis.String(object.at) : "",
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      complexity: isSet(object.complexity) ? globalThis.String(object.complexity) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      routerAgent: isSet(object.routerAgent)
+        ? globalThis.String(object.routerAgent)
+        : isSet(object.router_agent)
+        ? globalThis.String(object.router_agent)
+        : "",
+      routerModel: isSet(object.routerModel)
+        ? globalThis.String(object.routerModel)
+        : isSet(object.router_model)
+        ? globalThis.String(object.router_model)
+        : "",
+      routerNode: isSet(object.routerNode)
+        ? globalThis.String(object.routerNode)
+        : isSet(object.router_node)
+        ? globalThis.String(object.router_node)
+        : "",
+      tries: isSet(object.tries) ? globalThis.Number(object.tries) : 0,
+      routerError: isSet(object.routerError)
+        ? globalThis.String(object.routerError)
+        : isSet(object.router_error)
+        ? globalThis.String(object.router_error)
+        : "",
+      inputTokens: isSet(object.inputTokens)
+        ? globalThis.Number(object.inputTokens)
+        : isSet(object.input_tokens)
+        ? globalThis.Number(object.input_tokens)
+        : 0,
+      cacheReadTokens: isSet(object.cacheReadTokens)
+        ? globalThis.Number(object.cacheReadTokens)
+        : isSet(object.cache_read_tokens)
+        ? globalThis.Number(object.cache_read_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      outputTokens: isSet(object.outputTokens)
+        ? globalThis.Number(object.outputTokens)
+        : isSet(object.output_tokens)
+        ? globalThis.Number(object.output_tokens)
+        : 0,
+      costUsd: isSet(object.costUsd)
+        ? globalThis.Number(object.costUsd)
+        : isSet(object.cost_usd)
+        ? globalThis.Number(object.cost_usd)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: RoutingDecision): unknown {
+    const obj: any = {};
+    if (message.at !== "") {
+      obj.at = message.at;
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.complexity !== "") {
+      obj.complexity = message.complexity;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.routerAgent !== "") {
+      obj.routerAgent = message.routerAgent;
+    }
+    if (message.routerModel !== "") {
+      obj.routerModel = message.routerModel;
+    }
+    if (message.routerNode !== "") {
+      obj.routerNode = message.routerNode;
+    }
+    if (message.tries !== 0) {
+      obj.tries = Math.round(message.tries);
+    }
+    if (message.routerError !== "") {
+      obj.routerError = message.routerError;
+    }
+    if (message.inputTokens !== 0) {
+      obj.inputTokens = Math.round(message.inputTokens);
+    }
+    if (message.cacheReadTokens !== 0) {
+      obj.cacheReadTokens = Math.round(message.cacheReadTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.outputTokens !== 0) {
+      obj.outputTokens = Math.round(message.outputTokens);
+    }
+    if (message.costUsd !== 0) {
+      obj.costUsd = floatToJson(message.costUsd);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutingDecision>, I>>(base?: I): RoutingDecision {
+    return RoutingDecision.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutingDecision>, I>>(object: I): RoutingDecision {
+    const message = createBaseRoutingDecision();
+    message.at = object.at ?? "";
+    message.mode = object.mode ?? "";
+    message.source = object.source ?? "";
+    message.agent = object.agent ?? "";
+    message.model = object.model ?? "";
+    message.complexity = object.complexity ?? "";
+    message.reason = object.reason ?? "";
+    message.routerAgent = object.routerAgent ?? "";
+    message.routerModel = object.routerModel ?? "";
+    message.routerNode = object.routerNode ?? "";
+    message.tries = object.tries ?? 0;
+    message.routerError = object.routerError ?? "";
+    message.inputTokens = object.inputTokens ?? 0;
+    message.cacheReadTokens = object.cacheReadTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.outputTokens = object.outputTokens ?? 0;
+    message.costUsd = object.costUsd ?? 0;
+    message.durationMs = object.durationMs ?? 0;
     return message;
   },
 };
