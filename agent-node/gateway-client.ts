@@ -11,6 +11,7 @@ import type { AttachFrame, AttemptResult, NodeInfo } from '../proto/gen/orch/v1/
 import { backoffMs } from '../runtime/actor.js';
 import { tokenMetadata } from '../runtime/grpc-auth.js';
 import { logger } from '../runtime/log.js';
+import { channelCredentials, channelOptions, type ClientTls } from '../runtime/tls/channel.js';
 
 const log = logger('gateway-client');
 
@@ -32,10 +33,15 @@ export class GatewayClient {
   private closed = false;
   readonly addresses: string[];
 
-  constructor(address: string, private readonly token?: string) {
+  /** `tls`: the pinned cluster CA and this node's certificate (mutual TLS); plaintext without. */
+  private readonly plaintext: boolean;
+
+  constructor(address: string, private readonly token?: string, tls?: ClientTls) {
+    this.plaintext = !tls;
     this.addresses = coordinatorAddresses(address);
     if (!this.addresses.length) throw new Error('no coordinator address given');
-    this.clients = this.addresses.map((a) => new NodeGatewayClient(a, credentials.createInsecure(), {
+    this.clients = this.addresses.map((a) => new NodeGatewayClient(a, tls ? channelCredentials(tls) : credentials.createInsecure(), {
+      ...channelOptions(tls),
       'grpc.keepalive_time_ms': 10_000,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2_000,
@@ -72,7 +78,12 @@ export class GatewayClient {
         const e = err as ServiceError;
         if (this.closed || !transient(e) || Date.now() > end) throw err;
         const d = backoffMs(i, 200, 5_000);
-        if (i === 1 || i % 10 === 0) log.warn(`${what}: coordinator unreachable, retrying`, { address: this.address, err: e.details || e.message });
+        if (i === 1 || i % 10 === 0) {
+          log.warn(`${what}: coordinator unreachable, retrying`, {
+            address: this.address, err: e.details || e.message,
+            ...(this.plaintext ? { hint: 'a fleet coordinator speaks TLS only: give the node the join token from `orch cluster token`' } : {}),
+          });
+        }
         await new Promise((r) => setTimeout(r, d));
       }
     }

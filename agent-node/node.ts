@@ -20,9 +20,12 @@ import { observeGauge } from '../runtime/telemetry/metrics.js';
 import { adapterFor } from './agents/index.js';
 import { loadPty, parseAttachRequest, runAttach } from './attach.js';
 import { agentSpec, configuredAgents, configuredModels, resolveCommand } from './agents/spec.js';
+import { status } from '@grpc/grpc-js';
 import { BashJobRunner, isBashJobWire } from './bash-job.js';
 import { AskRunner, isAskWire } from './ask.js';
 import { GatewayClient } from './gateway-client.js';
+import { joinCoordinator } from './enrol.js';
+import type { ClientTls } from '../runtime/tls/channel.js';
 import { Session, type SessionRecord } from './session.js';
 import { readExit } from './runner.js';
 import { dropStaleSpares } from './worktree.js';
@@ -37,7 +40,10 @@ export interface AgentNodeOptions {
   slots: number;
   config: OrchConfig;
   coordinator: string;
+  /** The cluster token or the join token (`orch cluster token`): with a join token the node enrols and uses mutual TLS. */
   token?: string;
+  /** Set by start() from a join token (enrol.ts). */
+  tls?: ClientTls;
   bus: Bus;
   labels?: string[];
   address?: string;
@@ -67,6 +73,8 @@ export class AgentNode {
   private unobserve: (() => void) | undefined;
   /** Set on a graceful stop: the coordinator keeps our attempts this long. */
   private holdSeconds = 0;
+  /** Why the coordinator refuses this node's certificate (revoked), if it does. */
+  private refused: string | undefined;
   private bashJobs: BashJobRunner | undefined;
   private readonly asks: AskRunner;
   readonly paths: OrchPaths;
@@ -76,13 +84,13 @@ export class AgentNode {
   private constructor(private readonly o: AgentNodeOptions) {
     this.paths = new OrchPaths(o.home);
     this.tmux = new Tmux(o.config.tmux?.socket ?? 'orch');
-    this.gateway = new GatewayClient(o.coordinator, o.token);
+    this.gateway = new GatewayClient(o.coordinator, o.token, o.tls);
     this.asks = new AskRunner({ node: o.name, config: o.config, paths: this.paths, agents: () => this.agents.filter((a) => a.installed).map((a) => a.name) });
     for (const a of Object.values(o.config.agents ?? {})) for (const v of Object.values(a?.env ?? {})) registerSecret(v);
   }
 
   static async start(o: AgentNodeOptions): Promise<AgentNode> {
-    const n = new AgentNode(o);
+    const n = new AgentNode({ ...o, ...(await joinCoordinator(o)) });
     await n.begin();
     n.unobserve = observeGauge('orch.sessions.active', { unit: '{session}', description: 'Agent sessions running on a node' },
       (observe) => observe(n.sessions.size, { 'orch.node': o.name, 'orch.node.slots': o.slots }));
@@ -250,15 +258,21 @@ export class AgentNode {
       try {
         const ack = await this.gateway.heartbeat(info);
         reached = true;
+        this.refused = undefined;
         const was = this.drained;
         this.drained = ack.state === 'draining' ? ack.drainReason || 'drained' : undefined;
         if (was && !this.drained) this.consumer?.wake();
         if (!ack.known && !this.stopping) void this.register().catch((err) => log.warn('re-register failed', { err }));
       } catch (err) {
-        if (!reached) log.warn('heartbeat over gRPC failed too', { err: (err as Error).message });
+        // Our certificate is refused (`orch node revoke`): our attempts are handed back
+        // elsewhere, so our sessions must stop when their lease runs out.
+        if ((err as { code?: number }).code === status.PERMISSION_DENIED) {
+          if (!this.refused) log.error('the coordinator refuses this node; running sessions stop when their lease runs out', { err: (err as { details?: string }).details });
+          this.refused = (err as { details?: string }).details ?? 'refused';
+        } else if (!reached) log.warn('heartbeat over gRPC failed too', { err: (err as Error).message });
       }
     }
-    if (reached && !this.stopping) this.writeLease(Date.now() + this.ttlMs);
+    if (reached && !this.refused && !this.stopping) this.writeLease(Date.now() + this.ttlMs);
   }
 
   private async onAssignment(d: Delivery): Promise<void> {

@@ -8,6 +8,7 @@ import { completionsCommand } from './commands/completions.js';
 import { authCommands, boardCommands } from './commands/github.js';
 import { infoCommands, nodeListCommand } from './commands/info.js';
 import { initCommand } from './commands/init.js';
+import { clusterCommands, nodeRevokeCommand } from './commands/cluster.js';
 import { jobCommands } from './commands/job.js';
 import { nodeDeployCommands } from './commands/deploy.js';
 import { nodeStartCommand } from './commands/node.js';
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
     .command('task', 'Manage tasks', taskCommands)
     .command('project', 'Manage projects', projectCommands)
     .command('job', 'Manage scheduled jobs (cron)', jobCommands)
-    .command('node', 'Manage agent-nodes', (y) => nodeDeployCommands(nodeListCommand(nodeStartCommand(y))).demandCommand(1, 'name a node command: start, list, drain, resume, deploy, remove'))
+    .command('node', 'Manage agent-nodes', (y) => nodeRevokeCommand(nodeDeployCommands(nodeListCommand(nodeStartCommand(y)))).demandCommand(1, 'name a node command: start, list, drain, resume, deploy, remove, revoke'))
+    .command('cluster', 'The fleet\'s join token and CLI certificates', clusterCommands)
     .command(streamCommand)
     .command(logCommand)
     .command('metrics', 'Tasks by status, success rate and cost by agent/model/node', metricsCommand, showMetrics)

@@ -24,7 +24,7 @@ export interface AttachAsk {
 /** The node's answer on its control subject. */
 export interface AttachReply { ok: boolean; reason?: string }
 
-interface Waiting { resolve(leg: NodeLeg): void; reject(err: Error): void; timer: NodeJS.Timeout }
+interface Waiting { resolve(leg: NodeLeg): void; reject(err: Error): void; timer: NodeJS.Timeout; node: string }
 
 export class AttachRelay {
   private waiting = new Map<string, Waiting>();
@@ -40,7 +40,7 @@ export class AttachRelay {
         reject(new RefusedError(`node ${node} agreed to attach but did not connect back within ${Math.round(this.dialTimeoutMs / 1000)} s`));
       }, this.dialTimeoutMs);
       timer.unref();
-      this.waiting.set(relay, { resolve, reject, timer });
+      this.waiting.set(relay, { resolve, reject, timer, node });
     });
     leg.catch(() => undefined); // observed below, or by the caller
     let reply: AttachReply;
@@ -56,6 +56,11 @@ export class AttachRelay {
       throw new RefusedError(reply.reason ?? `node ${node} refused to attach`);
     }
     return leg;
+  }
+
+  /** The node an attach with this relay id was asked of (undefined: nobody waits for it). */
+  nodeOf(relay: string): string | undefined {
+    return this.waiting.get(relay)?.node;
   }
 
   /** A node dialled in: hand its stream to the CLI that waits for it (false: nobody does). */

@@ -80,8 +80,26 @@ export class NodeRegistry {
     return e.drained ? 'draining' : 'up';
   }
 
+  /** Names revoked by an operator: their heartbeats (bus KV included) no longer count until they enrol and register again. */
+  private revoked = new Set<string>();
+
+  /**
+   * `orch node revoke`: the node counts as silent from now on; the next sweep marks it
+   * lost and, after the fence delay, hands its attempts back. Returns how many it ran.
+   */
+  revoke(name: string, now = Date.now()): number {
+    this.revoked.add(name);
+    const e = this.nodes.get(name);
+    if (!e) return 0;
+    if (e.state !== 'lost') e.lastSeen = Math.min(e.lastSeen, now - this.o.ttlMs);
+    e.holdUntil = 0;
+    if (e.state === 'stopping') e.state = 'up';
+    return e.inFlight.size;
+  }
+
   /** The node registered (first start, restart, or asked to because we did not know it). */
   register(info: NodeInfo, now = Date.now()): void {
+    this.revoked.delete(info.name);
     const e = this.entry(info.name);
     e.info = { ...info };
     e.lastSeen = now;
@@ -97,7 +115,7 @@ export class NodeRegistry {
   heartbeat(name: string, info: NodeInfo | undefined, now = Date.now()): HeartbeatOutcome {
     const out: HeartbeatOutcome = { known: false, vanished: [], stray: [] };
     const e = this.nodes.get(name);
-    if (!e) return out;
+    if (!e || this.revoked.has(name)) return out;
     // Even before it registers again, a node that heartbeats is alive: its attempts are not lost.
     if (e.state !== 'lost') e.lastSeen = Math.max(e.lastSeen, now);
     if (!e.registered || e.state === 'lost') return out;

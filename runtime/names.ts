@@ -23,3 +23,8 @@ export function branchProblem(branch: string): string | undefined {
   }
   return undefined;
 }
+
+/** Why `name` is not a valid node name (it becomes a certificate's CN and a subject token), or undefined. */
+export function nodeNameProblem(name: string): string | undefined {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(name) ? undefined : `node name "${name}" must be 1-64 letters, digits, - or _`;
+}

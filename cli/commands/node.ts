@@ -10,6 +10,7 @@ import { orchHome } from '../../runtime/paths.js';
 import { resolveToken } from '../../runtime/grpc-auth.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
+import { secretOf } from '../../runtime/tls/join-token.js';
 import { CliError } from '../client.js';
 import { applyLogFormat, applyLogLevel, logOptions, type LogArgs } from '../log-options.js';
 
@@ -44,12 +45,18 @@ export function nodeStartCommand(y: Argv): Argv {
     if (!natsUrl) throw new CliError('orch node start needs --nats URL (or nats.url in config.yml, or ORCH_NATS_URL)');
     const slots = args.slots ?? config.node?.slots ?? 4;
     if (!Number.isInteger(slots) || slots < 1) throw new CliError(`--slots must be a positive integer, got ${args.slots}`);
+    // A plain token (plaintext gRPC) or the join token from `orch cluster token` (TLS, enrolment).
     const token = resolveToken(args.token, config.cluster?.token);
     registerSecret(token);
+    try {
+      registerSecret(secretOf(token));
+    } catch (err) {
+      throw new CliError(`cluster token: ${(err as Error).message}`);
+    }
     const name = args.name ?? config.node?.name ?? hostname();
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new CliError(`node name "${name}" must be 1-64 letters, digits, - or _ (set --name or node.name)`);
     await initTelemetry('orch-node', config.telemetry);
-    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: `orch-node-${name}` });
+    const bus = await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, tlsCa: config.nats?.tls_ca, name: `orch-node-${name}` });
     const node = await AgentNode.start({
       home, name, slots, config, coordinator, token, bus,
       labels: args.labels ? args.labels.split(',').map((s) => s.trim()).filter(Boolean) : config.node?.labels ?? [],

@@ -22,6 +22,10 @@ import { isLoopbackListen, resolveToken } from '../../runtime/grpc-auth.js';
 import { logToRotatingFile } from '../../runtime/log-file.js';
 import { initTelemetry, telemetry } from '../../runtime/telemetry/index.js';
 import { registerSecret } from '../../runtime/redact.js';
+import { Authority } from '../../coordinator/tls/authority.js';
+import { Identities } from '../../coordinator/identities.js';
+import { ClusterCaStore, IdentityStore } from '../../coordinator/store/identities.js';
+import { formatJoinToken, secretOf } from '../../runtime/tls/join-token.js';
 import { CliError } from '../client.js';
 import { startProgress } from '../progress.js';
 import { applyLogFormat, applyLogLevel, logOptions, type LogArgs } from '../log-options.js';
@@ -73,8 +77,11 @@ export async function serve(args: ServeArgs): Promise<Serving> {
   await initTelemetry('orch-coordinator', config.telemetry);
   const databaseUrl = args.databaseUrl ?? process.env.ORCH_DATABASE_URL ?? config.database?.url;
   const natsUrl = args.natsUrl ?? process.env.ORCH_NATS_URL ?? config.nats?.url;
-  const token = resolveToken(args.token, config.cluster?.token);
+  // A join token given to a coordinator (one env shared with its nodes) sets the secret part.
+  const token = secretOf(resolveToken(args.token, config.cluster?.token));
   registerSecret(token);
+  const readToken = config.cluster?.read_token;
+  registerSecret(readToken);
   registerSecret(config.nats?.token);
   registerSecret(config.nats?.password);
   const embedded = !natsUrl && !databaseUrl;
@@ -83,19 +90,29 @@ export async function serve(args: ServeArgs): Promise<Serving> {
   if (!token && !isLoopbackListen(listen)) {
     throw new CliError(`refusing to serve on ${listen} without a cluster token: set cluster.token in config.yml (or ORCH_TOKEN / ORCH_TOKEN_FILE), or listen on 127.0.0.1`);
   }
+  // A fleet (a database or bus outside this process, or an address beyond loopback) gets TLS
+  // only: a CA and server certificate under $ORCH_HOME/tls, made at first start.
+  const useTls = !embedded || !isLoopbackListen(listen);
+  if (useTls && !token) {
+    throw new CliError('fleet mode needs a cluster token (nodes enrol with it): set cluster.token in config.yml, or ORCH_TOKEN / ORCH_TOKEN_FILE; nodes and CLIs then join with the token `orch cluster token` prints');
+  }
+  if (readToken && readToken === token) throw new CliError('cluster.read_token must differ from cluster.token (config.yml)');
 
   // On a terminal the first start (initdb, a few seconds) shows a spinner; elsewhere only the log lines.
   const progress = startProgress(databaseUrl ? 'connecting to PostgreSQL' : existsSync(paths.pgData) ? 'starting the embedded PostgreSQL' : 'initialising the embedded PostgreSQL (first start)');
   const db = await openDatabase({ url: databaseUrl, dataDir: paths.pgData, log: (m) => { progress.clear(); log.info(m); } })
     .catch((err: unknown) => { progress.fail('PostgreSQL did not start'); throw err; });
   progress.done(`PostgreSQL ready: ${db.description}`);
+  const authority = useTls
+    ? await Authority.open(paths.home, [listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '')], new ClusterCaStore(db.pool)).catch(async (err) => { await db.close(); throw err; })
+    : undefined;
   const cleanups: Array<() => Promise<void>> = [async () => stopLogFile(), () => db.close()];
   const stopAll = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err) => log.warn('shutdown step failed', { err }));
   };
   try {
     const bus: Bus = natsUrl
-      ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, name: 'orch-coordinator' })
+      ? await NatsBus.connect({ url: natsUrl, token: config.nats?.token, user: config.nats?.user, password: config.nats?.password, credsFile: config.nats?.creds, tlsCa: config.nats?.tls_ca, name: 'orch-coordinator' })
       : new LocalBus();
     cleanups.push(() => bus.close());
     let current = config;
@@ -130,9 +147,11 @@ export async function serve(args: ServeArgs): Promise<Serving> {
         assignTimeoutMs: current.cluster.assign_timeout_seconds * 1000 });
       await c.start();
       coordinator = c;
-      server = await startGrpcServer(c, bound, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token });
+      const identities = authority ? new Identities(new IdentityStore(db.pool), authority) : undefined;
+      for (const id of (await identities?.list()) ?? []) if (id.revokedAt) c.registry.revoke(id.name);
+      server = await startGrpcServer(c, bound, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token, access: { token, readToken, identities } }, authority?.serverCredentials());
       bound = server.address; // a later term listens where clients already look
-      writeFileSync(paths.coordinatorFile, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString(), epoch: l.epoch }) + '\n');
+      writeFileSync(paths.coordinatorFile, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString(), epoch: l.epoch, caFingerprint: authority?.fingerprint }) + '\n');
       log.info('coordinator listening', { address: server.address, database: db.description, bus: bus.description, mode: embedded ? 'embedded' : 'fleet', epoch: l.epoch });
       l.onLost((why) => {
         if (stopping) return;
@@ -159,7 +178,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
       if (!(args.node ?? embedded) || !server) return;
       const node = await AgentNode.start({
         home: paths.home, name: config.node?.name || hostname(), slots: config.node?.slots ?? 4, config,
-        coordinator: server.address, token, bus, labels: config.node?.labels ?? [],
+        coordinator: server.address, token: authority && token ? formatJoinToken({ caFingerprint: authority.fingerprint, secret: token }) : token, bus, labels: config.node?.labels ?? [],
         heartbeatMs: config.cluster.heartbeat_seconds * 1000, nodeTtlMs: config.cluster.node_timeout_seconds * 1000,
         restartGraceMs: config.cluster.restart_grace_seconds * 1000,
       });

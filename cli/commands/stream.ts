@@ -14,7 +14,7 @@ export const streamCommand: CommandModule = {
     const args = argv as unknown as GlobalArgs & { id?: string; fromStart: boolean };
     const taskId = args.id === undefined ? 0 : Number(args.id);
     if (!Number.isInteger(taskId) || taskId < 0) throw new CliError(`"${args.id}" is not a task id`);
-    const api = connect(args);
+    const api = await connect(args);
     const call: ClientReadableStream<OutputEvent> = api.client.streamOutput({ taskId, fromStart: taskId ? args.fromStart : false }, api.metadata);
     const partial = new Map<number, string>(); // all-task mode: line buffers per task, for prefixes
     await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,9 @@ import { AttachFrame, type AttachEnd, type AttachOpen } from '../../proto/gen/or
 import { logger } from '../../runtime/log.js';
 import { attachTarget, type NodeLeg } from '../attach-relay.js';
 import type { Coordinator } from '../coordinator.js';
-import { authed, failStream, toServiceError, unauthenticated } from './handlers.js';
+import { denied, failStream, toServiceError } from './handlers.js';
+import { refusal as tokenRefusal, type Access } from './access.js';
+import type { NodeBinding } from './node-binding.js';
 
 const log = logger('attach');
 
@@ -17,8 +19,17 @@ function fail(call: Call, err: { code?: number; details?: string }): void {
 }
 
 /** Coordinator.Attach: the CLI's terminal. Needs the same authorisation as a mutation: it types into an agent. */
-export function attachCli(c: Coordinator, token: string | undefined, call: Call): void {
-  if (!authed(token, call.metadata)) { fail(call, unauthenticated); return; }
+export function attachCli(c: Coordinator, access: Access | string | undefined, call: Call): void {
+  // Checked before any frame is read: a refused caller's keys never reach a node.
+  call.pause();
+  denied(access, call).then((no) => {
+    if (no) { fail(call, no); return; }
+    relayCli(c, call);
+    call.resume();
+  }, (err) => fail(call, toServiceError(err)));
+}
+
+function relayCli(c: Coordinator, call: Call): void {
   let leg: NodeLeg | undefined;
   let opened = false;
   let done = false;
@@ -74,12 +85,24 @@ export function attachCli(c: Coordinator, token: string | undefined, call: Call)
 }
 
 /** NodeGateway.AttachSession: a node dialling back for a relay the coordinator asked it to open. */
-export function attachNode(c: Coordinator, token: string | undefined, call: Call): void {
-  if (!authed(token, call.metadata)) { fail(call, unauthenticated); return; }
-  const first = (f: AttachFrame) => {
+export function attachNode(c: Coordinator, access: Access | string | undefined, bind: NodeBinding, call: Call): void {
+  const no = tokenRefusal(access, call.metadata, call.getPath());
+  if (no) { fail(call, no); return; }
+  const first = async (f: AttachFrame) => {
     call.off('data', first);
     call.pause(); // the CLI's side takes the stream from here (and resumes it)
     const relay = f.open?.relay ?? '';
+    // In a TLS fleet only the node the attach was asked of may answer it (by its certificate).
+    const node = c.attachRelay.nodeOf(relay);
+    if (node) {
+      try {
+        await bind.asNode(call as never, node);
+      } catch (err) {
+        log.warn('attach answered by another node; refused', { relay, node, err: (err as Error).message });
+        fail(call, toServiceError(err));
+        return;
+      }
+    }
     if (!relay || !c.attachRelay.accept(relay, call)) {
       log.warn('a node dialled in for an attach nobody waits for', { relay });
       call.write(AttachFrame.fromPartial({ end: { reason: 'error', message: 'no attach waits for this relay (the user left, or it timed out)' } }));

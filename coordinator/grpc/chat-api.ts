@@ -6,6 +6,7 @@ import { ControlSession } from '../chat/control-session.js';
 import type { Coordinator } from '../coordinator.js';
 import { ChatStore, type ChatActionRow, type ChatMessageRow } from '../store/chat.js';
 import { InvalidArgument, unary } from './handlers.js';
+import type { Access } from './access.js';
 
 const SESSION = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -26,7 +27,7 @@ const messageToProto = (m: ChatMessageRow): ChatMessage => ({
   id: m.id, session: m.session, role: m.role, text: m.text, actions: m.actions.map(actionToProto), agent: m.agent, model: m.model, at: m.at.toISOString(),
 });
 
-export function chatApi(c: Coordinator, token: string | undefined): ChatServer & UntypedServiceImplementation {
+export function chatApi(c: Coordinator, token: Access | string | undefined): ChatServer & UntypedServiceImplementation {
   const chats = new ChatStore(c.deps.db.pool);
   const control = new ControlSession({
     store: c.store, chats, asker: c.asker, config: () => c.config,

@@ -31,7 +31,9 @@ function jobToProto(j: JobRow): Job {
     lastTaskId: j.lastTaskId ?? 0, nextRun: next?.toISOString() ?? '', lastOutcome: j.lastOutcome ?? '', timeoutSeconds: j.timeoutSeconds,
   };
 }
-import { authed, failStream, InvalidArgument, toServiceError, unary, unauthenticated } from './handlers.js';
+import { denied, failStream, InvalidArgument, toServiceError, unary } from './handlers.js';
+import type { Access } from './access.js';
+import { revokeNode } from './revoke.js';
 import { attachCli } from './attach.js';
 import { listLive, readLog, readOutput } from './observe.js';
 
@@ -40,10 +42,12 @@ export interface ServerFacts {
   mode: 'embedded' | 'fleet';
   listen: () => string;
   token?: string;
+  /** Tokens and node identities (overrides `token`). */
+  access?: Access;
 }
 
 export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorServer & UntypedServiceImplementation {
-  const t = facts.token;
+  const t: Access | string | undefined = facts.access ?? facts.token;
   const store = c.store;
 
   async function findProject(spec: string): Promise<ProjectRow> {
@@ -263,10 +267,22 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
       }
     }),
 
+    revokeNode: unary(t, async (req) => revokeNode(c, facts.access?.identities, req.name)),
+
+    issueCliCertificate: unary(t, async (req) => {
+      const ids = facts.access?.identities;
+      if (!ids) throw new InvalidArgument('this coordinator does not serve TLS (embedded mode): there are no CLI certificates');
+      const r = await ids.issueCli(req.name, req.csrPem, req.readOnly);
+      return { name: r.name, certPem: r.cert, caPem: r.ca };
+    }),
+
     forgetNode: unary(t, async (req) => {
       if (!req.name) throw new InvalidArgument('name the node to forget');
       try {
-        return { known: await c.forgetNode(req.name) };
+        const known = await c.forgetNode(req.name);
+        // A forgotten node's certificate no longer works, and its name may enrol again (a redeploy).
+        await facts.access?.identities?.revoke(req.name);
+        return { known };
       } catch (err) {
         if (err instanceof RefusedError) throw new InvalidArgument(err.message);
         throw err;
@@ -274,20 +290,26 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     }),
 
     streamOutput: (call: ServerWritableStream<StreamOutputRequest, OutputEvent>) => {
-      if (!authed(t, call.metadata)) { call.destroy(Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
-      streamOutput(c, call).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
+      void denied(t, call).then((no) => {
+        if (no) { call.destroy(Object.assign(new Error(no.details), no)); return; }
+        return streamOutput(c, call);
+      }).catch((err) => call.destroy(Object.assign(new Error(String((err as Error).message)), toServiceError(err))));
     },
 
     // A terminal that types into an agent: authorised like a mutation.
     attach: (call) => attachCli(c, t, call),
     listLive: unary(t, async () => listLive(c)),
     readOutput: (call) => {
-      if (!authed(t, call.metadata)) { failStream(call, Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
-      readOutput(c, call).catch((err) => failStream(call, err));
+      void denied(t, call).then((no) => {
+        if (no) { failStream(call, Object.assign(new Error(no.details), no)); return; }
+        return readOutput(c, call);
+      }).catch((err) => failStream(call, err));
     },
     readLog: (call) => {
-      if (!authed(t, call.metadata)) { failStream(call, Object.assign(new Error(unauthenticated.details), unauthenticated)); return; }
-      readLog(c, call);
+      void denied(t, call).then((no) => {
+        if (no) { failStream(call, Object.assign(new Error(no.details), no)); return; }
+        readLog(c, call);
+      }).catch((err) => failStream(call, err));
     },
   };
 }

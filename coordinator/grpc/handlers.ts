@@ -1,8 +1,8 @@
 // Turning async functions into grpc-js handlers: authentication first, then the
 // call, then domain errors mapped to status codes with the message a user can act on.
 import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { tokenMatches } from '../../runtime/grpc-auth.js';
 import { logger } from '../../runtime/log.js';
+import { authorize, type Access } from './access.js';
 
 const log = logger('grpc');
 
@@ -22,6 +22,7 @@ const codes: Record<string, status> = {
   NotLeaderError: status.UNAVAILABLE,
   TryAgainError: status.UNAVAILABLE,
   ShuttingDownError: status.UNAVAILABLE,
+  PermissionDeniedError: status.PERMISSION_DENIED,
 };
 
 /** Not a refusal: the coordinator could not decide now (its database is away); the caller retries. */
@@ -46,19 +47,16 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   return { code, details: e.message, message: e.message };
 }
 
-export const unauthenticated: Partial<ServiceError> = {
-  code: status.UNAUTHENTICATED,
-  details: 'missing or wrong cluster token: pass --token, set ORCH_TOKEN, or cluster.token in config.yml',
-};
-
-export function authed(token: string | undefined, md: Metadata): boolean {
-  return tokenMatches(token, md);
+/** Why a call may not go ahead (UNAUTHENTICATED, PERMISSION_DENIED), or undefined. */
+export function denied(access: Access | string | undefined, call: { metadata: Metadata; getPath(): string }): Promise<Partial<ServiceError> | undefined> {
+  return authorize(access, call);
 }
 
-export function unary<Req, Res>(token: string | undefined, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+export function unary<Req, Res>(access: Access | string | undefined, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    if (!authed(token, call.metadata)) return callback(unauthenticated, null);
-    fn(call.request, call).then((res) => callback(null, res), (err) => callback(toServiceError(err), null));
+    denied(access, call)
+      .then((no) => (no ? callback(no, null) : fn(call.request, call).then((res) => callback(null, res))))
+      .catch((err) => callback(toServiceError(err), null));
   };
 }
 

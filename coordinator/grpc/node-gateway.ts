@@ -6,7 +6,9 @@ import type { HeldAttempt, NodeGatewayServer, OutputChunk, UploadOutputResponse 
 import { logger } from '../../runtime/log.js';
 import type { Coordinator } from '../coordinator.js';
 import { attachNode } from './attach.js';
-import { authed, InvalidArgument, TryAgainError, unary, unauthenticated } from './handlers.js';
+import { InvalidArgument, TryAgainError, unary } from './handlers.js';
+import { accessOf, refusal as tokenRefusal, type Access } from './access.js';
+import { NodeBinding } from './node-binding.js';
 import { SpanKind } from '@opentelemetry/api';
 import type { Metadata } from '@grpc/grpc-js';
 import { contextOf, tracer } from '../../runtime/telemetry/index.js';
@@ -43,11 +45,22 @@ export function peerHost(peer: string): string {
   return m ? m[1] : p;
 }
 
-export function nodeGateway(c: Coordinator, token: string | undefined): NodeGatewayServer & UntypedServiceImplementation {
+export function nodeGateway(c: Coordinator, accessOrToken: Access | string | undefined): NodeGatewayServer & UntypedServiceImplementation {
+  const token = accessOf(accessOrToken);
+  // In a TLS fleet every node call is bound to the name in the caller's enrolled certificate.
+  const bind = new NodeBinding(c, token.identities);
   return {
+    enroll: unary(token, async (req) => {
+      if (!token.identities) throw new InvalidArgument('this coordinator does not serve TLS (embedded mode): there is nothing to enrol in');
+      const { cert, ca } = await token.identities.enrol(req.name, req.csrPem);
+      log.info('node enrolled', { node: req.name });
+      return { certPem: cert, caPem: ca };
+    }),
+
     register: unary(token, async (req, call) => {
       const info = req.node;
       if (!info || !info.name) throw new InvalidArgument('a node must register with a name');
+      await bind.asNode(call, info.name);
       // Where the node really is, as this coordinator sees it (unless it names its own address).
       if (!info.address) info.address = peerHost(call.getPeer());
       if (info.slots < 1) throw new InvalidArgument(`node ${info.name}: slots must be at least 1`);
@@ -79,14 +92,16 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       return { node: info.name, release, state: drained ? 'draining' : 'up', drainReason: drained ?? '' };
     }),
 
-    heartbeat: unary(token, async (info) => {
+    heartbeat: unary(token, async (info, call) => {
       if (!info.name) throw new InvalidArgument('a heartbeat must carry the node name');
+      await bind.asNode(call, info.name);
       const out = c.heartbeat(info.name, info);
       const drained = c.registry.drainReason(info.name);
       return { known: out.known, state: drained ? 'draining' : 'up', drainReason: drained ?? '' };
     }),
 
-    checkLease: unary(token, async (req) => {
+    checkLease: unary(token, async (req, call) => {
+      await bind.ownsAttempt(call, req.taskId, req.attempt);
       try {
         await c.ask(req.taskId, { op: 'checkLease', attempt: req.attempt, token: req.token });
         return { accepted: true, reason: '' };
@@ -96,6 +111,8 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
     }),
 
     reportStarted: unary(token, async (req, call) => {
+      await bind.asNode(call, req.node);
+      await bind.ownsAttempt(call, req.taskId, req.attempt);
       // The node's claim, a child of its receive span (the context in the call's metadata).
       const span = tracer().startSpan('orch.report start', {
         kind: SpanKind.SERVER, attributes: { 'orch.task': req.taskId, 'orch.attempt': req.attempt, 'orch.node': req.node },
@@ -112,6 +129,8 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
     }),
 
     reportResult: unary(token, async (req, call) => {
+      await bind.asNode(call, req.node);
+      await bind.ownsAttempt(call, req.taskId, req.attempt);
       const span = tracer().startSpan('orch.report result', {
         kind: SpanKind.SERVER, attributes: { 'orch.task': req.taskId, 'orch.attempt': req.attempt, 'orch.node': req.node, 'orch.outcome': req.outcome, ...(req.errorClass ? { 'error.type': req.errorClass } : {}) },
       }, contextFromMetadata(call.metadata));
@@ -129,7 +148,9 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
     }),
 
     uploadOutput: (call: ServerReadableStream<OutputChunk, UploadOutputResponse>, callback: sendUnaryData<UploadOutputResponse>) => {
-      if (!authed(token, call.metadata)) { callback(unauthenticated, null); return; }
+      // Node calls carry the token (a CLI certificate is no node's): checked at once, so no chunk is missed.
+      const no = tokenRefusal(token, call.metadata, call.getPath());
+      if (no) { callback(no, null); return; }
       let last: { taskId: number; attempt: number; next: number } | undefined;
       let chain: Promise<void> = Promise.resolve();
       let gap = false;
@@ -138,6 +159,8 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       call.on('data', (chunk: OutputChunk) => {
         chain = chain.then(async () => {
           if (gap || refused) return;
+          refused = await bind.refusesAttempt(call, chunk.taskId, chunk.attempt);
+          if (refused) { log.warn('output refused', { task: chunk.taskId, attempt: chunk.attempt, reason: refused }); return; }
           // Only the live attempt's token writes its output, in the order the node numbered it.
           refused = c.hub.refuses(chunk.taskId, chunk.attempt, chunk.token)
             ?? (chunk.seq <= lastSeq ? `output chunk ${chunk.seq} of task ${chunk.taskId} came after chunk ${lastSeq}: out of order` : undefined);
@@ -152,7 +175,7 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       call.on('end', () => {
         chain.then(
           () => refused
-            ? callback({ code: status.FAILED_PRECONDITION, details: refused }, null)
+            ? callback({ code: bind.denied(refused) ? status.PERMISSION_DENIED : status.FAILED_PRECONDITION, details: refused }, null)
             : callback(null, { taskId: last?.taskId ?? 0, attempt: last?.attempt ?? 0, nextOffset: last?.next ?? 0 }),
           (err) => callback({ code: 13, details: String((err as Error).message) }, null),
         );
@@ -160,6 +183,6 @@ export function nodeGateway(c: Coordinator, token: string | undefined): NodeGate
       call.on('error', (err) => log.debug('upload stream broke', { err }));
     },
 
-    attachSession: (call) => attachNode(c, token, call),
+    attachSession: (call) => attachNode(c, token, bind, call),
   };
 }

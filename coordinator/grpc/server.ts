@@ -13,14 +13,15 @@ export interface GrpcServer {
   stop(): Promise<void>;
 }
 
-export async function startGrpcServer(c: Coordinator, listen: string, facts: Omit<ServerFacts, 'listen'>): Promise<GrpcServer> {
+/** `credentials`: TLS in a fleet (coordinator/tls/authority.ts); plaintext otherwise (the embedded default). */
+export async function startGrpcServer(c: Coordinator, listen: string, facts: Omit<ServerFacts, 'listen'>, credentials = ServerCredentials.createInsecure()): Promise<GrpcServer> {
   const server = new Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   let address = listen;
   server.addService(CoordinatorService, coordinatorApi(c, { ...facts, listen: () => address }));
-  server.addService(NodeGatewayService, nodeGateway(c, facts.token));
-  server.addService(ChatService, chatApi(c, facts.token));
+  server.addService(NodeGatewayService, nodeGateway(c, facts.access ?? facts.token));
+  server.addService(ChatService, chatApi(c, facts.access ?? facts.token));
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p))));
+    server.bindAsync(listen, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${listen}: ${err.message}`)) : resolve(p))));
   const host = listen.slice(0, listen.lastIndexOf(':'));
   address = `${host}:${port}`;
   return {

@@ -21,6 +21,8 @@ export interface NatsBusOptions {
   user?: string;
   password?: string;
   credsFile?: string;
+  /** CA file that signed the NATS server's certificate (a private CA). TLS itself is used whenever the server requires it. */
+  tlsCa?: string;
   name?: string;
 }
 
@@ -279,6 +281,7 @@ export class NatsBus implements Bus {
       user: o.user,
       pass: o.password,
       authenticator: o.credsFile ? credsAuthenticator(readFileSync(o.credsFile)) : undefined,
+      tls: o.tlsCa ? { caFile: o.tlsCa } : undefined,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       pingInterval: 5_000,

@@ -120,10 +120,12 @@ export interface OrchConfig {
   /** PostgreSQL server; unset = embedded. */
   database: { url?: string };
   /** nats-server; unset = in-process bus. */
-  nats: { url?: string; token?: string; user?: string; password?: string; creds?: string };
+  nats: { url?: string; token?: string; user?: string; password?: string; creds?: string; tls_ca?: string };
   cluster: {
-    /** Token nodes and CLIs present to the coordinator. */
+    /** Token nodes and CLIs present to the coordinator (the secret part of the join token). */
     token?: string;
+    /** A second token that may only read (status, lists, stream, cost, metrics). */
+    read_token?: string;
     /** How often a node heartbeats. */
     heartbeat_seconds: number;
     /** Silence after which a node counts as lost. */
@@ -293,8 +295,10 @@ export const RULES: Record<string, Rule> = {
   'nats.user': { t: 'string' },
   'nats.password': { t: 'string' },
   'nats.creds': { t: 'string' },
+  'nats.tls_ca': { t: 'string' },
   cluster: { t: 'map' },
   'cluster.token': { t: 'string' },
+  'cluster.read_token': { t: 'string' },
   'cluster.heartbeat_seconds': { t: 'posnum' },
   'cluster.node_timeout_seconds': { t: 'posnum' },
   'cluster.assign_timeout_seconds': { t: 'posnum' },

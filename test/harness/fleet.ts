@@ -3,7 +3,8 @@
 // database URL), optionally a standby coordinator on the same database and NATS, and
 // `orch node start` processes, each with its own ORCH_HOME and tmux socket.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNatsServer } from './nats-server.js';
 import type { TestNetwork } from './netns.js';
@@ -47,6 +48,12 @@ export interface FleetOptions {
   databaseUrl?: string;
   /** The `workflow:` section (default max_attempts 3, timeout_seconds 120). */
   workflowYaml?: string;
+  /**
+   * No secret in any ORCH_HOME: the token reaches processes through ORCH_TOKEN_FILE (a file
+   * outside every home), the NATS password and `env` (extra variables for the processes,
+   * e.g. an agent key a config expands with ${VAR}) through the environment.
+   */
+  secretsOutsideHomes?: { natsPassword: string; env?: NodeJS.ProcessEnv };
   /** The NATS URL node i (1-based) connects to, e.g. a proxy; default the fleet's. */
   natsUrlFor?: (i: number, natsUrl: string) => string;
 }
@@ -65,8 +72,8 @@ export class Fleet {
 
   private baseYaml(forNode = true): string {
     return [
-      `nats:\n  url: ${this.nats.url}`,
-      `cluster:\n  token: ${this.o.token ?? 'test-cluster-token-123456'}\n  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}${(this.o.clusterYaml ?? []).map((l) => `\n  ${l}`).join('')}`,
+      `nats:\n  url: ${this.nats.url}${this.o.secretsOutsideHomes ? '\n  user: orch\n  password: ${ORCH_TEST_NATS_PASSWORD}' : ''}`,
+      `cluster:\n${this.o.secretsOutsideHomes ? '' : `  token: ${this.secret}\n`}  heartbeat_seconds: 0.5\n  node_timeout_seconds: ${this.o.nodeTtlSeconds ?? 3}${(this.o.clusterYaml ?? []).map((l) => `\n  ${l}`).join('')}`,
       this.o.workflowYaml ?? 'workflow:\n  max_attempts: 3\n  timeout_seconds: 120',
       forNode || !this.o.agentsOnNodesOnly ? this.o.agentsYaml : '',
       this.o.extraYaml ?? '',
@@ -85,34 +92,68 @@ export class Fleet {
   }
 
   async start(): Promise<void> {
-    this.nats = await startNatsServer({ jetstream: true, host: this.o.network?.hostIp });
+    const outside = this.o.secretsOutsideHomes;
+    if (outside) {
+      this.secretsDir = mkdtempSync(join(tmpdir(), 'orch-fleet-secrets-'));
+      writeFileSync(this.tokenFile, this.secret + '\n', { mode: 0o600 });
+    }
+    this.nats = await startNatsServer({ jetstream: true, host: this.o.network?.hostIp, ...(outside ? { user: 'orch', password: outside.natsPassword } : {}) });
     this.coordinator = new OrchHome('orch-fleet-coord-');
     // With ORCH_TEST_DATABASE_URL the coordinator runs on that server (a fresh database of its own).
     if (!this.o.databaseUrl && (process.env.ORCH_TEST_DATABASE_URL || this.o.databaseServer)) this.db = await startTestDatabase();
     this.coordinator.writeConfig(this.coordinatorYaml(await freePort()));
-    this.coordinatorProc = await this.coordinator.serve([], { ...this.o.processEnv, ...this.cliEnv() });
+    this.coordinatorProc = await this.coordinator.serve([], { ...this.o.processEnv, ...this.cliEnv(), ...this.tokenEnv() });
+    // The fleet serves TLS only: nodes and CLIs get the join token, as a user gives them.
+    const printed = await this.coordinator.run(['cluster', 'token'], { env: { ...this.tokenEnv(), ...this.secretEnv() } });
+    if (printed.code !== 0) throw new Error(`orch cluster token exited ${printed.code}: ${printed.stderr}`);
+    this.joinToken = printed.stdout.trim();
+    if (this.o.secretsOutsideHomes) writeFileSync(this.tokenFile, this.joinToken + '\n', { mode: 0o600 });
     const st = await this.coordinator.json<{ listen: string }>(['status'], { env: { ORCH_TOKEN: this.token } });
     this.address = st.listen;
     if (this.o.standby) await this.startStandby();
     for (let i = 1; i <= this.o.nodes; i++) await this.addNode(`node${i}`);
   }
 
-  get token(): string { return this.o.token ?? 'test-cluster-token-123456'; }
+  /** What `orch cluster token` printed: `orch1.<CA fingerprint>.<secret>`. */
+  joinToken = '';
+
+  /** The cluster's secret (in every config's cluster.token). */
+  get secret(): string { return this.o.token ?? 'test-cluster-token-123456'; }
+
+  /** With secretsOutsideHomes: a directory of no ORCH_HOME's, holding the token file. */
+  private secretsDir = '';
+  get tokenFile(): string { return join(this.secretsDir, 'token'); }
+
+  /**
+   * How a coordinator or node process gets the token: in ORCH_TOKEN, or (secretsOutsideHomes)
+   * in the file ORCH_TOKEN_FILE names (the secret first, the join token once printed).
+   */
+  tokenEnv(): NodeJS.ProcessEnv {
+    return this.o.secretsOutsideHomes ? { ...this.secretEnv(), ORCH_TOKEN_FILE: this.tokenFile } : { ORCH_TOKEN: this.token };
+  }
+
+  /** The variables configs expand secrets from (secretsOutsideHomes). */
+  secretEnv(): NodeJS.ProcessEnv {
+    return this.o.secretsOutsideHomes ? { ORCH_TEST_NATS_PASSWORD: this.o.secretsOutsideHomes.natsPassword, ...this.o.secretsOutsideHomes.env } : {};
+  }
+
+  /** What processes are given in ORCH_TOKEN: the join token once the coordinator made its CA. */
+  get token(): string { return this.joinToken || this.secret; }
 
   cliEnv(): NodeJS.ProcessEnv {
-    return { ORCH_TOKEN: this.token, ...(this.standby ? { ORCH_COORDINATOR: this.addresses } : {}) };
+    return { ORCH_TOKEN: this.token, ...this.secretEnv(), ...(this.standby ? { ORCH_COORDINATOR: this.addresses } : {}) };
   }
 
   /** Stop the coordinator (SIGTERM: graceful; SIGKILL: a crash) and start it again on the same home and port. */
   async restartCoordinator(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     await this.coordinator.stop(this.coordinatorProc, signal);
     if (!this.standby) {
-      this.coordinatorProc = await this.coordinator.serve([], { ORCH_TOKEN: this.token });
+      this.coordinatorProc = await this.coordinator.serve([], this.tokenEnv());
       return;
     }
     // With a standby, the restarted coordinator may come back as the standby: wait for either.
     const before = this.coordinator.logOf('serve').length;
-    const p = this.coordinator.spawn(['serve'], 'serve', { ORCH_TOKEN: this.token });
+    const p = this.coordinator.spawn(['serve'], 'serve', this.tokenEnv());
     await waitFor(() => {
       if (p.exitCode !== null) throw new Error(`orch serve exited ${p.exitCode}:\n${this.coordinator.logOf('serve').slice(-3000)}`);
       return /listening on|standing by/.test(this.coordinator.logOf('serve').slice(before));
@@ -136,7 +177,7 @@ export class Fleet {
     const home = new OrchHome('orch-fleet-standby-');
     const port = await freePort();
     home.writeConfig(this.coordinatorYaml(port));
-    const proc = home.spawn(['serve'], 'serve', { ORCH_TOKEN: this.token });
+    const proc = home.spawn(['serve'], 'serve', this.tokenEnv());
     await waitFor(() => {
       if (proc.exitCode !== null) throw new Error(`standby exited ${proc.exitCode}:\n${home.logOf('serve').slice(-3000)}`);
       return /standing by|standby/.test(home.logOf('serve'));
@@ -161,7 +202,7 @@ export class Fleet {
   async rejoinAsStandby(): Promise<void> {
     const home = this.coordinator;
     const from = home.logOf('serve').length; // the log is appended to across restarts
-    const proc = home.spawn(['serve'], 'serve', { ORCH_TOKEN: this.token });
+    const proc = home.spawn(['serve'], 'serve', this.tokenEnv());
     this.coordinatorProc = proc;
     let serving = false;
     await waitFor(async () => {
@@ -193,7 +234,7 @@ export class Fleet {
   /** `orch node start` for n, in its network namespace when the fleet has one. */
   private spawnNode(n: Omit<FleetNode, 'proc'>): ChildProcess {
     const wrap = this.o.network && n.host !== undefined ? this.o.network.exec(n.host) : [];
-    return n.home.spawn(['node', 'start', '--coordinator', this.addresses, '--nats', n.natsUrl ?? this.nats.url, '--slots', String(n.slots), '--name', n.name], 'node', { ...this.o.processEnv, ORCH_TOKEN: this.token }, wrap);
+    return n.home.spawn(['node', 'start', '--coordinator', this.addresses, '--nats', n.natsUrl ?? this.nats.url, '--slots', String(n.slots), '--name', n.name], 'node', { ...this.o.processEnv, ...this.tokenEnv() }, wrap);
   }
 
   async restartNode(n: FleetNode): Promise<void> {
@@ -206,6 +247,7 @@ export class Fleet {
     await this.coordinator?.cleanup(keep);
     await this.nats?.stop();
     await this.db?.stop();
+    if (this.secretsDir) rmSync(this.secretsDir, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 // A real nats-server owned by one test: free loopback port, private store dir,
 // stopped by PID. restart() keeps the port and the JetStream store.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +43,8 @@ export interface NatsServer {
   up(): Promise<void>;
 }
 
-export async function startNatsServer(o: { jetstream?: boolean; token?: string; host?: string } = {}): Promise<NatsServer> {
+/** `user`/`password`: accounts from a config file (mode 0600), so no secret sits on nats-server's argv. */
+export async function startNatsServer(o: { jetstream?: boolean; token?: string; host?: string; user?: string; password?: string; tls?: { cert: string; key: string } } = {}): Promise<NatsServer> {
   const host = o.host ?? '127.0.0.1';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'orch-nats-'));
@@ -52,6 +53,12 @@ export async function startNatsServer(o: { jetstream?: boolean; token?: string; 
     const args = ['-a', host, '-p', String(port), '-n', `orch-test-${port}`];
     if (o.jetstream !== false) args.push('-js', '-sd', join(dir, 'js'));
     if (o.token) args.push('--auth', o.token);
+    if (o.tls) args.push('--tls', '--tlscert', o.tls.cert, '--tlskey', o.tls.key);
+    if (o.user && o.password) {
+      const conf = join(dir, 'auth.conf');
+      writeFileSync(conf, `authorization {\n  user: ${JSON.stringify(o.user)}\n  password: ${JSON.stringify(o.password)}\n}\n`, { mode: 0o600 });
+      args.push('-c', conf);
+    }
     proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr?.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); });

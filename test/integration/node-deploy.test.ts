@@ -78,7 +78,9 @@ describe.skipIf(!!why)('orch node deploy over SSH to network-namespace hosts', (
     clientKey = keygen(join(scratch, 'client_key'), 'orch-deployer').priv;
     writeFileSync(join(scratch, 'authorized_keys'), readFileSync(`${clientKey}.pub`));
     tokenFile = join(scratch, 'token');
-    writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+    // What a user deploys with: the join token `orch cluster token` printed (it holds the secret),
+    // by which the node verifies the coordinator's TLS and enrols.
+    writeFileSync(tokenFile, fleet.joinToken + '\n', { mode: 0o600 });
     for (let i = 0; i < 2; i++) {
       sshds.push(await startSshd({ dir: join(scratch, `sshd${i}`), listen: network.hosts[i].ip, port: await freePort(), authorizedKeys: join(scratch, 'authorized_keys'), wrap: network.exec(i) }));
       const name = ['alpha', 'beta'][i];

@@ -91,4 +91,21 @@ describe('node registry', () => {
     expect(r.fleetAgents()).toEqual(['claude']);
     expect(r.everSeenAgents().sort()).toEqual(['claude', 'codex']);
   });
+
+  it('a revoked node counts as silent at once: its bus heartbeats no longer count, its attempts are handed back after the fence', () => {
+    const { r, lost } = registry(1_000, 500);
+    r.register(info('a'), 0);
+    r.placed('a', { taskId: 1, attempt: 1, token: 't1' });
+    expect(r.revoke('a', 100)).toBe(1);
+    // Its heartbeats over the bus (no certificate there) still arrive: ignored.
+    expect(r.heartbeat('a', info('a', { held: ['t1'] }), 200).known).toBe(false);
+    expect(r.sweep(200)).toEqual(['a']);
+    expect(lost).toEqual([]); // the fence: its sessions stop themselves first
+    r.heartbeat('a', info('a', { held: ['t1'] }), 650);
+    r.sweep(700);
+    expect(lost).toEqual([{ node: 'a', attempts: [{ taskId: 1, attempt: 1, token: 't1' }] }]);
+    // Enrolled again and registered: it counts again.
+    r.register(info('a'), 800);
+    expect(r.heartbeat('a', info('a'), 900).known).toBe(true);
+  });
 });

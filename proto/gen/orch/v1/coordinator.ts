@@ -30,6 +30,32 @@ export const protobufFileName = "orch/v1/coordinator.proto";
 
 /** Coordinator: the API the orch CLI talks to. */
 
+export interface IssueCliCertificateRequest {
+  name: string;
+  /** CN must be the certificate's name (cli.NAME / cli-ro.NAME) */
+  csrPem: string;
+  readOnly: boolean;
+}
+
+export interface CliCertificate {
+  /** cli.NAME or cli-ro.NAME */
+  name: string;
+  certPem: string;
+  caPem: string;
+}
+
+export interface RevokeNodeRequest {
+  name: string;
+}
+
+export interface RevokeNodeResponse {
+  name: string;
+  /** RFC 3339 */
+  revokedAt: string;
+  /** attempts that ran there, now handed back */
+  running: number;
+}
+
 export interface GetStatusRequest {
 }
 
@@ -387,6 +413,396 @@ export interface ReadLogRequest {
 export interface LogLine {
   line: string;
 }
+
+function createBaseIssueCliCertificateRequest(): IssueCliCertificateRequest {
+  return { name: "", csrPem: "", readOnly: false };
+}
+
+export const IssueCliCertificateRequest: MessageFns<IssueCliCertificateRequest> = {
+  encode(message: IssueCliCertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.csrPem !== "") {
+      writer.uint32(18).string(message.csrPem);
+    }
+    if (message.readOnly !== false) {
+      writer.uint32(24).bool(message.readOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueCliCertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueCliCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.readOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueCliCertificateRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+      readOnly: isSet(object.readOnly)
+        ? globalThis.Boolean(object.readOnly)
+        : isSet(object.read_only)
+        ? globalThis.Boolean(object.read_only)
+        : false,
+    };
+  },
+
+  toJSON(message: IssueCliCertificateRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    if (message.readOnly !== false) {
+      obj.readOnly = message.readOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IssueCliCertificateRequest>, I>>(base?: I): IssueCliCertificateRequest {
+    return IssueCliCertificateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IssueCliCertificateRequest>, I>>(object: I): IssueCliCertificateRequest {
+    const message = createBaseIssueCliCertificateRequest();
+    message.name = object.name ?? "";
+    message.csrPem = object.csrPem ?? "";
+    message.readOnly = object.readOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseCliCertificate(): CliCertificate {
+  return { name: "", certPem: "", caPem: "" };
+}
+
+export const CliCertificate: MessageFns<CliCertificate> = {
+  encode(message: CliCertificate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.certPem !== "") {
+      writer.uint32(18).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(26).string(message.caPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CliCertificate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCliCertificate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CliCertificate {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: CliCertificate): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CliCertificate>, I>>(base?: I): CliCertificate {
+    return CliCertificate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CliCertificate>, I>>(object: I): CliCertificate {
+    const message = createBaseCliCertificate();
+    message.name = object.name ?? "";
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeNodeRequest(): RevokeNodeRequest {
+  return { name: "" };
+}
+
+export const RevokeNodeRequest: MessageFns<RevokeNodeRequest> = {
+  encode(message: RevokeNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeNodeRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RevokeNodeRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeNodeRequest>, I>>(base?: I): RevokeNodeRequest {
+    return RevokeNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeNodeRequest>, I>>(object: I): RevokeNodeRequest {
+    const message = createBaseRevokeNodeRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeNodeResponse(): RevokeNodeResponse {
+  return { name: "", revokedAt: "", running: 0 };
+}
+
+export const RevokeNodeResponse: MessageFns<RevokeNodeResponse> = {
+  encode(message: RevokeNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.revokedAt !== "") {
+      writer.uint32(18).string(message.revokedAt);
+    }
+    if (message.running !== 0) {
+      writer.uint32(24).int32(message.running);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.revokedAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.running = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeNodeResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      revokedAt: isSet(object.revokedAt)
+        ? globalThis.String(object.revokedAt)
+        : isSet(object.revoked_at)
+        ? globalThis.String(object.revoked_at)
+        : "",
+      running: isSet(object.running) ? globalThis.Number(object.running) : 0,
+    };
+  },
+
+  toJSON(message: RevokeNodeResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.revokedAt !== "") {
+      obj.revokedAt = message.revokedAt;
+    }
+    if (message.running !== 0) {
+      obj.running = Math.round(message.running);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeNodeResponse>, I>>(base?: I): RevokeNodeResponse {
+    return RevokeNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeNodeResponse>, I>>(object: I): RevokeNodeResponse {
+    const message = createBaseRevokeNodeResponse();
+    message.name = object.name ?? "";
+    message.revokedAt = object.revokedAt ?? "";
+    message.running = object.running ?? 0;
+    return message;
+  },
+};
 
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
@@ -5993,6 +6409,33 @@ export const CoordinatorService = {
     responseSerialize: (value: LogLine): Buffer => Buffer.from(LogLine.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogLine => LogLine.decode(value),
   },
+  /**
+   * Refuse a node's certificate from now on (its running attempts are treated as a vanished
+   * node's) and free its name for a new enrolment.
+   */
+  revokeNode: {
+    path: "/orch.v1.Coordinator/RevokeNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeNodeRequest): Buffer => Buffer.from(RevokeNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeNodeRequest => RevokeNodeRequest.decode(value),
+    responseSerialize: (value: RevokeNodeResponse): Buffer => Buffer.from(RevokeNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeNodeResponse => RevokeNodeResponse.decode(value),
+  },
+  /**
+   * A client certificate for a CLI user (CN cli.NAME, or cli-ro.NAME for reads only): the
+   * CLI then authenticates with it instead of a token. Revoked like a node (orch node revoke cli.NAME).
+   */
+  issueCliCertificate: {
+    path: "/orch.v1.Coordinator/IssueCliCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: IssueCliCertificateRequest): Buffer =>
+      Buffer.from(IssueCliCertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): IssueCliCertificateRequest => IssueCliCertificateRequest.decode(value),
+    responseSerialize: (value: CliCertificate): Buffer => Buffer.from(CliCertificate.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CliCertificate => CliCertificate.decode(value),
+  },
 } as const;
 
 export interface CoordinatorServer extends UntypedServiceImplementation {
@@ -6044,6 +6487,16 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   readOutput: handleServerStreamingCall<ReadOutputRequest, OutputEvent>;
   /** The coordinator's own log (orch log): the last lines, then new ones when following. */
   readLog: handleServerStreamingCall<ReadLogRequest, LogLine>;
+  /**
+   * Refuse a node's certificate from now on (its running attempts are treated as a vanished
+   * node's) and free its name for a new enrolment.
+   */
+  revokeNode: handleUnaryCall<RevokeNodeRequest, RevokeNodeResponse>;
+  /**
+   * A client certificate for a CLI user (CN cli.NAME, or cli-ro.NAME for reads only): the
+   * CLI then authenticates with it instead of a token. Revoked like a node (orch node revoke cli.NAME).
+   */
+  issueCliCertificate: handleUnaryCall<IssueCliCertificateRequest, CliCertificate>;
 }
 
 export interface CoordinatorClient extends Client {
@@ -6467,6 +6920,44 @@ export interface CoordinatorClient extends Client {
   /** The coordinator's own log (orch log): the last lines, then new ones when following. */
   readLog(request: ReadLogRequest, options?: Partial<CallOptions>): ClientReadableStream<LogLine>;
   readLog(request: ReadLogRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<LogLine>;
+  /**
+   * Refuse a node's certificate from now on (its running attempts are treated as a vanished
+   * node's) and free its name for a new enrolment.
+   */
+  revokeNode(
+    request: RevokeNodeRequest,
+    callback: (error: ServiceError | null, response: RevokeNodeResponse) => void,
+  ): ClientUnaryCall;
+  revokeNode(
+    request: RevokeNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeNodeResponse) => void,
+  ): ClientUnaryCall;
+  revokeNode(
+    request: RevokeNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeNodeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A client certificate for a CLI user (CN cli.NAME, or cli-ro.NAME for reads only): the
+   * CLI then authenticates with it instead of a token. Revoked like a node (orch node revoke cli.NAME).
+   */
+  issueCliCertificate(
+    request: IssueCliCertificateRequest,
+    callback: (error: ServiceError | null, response: CliCertificate) => void,
+  ): ClientUnaryCall;
+  issueCliCertificate(
+    request: IssueCliCertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CliCertificate) => void,
+  ): ClientUnaryCall;
+  issueCliCertificate(
+    request: IssueCliCertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CliCertificate) => void,
+  ): ClientUnaryCall;
 }
 
 export const CoordinatorClient = makeGenericClientConstructor(CoordinatorService, "orch.v1.Coordinator") as unknown as {

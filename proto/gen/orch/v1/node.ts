@@ -33,6 +33,16 @@ export const protobufFileName = "orch/v1/node.proto";
  * bus; everything a node reports back (registration, output, results) comes here.
  */
 
+export interface EnrollRequest {
+  name: string;
+  csrPem: string;
+}
+
+export interface EnrollResponse {
+  certPem: string;
+  caPem: string;
+}
+
 export interface HeartbeatAck {
   /** false: register again (the coordinator restarted or marked the node lost) */
   known: boolean;
@@ -92,6 +102,188 @@ export interface UploadOutputResponse {
   /** bytes the coordinator holds */
   nextOffset: number;
 }
+
+function createBaseEnrollRequest(): EnrollRequest {
+  return { name: "", csrPem: "" };
+}
+
+export const EnrollRequest: MessageFns<EnrollRequest> = {
+  encode(message: EnrollRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.csrPem !== "") {
+      writer.uint32(18).string(message.csrPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrollRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrollRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrollRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: EnrollRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnrollRequest>, I>>(base?: I): EnrollRequest {
+    return EnrollRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnrollRequest>, I>>(object: I): EnrollRequest {
+    const message = createBaseEnrollRequest();
+    message.name = object.name ?? "";
+    message.csrPem = object.csrPem ?? "";
+    return message;
+  },
+};
+
+function createBaseEnrollResponse(): EnrollResponse {
+  return { certPem: "", caPem: "" };
+}
+
+export const EnrollResponse: MessageFns<EnrollResponse> = {
+  encode(message: EnrollResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certPem !== "") {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(18).string(message.caPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrollResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrollResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrollResponse {
+    return {
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: EnrollResponse): unknown {
+    const obj: any = {};
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnrollResponse>, I>>(base?: I): EnrollResponse {
+    return EnrollResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnrollResponse>, I>>(object: I): EnrollResponse {
+    const message = createBaseEnrollResponse();
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    return message;
+  },
+};
 
 function createBaseHeartbeatAck(): HeartbeatAck {
   return { known: false, state: "", drainReason: "" };
@@ -1110,6 +1302,20 @@ export const NodeGatewayService = {
     responseSerialize: (value: AttachFrame): Buffer => Buffer.from(AttachFrame.encode(value).finish()),
     responseDeserialize: (value: Buffer): AttachFrame => AttachFrame.decode(value),
   },
+  /**
+   * First join: a CSR for the node's name, with the cluster token in the metadata. Answers
+   * the node's client certificate (CN = name); from then on every call above must come
+   * over mutual TLS with it, and may act only as that node.
+   */
+  enroll: {
+    path: "/orch.v1.NodeGateway/Enroll" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EnrollRequest): Buffer => Buffer.from(EnrollRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EnrollRequest => EnrollRequest.decode(value),
+    responseSerialize: (value: EnrollResponse): Buffer => Buffer.from(EnrollResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EnrollResponse => EnrollResponse.decode(value),
+  },
 } as const;
 
 export interface NodeGatewayServer extends UntypedServiceImplementation {
@@ -1139,6 +1345,12 @@ export interface NodeGatewayServer extends UntypedServiceImplementation {
    * sends the session's screen and receives keystrokes and resizes.
    */
   attachSession: handleBidiStreamingCall<AttachFrame, AttachFrame>;
+  /**
+   * First join: a CSR for the node's name, with the cluster token in the metadata. Answers
+   * the node's client certificate (CN = name); from then on every call above must come
+   * over mutual TLS with it, and may act only as that node.
+   */
+  enroll: handleUnaryCall<EnrollRequest, EnrollResponse>;
 }
 
 export interface NodeGatewayClient extends Client {
@@ -1252,6 +1464,26 @@ export interface NodeGatewayClient extends Client {
   attachSession(): ClientDuplexStream<AttachFrame, AttachFrame>;
   attachSession(options: Partial<CallOptions>): ClientDuplexStream<AttachFrame, AttachFrame>;
   attachSession(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AttachFrame, AttachFrame>;
+  /**
+   * First join: a CSR for the node's name, with the cluster token in the metadata. Answers
+   * the node's client certificate (CN = name); from then on every call above must come
+   * over mutual TLS with it, and may act only as that node.
+   */
+  enroll(
+    request: EnrollRequest,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const NodeGatewayClient = makeGenericClientConstructor(NodeGatewayService, "orch.v1.NodeGateway") as unknown as {
