@@ -458,7 +458,7 @@ export class Coordinator {
   async loadProjectConfig(p: ProjectRow): Promise<void> {
     if (!p.path) return;
     try {
-      const { config, warnings } = await loadProjectConfig(this.deps.config, p.path);
+      const { config, warnings } = await loadProjectConfig(this.deps.config, p.path, p.name);
       for (const w of warnings) log.warn(w);
       this.projectConfigs.set(p.name, config);
       if (config.gh.repo) await this.ensureGitHub();

@@ -164,14 +164,22 @@ export async function loadGlobalConfig(orchHome: string): Promise<{ config: Orch
   return { config: mergeConfig(defaultConfig(), config), file, warnings };
 }
 
-/** The global config overridden by <projectDir>/.orch.yml when present. */
-export async function loadProjectConfig(global: OrchConfig, projectDir: string): Promise<{ config: OrchConfig; file?: string; warnings: string[] }> {
+/**
+ * The global config overridden by <projectDir>/.orch.yml when present. A repository's own
+ * file is not trusted with the coordinator's environment: `${VAR}` stays literal there unless
+ * the project is named in config.yml's `trusted_projects` (an operator's decision, never the
+ * repository's: `trusted_projects` in a .orch.yml is ignored).
+ */
+export async function loadProjectConfig(global: OrchConfig, projectDir: string, project?: string): Promise<{ config: OrchConfig; file?: string; warnings: string[] }> {
   const file = join(projectDir, '.orch.yml');
   const text = await readIfExists(file);
   if (text === undefined) return { config: global, warnings: [] };
-  // A repository's own file is not trusted with the coordinator's environment: `${VAR}` stays
-  // literal there (secrets belong in config.yml or the agent's env on the node).
-  const { config, warnings } = parseConfigText(text, file, { expandEnv: false });
+  const trusted = !!project && (global.trusted_projects ?? []).includes(project);
+  const { config, warnings } = parseConfigText(text, file, { expandEnv: trusted });
+  if ((config as Partial<OrchConfig>).trusted_projects !== undefined) {
+    warnings.push(`${file}: trusted_projects is ignored in a project's .orch.yml (only config.yml may trust a project)`);
+    delete (config as Partial<OrchConfig>).trusted_projects;
+  }
   return { config: mergeConfig(global, config), file, warnings };
 }
 

@@ -35,6 +35,8 @@ export interface AgentConfig {
 export interface OrchConfig {
   /** Project registry (paths); informational, `orch project add` is the source of truth. */
   projects: string[];
+  /** Projects whose .orch.yml may expand ${VAR} from the coordinator's environment. */
+  trusted_projects?: string[];
   workflow: {
     auto_close: boolean;
     review_owner?: string;
@@ -202,6 +204,7 @@ export type Rule =
 
 export const RULES: Record<string, Rule> = {
   projects: { t: 'strings' },
+  trusted_projects: { t: 'strings' },
   workflow: { t: 'map' },
   'workflow.auto_close': { t: 'bool' },
   'workflow.review_owner': { t: 'string' },

@@ -51,6 +51,23 @@ describe('input that cannot escape', () => {
       delete process.env.ORCH_TEST_HIDDEN;
     }
   });
+
+  it('a project named in config.yml\'s trusted_projects expands ${VAR}; a .orch.yml cannot trust itself', async () => {
+    process.env.ORCH_TEST_HIDDEN = 'coordinator-secret-value';
+    try {
+      const dir = project('agents:\n  claude:\n    env:\n      KEY: ${ORCH_TEST_HIDDEN}\n');
+      const global = { ...defaultConfig(), trusted_projects: ['acme/app'] };
+      expect((await loadProjectConfig(global, dir, 'acme/app')).config.agents.claude.env?.KEY).toBe('coordinator-secret-value');
+      expect((await loadProjectConfig(global, dir, 'acme/other')).config.agents.claude.env?.KEY).toBe('${ORCH_TEST_HIDDEN}');
+      const selfTrusting = project('trusted_projects: [evil/repo]\nagents:\n  claude:\n    env:\n      KEY: ${ORCH_TEST_HIDDEN}\n');
+      const r = await loadProjectConfig(defaultConfig(), selfTrusting, 'evil/repo');
+      expect(r.config.agents.claude.env?.KEY).toBe('${ORCH_TEST_HIDDEN}');
+      expect(r.config.trusted_projects).toBeUndefined();
+      expect(r.warnings.join()).toMatch(/trusted_projects is ignored in a project's .orch.yml/);
+    } finally {
+      delete process.env.ORCH_TEST_HIDDEN;
+    }
+  });
 });
 
 describe('secrets never shown', () => {
