@@ -3,8 +3,7 @@
 // runs once in a scratch directory with the minimal environment and its final text goes
 // back to the coordinator in the reply. Asks do not take task slots (they are short and
 // bounded: at most MAX_ASKS at once per node).
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { OrchConfig } from '../runtime/config/index.js';
@@ -15,6 +14,7 @@ import { attemptCost } from './attempt-report.js';
 import { adapterFor } from './agents/index.js';
 import { agentSpec } from './agents/spec.js';
 import { classifyFailure } from './errors.js';
+import { runInGroup } from './process-group.js';
 import { BASE_ENV } from './runner.js';
 
 const log = logger('ask');
@@ -116,35 +116,12 @@ export class AskRunner {
   }
 }
 
-function runOnce(argv: string[], o: { cwd: string; env: Record<string, string>; stdinFile?: string; timeoutMs: number }):
+async function runOnce(argv: string[], o: { cwd: string; env: Record<string, string>; stdinFile?: string; timeoutMs: number }):
   Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const fd = o.stdinFile ? openSync(o.stdinFile, 'r') : 'ignore';
-    const child = spawn(argv[0], argv.slice(1), { cwd: o.cwd, env: o.env, stdio: [fd, 'pipe', 'pipe'], detached: true });
-    if (typeof fd === 'number') closeSync(fd);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let timedOut = false;
-    const keep = (into: Buffer[]) => (b: Buffer) => { if (size < MAX_OUTPUT) { into.push(b); size += b.length; } };
-    child.stdout!.on('data', keep(out));
-    child.stderr!.on('data', keep(err));
-    // The agent leads its own process group: a timeout stops it and everything it started.
-    const kill = (sig: NodeJS.Signals) => { try { process.kill(-child.pid!, sig); } catch { /* gone */ } };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill('SIGTERM');
-      setTimeout(() => kill('SIGKILL'), 5_000).unref();
-    }, o.timeoutMs);
-    const done = (code: number | null, spawnError?: Error) => {
-      clearTimeout(timer);
-      resolve({
-        code: spawnError ? 127 : code, timedOut,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: spawnError ? spawnError.message : Buffer.concat(err).toString('utf8'),
-      });
-    };
-    child.on('error', (e) => done(null, e));
-    child.on('close', (code) => done(code));
-  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let size = 0;
+  const keep = (into: Buffer[]) => (b: Buffer) => { if (size < MAX_OUTPUT) { into.push(b); size += b.length; } };
+  const r = await runInGroup(argv, { ...o, onStdout: keep(out), onStderr: keep(err) });
+  return { code: r.code, timedOut: r.timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: r.spawnError ?? Buffer.concat(err).toString('utf8') };
 }

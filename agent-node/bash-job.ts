@@ -3,13 +3,13 @@
 // project's base branch (a detached worktree of the node's mirror, reset to the base before
 // every run), with the minimal environment agents get, under a timeout, and replies with
 // the exit code and the redacted tail of its output.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { git } from '../runtime/git.js';
 import { logger } from '../runtime/log.js';
 import type { OrchPaths } from '../runtime/paths.js';
 import { redact } from '../runtime/redact.js';
+import { runInGroup } from './process-group.js';
 import { BASE_ENV } from './runner.js';
 import { ensureMirror } from './worktree.js';
 
@@ -110,36 +110,20 @@ export class BashJobRunner {
 }
 
 /** bash -c COMMAND in its own process group; the timeout stops it and all it started. */
-function runBash(command: string, o: { cwd: string; env: Record<string, string>; timeoutMs: number }):
+async function runBash(command: string, o: { cwd: string; env: Record<string, string>; timeoutMs: number }):
   Promise<{ exitCode: number | null; timedOut: boolean; output: string; truncated: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', command], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let kept: Buffer[] = [];
-    let size = 0;
-    let dropped = false;
-    const keep = (b: Buffer) => {
-      kept.push(b);
-      size += b.length;
-      // Keep the tail: drop whole chunks from the front while well past the bound.
-      while (size - kept[0].length >= MAX_JOB_OUTPUT) { size -= kept[0].length; kept = kept.slice(1); dropped = true; }
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    let timedOut = false;
-    const kill = (sig: NodeJS.Signals) => { try { process.kill(-child.pid!, sig); } catch { /* gone */ } };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill('SIGTERM');
-      setTimeout(() => kill('SIGKILL'), 5_000).unref();
-    }, o.timeoutMs);
-    const done = (code: number | null, spawnError?: Error) => {
-      clearTimeout(timer);
-      let text = spawnError ? spawnError.message : Buffer.concat(kept).toString('utf8');
-      const truncated = dropped || text.length > MAX_JOB_OUTPUT;
-      if (text.length > MAX_JOB_OUTPUT) text = text.slice(-MAX_JOB_OUTPUT);
-      resolve({ exitCode: spawnError ? 127 : code, timedOut, output: redact(text), truncated });
-    };
-    child.on('error', (e) => done(null, e));
-    child.on('close', (code) => done(code));
-  });
+  let kept: Buffer[] = [];
+  let size = 0;
+  let dropped = false;
+  const keep = (b: Buffer) => {
+    kept.push(b);
+    size += b.length;
+    // Keep the tail: drop whole chunks from the front while well past the bound.
+    while (size - kept[0].length >= MAX_JOB_OUTPUT) { size -= kept[0].length; kept = kept.slice(1); dropped = true; }
+  };
+  const r = await runInGroup(['bash', '-c', command], { ...o, onStdout: keep, onStderr: keep });
+  let text = r.spawnError ?? Buffer.concat(kept).toString('utf8');
+  const truncated = dropped || text.length > MAX_JOB_OUTPUT;
+  if (text.length > MAX_JOB_OUTPUT) text = text.slice(-MAX_JOB_OUTPUT);
+  return { exitCode: r.code, timedOut: r.timedOut, output: redact(text), truncated };
 }
