@@ -4,12 +4,22 @@ import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { CoordinatorClient, type ListTasksResponse } from '../../proto/gen/orch/v1/coordinator.js';
 import type { Task } from '../../proto/gen/orch/v1/types.js';
 import { tokenMetadata } from '../../runtime/grpc-auth.js';
+import { channelCredentials, channelOptions, fetchPinnedCaFromAny, type ClientTls } from '../../runtime/tls/channel.js';
+import { parseJoinToken } from '../../runtime/tls/join-token.js';
 
 export class ChaosApi {
   private clients: CoordinatorClient[];
 
-  constructor(addresses: string[], private readonly token: string) {
-    this.clients = addresses.map((a) => new CoordinatorClient(a, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }));
+  private constructor(addresses: string[], private readonly token: string, tls: ClientTls | undefined) {
+    this.clients = addresses.map((a) => new CoordinatorClient(a, tls ? channelCredentials(tls) : credentials.createInsecure(),
+      { ...channelOptions(tls), 'grpc.max_receive_message_length': 64 * 1024 * 1024 }));
+  }
+
+  /** A client as a user's CLI is one: given a join token, it pins the cluster CA and speaks TLS. */
+  static async connect(addresses: string[], token: string): Promise<ChaosApi> {
+    const jt = parseJoinToken(token);
+    const tls = jt ? { ca: await fetchPinnedCaFromAny(addresses, jt.caFingerprint) } : undefined;
+    return new ChaosApi(addresses, jt ? jt.secret : token, tls);
   }
 
   private async call<Req, Res>(method: string, req: Req, timeoutMs = 5_000): Promise<Res> {

@@ -58,7 +58,7 @@ async function runScenario(s: Scenario, o: ChaosOptions, pg: PostgresServer): Pr
     await enableReflog(repo.origin);
     const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
     if (add.code !== 0) throw new Error(`project add: ${add.stderr.trim()}`);
-    api = new ChaosApi(fleet.addressList, fleet.token);
+    api = await ChaosApi.connect(fleet.addressList, fleet.token);
 
     const ids: number[] = [];
     let next = 0;
