@@ -12,8 +12,8 @@ export interface ParsedAnswer {
   problem?: string;
 }
 
-/** Candidate JSON texts, most likely first: the whole text, fenced blocks (last first), balanced objects (last first). */
-function candidates(text: string): string[] {
+/** Candidate JSON texts in an agent's answer, most likely first: the whole text, fenced blocks (last first), balanced objects (last first). */
+export function jsonCandidates(text: string): string[] {
   const out: string[] = [];
   const t = text.trim();
   if (t.startsWith('{')) out.push(t);
@@ -51,7 +51,7 @@ const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeo
 
 export function parseAgentAnswer(text: string): ParsedAnswer {
   let problem = text.trim() ? 'no JSON object with a "status" field in the answer' : 'the agent printed no answer';
-  for (const c of candidates(text)) {
+  for (const c of jsonCandidates(text)) {
     let v: any;
     try {
       v = JSON.parse(c);

@@ -7,19 +7,13 @@ import type { AttachFrame } from '../proto/gen/orch/v1/types.js';
 import type { Bus } from '../runtime/bus/bus.js';
 import { subjects } from '../runtime/bus/subjects.js';
 import { RefusedError } from './task-actor.js';
+import type { AttachRequest } from '../agent-node/attach.js';
 
 /** The node's end of an attachment: its AttachSession stream, paused until the CLI's side takes it. */
 export type NodeLeg = ServerDuplexStream<AttachFrame, AttachFrame>;
 
-/** What the node needs to attach: the attempt (by its token, never another one) and the terminal. */
-export interface AttachAsk {
-  token: string;
-  taskId: number;
-  readOnly: boolean;
-  cols: number;
-  rows: number;
-  term: string;
-}
+/** What the node needs to attach (agent-node/attach.ts): the attempt (by its token, never another one) and the terminal. */
+export type AttachAsk = Omit<AttachRequest, 'relay'>;
 
 /** The node's answer on its control subject. */
 export interface AttachReply { ok: boolean; reason?: string }

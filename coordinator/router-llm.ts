@@ -2,6 +2,7 @@
 // body and labels, and the agents the fleet has) and the parsing of its answer, one JSON
 // object {executor, complexity, reason}. A malformed answer is a verdict with an error.
 import { COMPLEXITIES, type Complexity, type LlmVerdict } from './router.js';
+import { jsonCandidates } from '../agent-node/answer.js';
 
 export interface RouterPromptInput {
   taskId: number;
@@ -44,20 +45,11 @@ export function routerPrompt(i: RouterPromptInput): string {
   ].join('\n');
 }
 
-function candidates(text: string): string[] {
-  const out = [text.trim()];
-  for (const m of text.matchAll(/```(?:json)?\s*\n([\s\S]*?)```/g)) out.push(m[1].trim());
-  const first = text.indexOf('{');
-  const last = text.lastIndexOf('}');
-  if (first >= 0 && last > first) out.push(text.slice(first, last + 1));
-  return out;
-}
-
 /** Parse the router's answer; anything but a valid decision is `{error}` naming what is wrong. */
 export function parseRouterAnswer(text: string): LlmVerdict {
   if (!text.trim()) return { error: 'the router gave an empty answer' };
   let obj: Record<string, unknown> | undefined;
-  for (const c of candidates(text)) {
+  for (const c of jsonCandidates(text)) {
     try {
       const v = JSON.parse(c) as unknown;
       if (v && typeof v === 'object' && !Array.isArray(v)) { obj = v as Record<string, unknown>; break; }

@@ -5,6 +5,7 @@ import type { OrchConfig } from '../../runtime/config/index.js';
 import type { ChatActionRow, ChatMessageRow, FailureRow } from '../store/chat.js';
 import type { NodeSnapshot } from '../placement.js';
 import type { TaskRow } from '../store/rows.js';
+import { jsonCandidates } from '../../agent-node/answer.js';
 
 export const ACTION_OPS = ['create', 'retry', 'unblock', 'close'] as const;
 
@@ -82,12 +83,9 @@ export interface ParsedAnswer {
   problems: string[];
 }
 
-/** The first JSON object in the text: bare, in a ```json fence, or amid prose. */
+/** The JSON object of the answer: bare, in a ```json fence, or amid prose (the agents' answer convention, agent-node/answer.ts). */
 function jsonObject(text: string): unknown {
-  const t = text.trim();
-  const fenced = /```(?:json)?\s*\n([\s\S]*?)\n?```/.exec(t)?.[1];
-  for (const candidate of [t, fenced, t.slice(t.indexOf('{'), t.lastIndexOf('}') + 1)]) {
-    if (!candidate) continue;
+  for (const candidate of jsonCandidates(text)) {
     try {
       const v = JSON.parse(candidate) as unknown;
       if (v && typeof v === 'object' && !Array.isArray(v)) return v;

@@ -3,6 +3,7 @@
 // prompt and the reading of its answer are pure; the call goes through the coordinator's
 // asker (a one-shot run on a node that has the agent).
 import { redact } from '../../runtime/redact.js';
+import { jsonCandidates } from '../../agent-node/answer.js';
 import { boundDiff } from '../prompt.js';
 
 export interface ReviewVerdict {
@@ -60,22 +61,8 @@ export class ReviewAnswerError extends Error {
 
 /** The verdict in a review agent's text: the last JSON object with a valid decision. */
 export function parseReview(text: string): ReviewVerdict {
-  const candidates: string[] = [];
-  for (const m of text.matchAll(/```(?:json)?\s*\n([\s\S]*?)```/g)) candidates.push(m[1]);
-  // Bare objects: from each '{' to its matching '}'.
-  for (let i = text.indexOf('{'); i >= 0; i = text.indexOf('{', i + 1)) {
-    let depth = 0;
-    let inStr = false;
-    for (let j = i; j < text.length; j++) {
-      const ch = text[j];
-      if (inStr) { if (ch === '\\') j++; else if (ch === '"') inStr = false; continue; }
-      if (ch === '"') inStr = true;
-      else if (ch === '{') depth++;
-      else if (ch === '}' && --depth === 0) { candidates.push(text.slice(i, j + 1)); break; }
-    }
-  }
   let problem = 'no JSON object in the answer';
-  for (const c of candidates.reverse()) {
+  for (const c of jsonCandidates(text)) {
     let v: Record<string, unknown>;
     try {
       v = JSON.parse(c) as Record<string, unknown>;

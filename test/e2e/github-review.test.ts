@@ -4,25 +4,19 @@
 // auto-merge merges it. GitHub refuses a review verdict on one's own PR (422), so orch
 // posts the verdict as a COMMENT review and acts on it itself. `/review` asks for a review
 // where the review agent is off.
-import { createServer } from 'node:net';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub } from '../fakes/github/server.js';
 import { makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
+import { freePort } from '../harness/nats-server.js';
 
 const REPO = 'acme/reviewed';
 const SECRET = 'whsec-review-0123456789abcdef';
 
 interface TaskJson { id: number; status: string; branch: string; attempts: number; issue_number: number; pr_number: number; reason: string; events: Array<{ event: string; to_status: string; detail: string }> }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 describe('the review agent', () => {
   let h: OrchHome;

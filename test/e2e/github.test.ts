@@ -2,7 +2,6 @@
 // default, its own agent-node) synced with the fake GitHub over HTTP, the real Claude
 // Code CLI against the fake Anthropic API, and a bare git origin that is the fake's view
 // of the repository. An issue becomes a PR that closes it; CI and review loop it back.
-import { createServer } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,18 +9,13 @@ import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
 import { FakeGitHub } from '../fakes/github/server.js';
 import { CLAUDE_BIN, git, makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
+import { freePort } from '../harness/nats-server.js';
 
 const REPO = 'acme/widgets';
 const SECRET = 'whsec-e2e-0123456789abcdef';
 
 interface TaskJson { id: number; status: string; branch: string; attempts: number; issue_number: number; pr_number: number; reason: string; events: Array<{ event: string; to_status: string }> }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 describe('GitHub end to end with orch serve', () => {
   let h: OrchHome;

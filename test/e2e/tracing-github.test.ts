@@ -2,7 +2,6 @@
 // review loops after it: `orch serve` (embedded default) synced with the fake GitHub over
 // HTTP, exporting to a fake OTLP receiver. Also: the GitHub metrics match what the fake
 // saw, and log lines written inside a span carry its trace and span ids.
-import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,18 +9,13 @@ import { startFakeOtlp, type FakeOtlp, type ReceivedSpan } from '../fixtures/fak
 import { FakeGitHub } from '../fakes/github/server.js';
 import { makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
+import { freePort } from '../harness/nats-server.js';
 
 const REPO = 'acme/widgets';
 const SECRET = 'whsec-trace-0123456789abcdef';
 
 interface TaskJson { id: number; status: string; attempts: number; pr_number: number; issue_number: number; trace_id: string; reason: string }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
-}
 
 describe('tracing with GitHub', () => {
   let h: OrchHome;
