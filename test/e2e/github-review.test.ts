@@ -41,7 +41,7 @@ describe('the review agent', () => {
     writeFileSync(fixer, [
       '#!/bin/bash',
       'n=$(ls fix-*.txt 2>/dev/null | wc -l)',
-      `mkdir -p ${prompts()}; cat > "${prompts()}/$(basename "$PWD")-$n.md"`,
+      `mkdir -p ${prompts()}; f="${prompts()}/$(basename "$PWD")-$n.md"; cat > "$f.part"; mv "$f.part" "$f"`,
       'echo "fix $n" > "fix-$n.txt"',
       `echo '{"status":"done","summary":"wrote fix '$n'","accomplished":["wrote fix-'$n'.txt"],"files_changed":["fix-'$n'.txt"]}'`,
     ].join('\n') + '\n', { mode: 0o755 });
@@ -103,7 +103,9 @@ describe('the review agent', () => {
       expect(review0).toContain('+fix 0');
       expect(review0).toContain('fix-0.txt');
       const slug = first.branch.split('/').pop()!;
-      const prompt1 = readFileSync(join(prompts(), `${slug}-1.md`), 'utf8');
+      // attempts === 2 is counted at dispatch; the agent writes its prompt once it runs.
+      const prompt1 = await waitFor(() => { try { return readFileSync(join(prompts(), `${slug}-1.md`), 'utf8') || undefined; } catch { return undefined; } },
+        { timeoutMs: 60_000, what: 'the second attempt\'s prompt' });
       expect(prompt1).toContain('the review agent (critic) requested changes');
       expect(prompt1).toContain('Add fix-1.txt as well');
 
