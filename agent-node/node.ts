@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Assignment, NodeInfo, type AgentInfo } from '../proto/gen/orch/v1/types.js';
 import type { HeldAttempt } from '../proto/gen/orch/v1/node.js';
 import type { Bus, Consumer, Delivery, KeyValue, Subscription } from '../runtime/bus/bus.js';
+import { HeartbeatSealer } from '../runtime/heartbeat-seal.js';
 import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } from '../runtime/bus/subjects.js';
 import type { OrchConfig } from '../runtime/config/index.js';
 import { logger } from '../runtime/log.js';
@@ -80,11 +81,14 @@ export class AgentNode {
   readonly paths: OrchPaths;
   readonly tmux: Tmux;
   readonly gateway: GatewayClient;
+  /** Seals our heartbeats on the bus (signed with our enrolled key in a TLS fleet). */
+  private readonly sealer: HeartbeatSealer;
 
   private constructor(private readonly o: AgentNodeOptions) {
     this.paths = new OrchPaths(o.home);
     this.tmux = new Tmux(o.config.tmux?.socket ?? 'orch');
     this.gateway = new GatewayClient(o.coordinator, o.token, o.tls);
+    this.sealer = new HeartbeatSealer(o.tls);
     this.asks = new AskRunner({ node: o.name, config: o.config, paths: this.paths, agents: () => this.agents.filter((a) => a.installed).map((a) => a.name) });
     for (const a of Object.values(o.config.agents ?? {})) for (const v of Object.values(a?.env ?? {})) registerSecret(v);
   }
@@ -248,7 +252,7 @@ export class AgentNode {
     let reached = false;
     if (!this.busDown) {
       try {
-        await this.kv.put(this.o.name, NodeInfo.encode(info).finish());
+        await this.kv.put(this.o.name, this.sealer.seal(info));
         reached = true;
       } catch (err) {
         log.warn('heartbeat over the bus failed', { err });
@@ -436,7 +440,7 @@ export class AgentNode {
     const grace = this.o.restartGraceMs ?? 60_000;
     this.holdSeconds = Math.max(1, Math.round(grace / 1000));
     this.writeLease(Date.now() + grace);
-    const bye = NodeInfo.encode(this.info()).finish();
+    const bye = this.sealer.seal(this.info());
     await Promise.allSettled([
       this.busDown ? Promise.resolve() : this.kv.put(this.o.name, bye),
       this.gateway.heartbeat(this.info(), 2_000),

@@ -23,6 +23,7 @@ import { JobStore } from './store/jobs.js';
 import { route as routeDecision, type RouteDecision, type RouterState } from './router.js';
 import { Routing } from './routing.js';
 import { BusAsker, type Asker } from './ask.js';
+import { HeartbeatOpener, type CertCheck } from '../runtime/heartbeat-seal.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
 import { RefusedError, TaskActor, type TaskContext, type TaskMsg, type TaskSettings } from './task-actor.js';
@@ -37,6 +38,11 @@ export interface CoordinatorDeps {
   bus: Bus;
   /** Heartbeat TTL: a node silent this long is lost. */
   nodeTtlMs?: number;
+  /**
+   * In a TLS fleet: throws unless a certificate (DER) is node NAME's enrolled one. Heartbeats
+   * on the bus then count only when sealed with that node's key (runtime/heartbeat-seal.ts).
+   */
+  checkNodeCert?: CertCheck;
   /**
    * An attempt assigned this long ago that no node has started is lost (its assignment
    * was exhausted while the coordinator was away, or never arrived). Default 10 min:
@@ -99,6 +105,9 @@ export class Coordinator {
   private unobserve: (() => void) | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Opens (and in a TLS fleet verifies) heartbeats from the bus's KV bucket. */
+  readonly heartbeats: HeartbeatOpener;
+  private refusedBeats = new Map<string, number>();
   readonly startedAt = new Date();
   /** The HTTP server on http.listen (webhooks, health), when configured. */
   http: HttpServer | undefined;
@@ -107,6 +116,7 @@ export class Coordinator {
 
   constructor(readonly deps: CoordinatorDeps) {
     this.cooldowns = new Cooldowns(deps.store);
+    this.heartbeats = new HeartbeatOpener(deps.checkNodeCert);
     this.taskContext = this.makeTaskContext();
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
@@ -142,17 +152,16 @@ export class Coordinator {
     this.queue = await bus.workQueue(ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS);
     this.queue.onExhausted((_subject, data) => this.assignmentExhausted(data));
     this.kv = await bus.kv(HEARTBEAT_BUCKET, { ttlMs: this.deps.nodeTtlMs ?? 10_000 });
+    // In order, one at a time: a sealed heartbeat's sequence must grow.
+    let opening = Promise.resolve();
     this.stopWatch = await this.kv.watch((e) => {
       if (e.operation !== 'PUT') return;
-      let info: NodeInfo;
-      try {
-        info = NodeInfo.decode(e.value);
-      } catch (err) {
-        log.warn('malformed heartbeat ignored', { key: e.key, err });
-        return;
-      }
       // Timed by our clock at receipt: the NATS server's clock (e.updatedAt) may be skewed.
-      this.heartbeat(e.key, info);
+      opening = opening.then(async () => {
+        const o = await this.heartbeats.open(e.key, e.value);
+        if (o.refused !== undefined) return this.heartbeatRefused(e.key, o.refused);
+        if (o.info && !this.stopped) this.heartbeat(e.key, o.info);
+      }).catch((err) => log.warn('heartbeat not handled', { key: e.key, err }));
     });
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
     await this.cooldowns.load();
@@ -202,6 +211,16 @@ export class Coordinator {
       }, this.deps.github);
     })().finally(() => { this.githubStarting = undefined; });
     await this.githubStarting;
+  }
+
+  /** A heartbeat from the bus that does not count: said once per node and reason a minute. */
+  private heartbeatRefused(name: string, why: string): void {
+    const k = `${name}\0${why}`;
+    const now = Date.now();
+    if ((this.refusedBeats.get(k) ?? 0) > now - 60_000) return;
+    if (this.refusedBeats.size > 1_000) this.refusedBeats.clear();
+    this.refusedBeats.set(k, now);
+    log.warn('heartbeat on the bus refused', { node: name, err: why });
   }
 
   /**
@@ -427,12 +446,25 @@ export class Coordinator {
    * overrides follow it from the next decision on. Nodes read their own config at start.
    */
   async reloadConfig(config: OrchConfig): Promise<void> {
+    const ghChanged = JSON.stringify(this.deps.config.gh) !== JSON.stringify(config.gh);
     this.deps.config = config;
     this.projectConfigs.clear();
     for (const p of await this.store.listProjects()) await this.loadProjectConfig(p);
     await this.syncConfigJobs();
+    // GitHub sync read the global gh.* settings (auth, api_url, webhook secret, poll interval) when it
+    // started: start it again with the new ones. What it owed GitHub is in the store; the first poll catches up.
+    if (ghChanged && this.githubWanted && !this.stopped) await this.restartGitHub();
     log.info('config reloaded');
     this.dispatcher.pump();
+  }
+
+  private async restartGitHub(): Promise<void> {
+    await this.githubStarting;
+    const old = this.github;
+    this.github = undefined;
+    await old?.stop();
+    log.info(old ? 'gh settings changed: GitHub sync restarted with them' : 'gh settings changed: starting GitHub sync');
+    await this.ensureGitHub();
   }
 
   /** Store the jobs of config.yml and every project's .orch.yml; drop config jobs no file has any more. */

@@ -104,7 +104,7 @@ export async function serve(args: ServeArgs): Promise<Serving> {
     .catch((err: unknown) => { progress.fail('PostgreSQL did not start'); throw err; });
   progress.done(`PostgreSQL ready: ${db.description}`);
   const authority = useTls
-    ? await Authority.open(paths.home, [listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '')], new ClusterCaStore(db.pool)).catch(async (err) => { await db.close(); throw err; })
+    ? await Authority.open(paths.home, [listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '')], new ClusterCaStore(db.pool, token)).catch(async (err) => { await db.close(); throw err; })
     : undefined;
   const cleanups: Array<() => Promise<void>> = [async () => stopLogFile(), () => db.close()];
   const stopAll = async () => {
@@ -142,12 +142,13 @@ export async function serve(args: ServeArgs): Promise<Serving> {
       leadership = l;
       const store = new Store(db.pool);
       store.fence(l.epoch);
+      const identities = authority ? new Identities(new IdentityStore(db.pool), authority) : undefined;
       const c = new Coordinator({ paths, config: current, db, store, bus, epoch: l.epoch,
         nodeTtlMs: args.nodeTtlMs ?? current.cluster.node_timeout_seconds * 1000,
-        assignTimeoutMs: current.cluster.assign_timeout_seconds * 1000 });
+        assignTimeoutMs: current.cluster.assign_timeout_seconds * 1000,
+        checkNodeCert: identities ? (name, der) => identities.check(name, der) : undefined });
       await c.start();
       coordinator = c;
-      const identities = authority ? new Identities(new IdentityStore(db.pool), authority) : undefined;
       for (const id of (await identities?.list()) ?? []) if (id.revokedAt) c.registry.revoke(id.name);
       server = await startGrpcServer(c, bound, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token, access: { token, readToken, identities } }, authority?.serverCredentials());
       bound = server.address; // a later term listens where clients already look

@@ -61,6 +61,7 @@ export function nodeGateway(c: Coordinator, accessOrToken: Access | string | und
       const info = req.node;
       if (!info || !info.name) throw new InvalidArgument('a node must register with a name');
       await bind.asNode(call, info.name);
+      c.heartbeats.reset(info.name);
       // Where the node really is, as this coordinator sees it (unless it names its own address).
       if (!info.address) info.address = peerHost(call.getPeer());
       if (info.slots < 1) throw new InvalidArgument(`node ${info.name}: slots must be at least 1`);

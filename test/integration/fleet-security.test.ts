@@ -13,7 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinatorClient } from '../../proto/gen/orch/v1/coordinator.js';
 import { AttemptStarted, HeldAttempt, NodeGatewayClient, OutputChunk, RegisterRequest } from '../../proto/gen/orch/v1/node.js';
 import { AttemptResult, NodeInfo } from '../../proto/gen/orch/v1/types.js';
+import { NatsBus } from '../../runtime/bus/nats.js';
+import { HEARTBEAT_BUCKET } from '../../runtime/bus/subjects.js';
 import { tokenMetadata } from '../../runtime/grpc-auth.js';
+import { HeartbeatSealer } from '../../runtime/heartbeat-seal.js';
 import { channelCredentials, channelOptions, fetchPinnedCa, type ClientTls } from '../../runtime/tls/channel.js';
 import { parseJoinToken } from '../../runtime/tls/join-token.js';
 import { certFingerprint, commonName, KEY_ALG, makeCsr, newKeyPair, x509 } from '../../runtime/tls/x509.js';
@@ -112,12 +115,13 @@ describe.skipIf(!available)('a secure fleet: TLS only, node identities, tokens, 
     const gated = instantAgent(scratch, runsFile, { file: 'gated-agent.sh', gateFile: gate });
     const held = instantAgent(scratch, runsFile, { file: 'held-agent.sh', gateFile: `${gate}-held` });
     const keyGated = instantAgent(scratch, runsFile, { file: 'key-gated-agent.sh', gateFile: `${gate}-keyed` });
+    const busGated = instantAgent(scratch, runsFile, { file: 'bus-gated-agent.sh', gateFile: `${gate}-bus` });
     // An agent that proves it got its key (a hash of it, outside every ORCH_HOME), then waits at its gate.
     const keyed = join(scratch, 'keyed-agent.sh');
     writeFileSync(keyed, `#!/bin/bash\nprintf %s "$TEST_AGENT_KEY" | sha256sum | cut -d' ' -f1 > ${JSON.stringify(keyProof)}\nexec ${JSON.stringify(keyGated)}\n`, { mode: 0o755 });
     fleet = new Fleet({
       nodes: 1, slots: 2, token: SECRETS.token,
-      agentsYaml: `agents:\n  gated:\n    kind: command\n    command: ${gated}\n  held:\n    kind: command\n    command: ${held}\n  keyed:\n    kind: command\n    command: ${keyed}\n    env:\n      TEST_AGENT_KEY: \${ORCH_TEST_AGENT_KEY}\n`,
+      agentsYaml: `agents:\n  gated:\n    kind: command\n    command: ${gated}\n  held:\n    kind: command\n    command: ${held}\n  busy:\n    kind: command\n    command: ${busGated}\n  keyed:\n    kind: command\n    command: ${keyed}\n    env:\n      TEST_AGENT_KEY: \${ORCH_TEST_AGENT_KEY}\n`,
       clusterYaml: ['read_token: ${ORCH_TEST_READ_TOKEN}'],
       secretsOutsideHomes: { natsPassword: SECRETS.natsPassword, env: { ORCH_TEST_AGENT_KEY: SECRETS.agentKey, ORCH_TEST_READ_TOKEN: SECRETS.readToken } },
     });
@@ -351,6 +355,51 @@ describe.skipIf(!available)('a secure fleet: TLS only, node identities, tokens, 
     expect(argvHits).toEqual([]);
     writeFileSync(`${gate}-keyed`, '');
     await waitFor(async () => (await task(t.id)).status === 'done', { timeoutMs: 60_000, what: 'the keyed task to finish' });
+  }, 120_000);
+
+  it('whoever can write to the bus cannot heartbeat as node1: forged, foreign and replayed heartbeats are refused and node1\'s running task is untouched', async () => {
+    const t = await addTask('Runs on node1 while the bus is forged', 'busy');
+    await waitFor(async () => { const x = await task(t.id); return x.status === 'in_progress' && x.node === 'node1'; }, { timeoutMs: 30_000, what: 'the task to run on node1' });
+    // The impostor holds the bus's credentials (as every node does) and an enrolled name of its own.
+    const bus = await NatsBus.connect({ url: fleet.nats.url, user: 'orch', password: SECRETS.natsPassword, name: 'impostor' });
+    try {
+      const kv = await bus.kv(HEARTBEAT_BUCKET, { ttlMs: 3_000 });
+      const anon = new NodeGatewayClient(fleet.address, channelCredentials({ ca }), channelOptions({ ca }));
+      const ekeys = await newKeyPair();
+      const eve = await call<{ certPem: string }>(anon, 'enroll', { name: 'eve', csrPem: await makeCsr('eve', ekeys) }, tokenMetadata(parseJoinToken(fleet.joinToken)!.secret));
+      anon.close();
+      const genuine = await waitFor(async () => (await kv.get('node1'))?.value, { what: 'node1\'s own heartbeat on the bus' });
+      // Each says node1 runs nothing: counted twice in a row, node1's attempt would be lost.
+      const empty = NodeInfo.fromPartial({ name: 'node1', slots: 2, state: 'up', held: [] });
+      const forgeries: Array<[string, () => Uint8Array]> = [
+        ['a bare NodeInfo', () => NodeInfo.encode(empty).finish()],
+        ['an unsigned heartbeat', () => new HeartbeatSealer().seal(empty)],
+        ['one signed by eve', () => new HeartbeatSealer({ key: ekeys.key, cert: eve.certPem }).seal(empty)],
+        ['node1\'s own, replayed', () => genuine],
+      ];
+      const runsBefore = readFileSync(runsFile, 'utf8');
+      // For four node TTLs (node1 beats every 0.5 s), the forgeries outnumber node1's own beats.
+      const until = Date.now() + 12_000;
+      while (Date.now() < until) {
+        for (const [, forge] of forgeries) await kv.put('node1', forge());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const serveLog = fleet.coordinator.logOf('serve');
+      expect(serveLog).toMatch(/heartbeat on the bus refused.*unsigned heartbeat/);
+      expect(serveLog).toMatch(/heartbeat on the bus refused.*not the one node \\?"node1\\?" enrolled with/);
+      expect(serveLog).toMatch(/heartbeat on the bus refused.*replayed or out-of-order/);
+      expect(serveLog).not.toMatch(/no longer runs an attempt placed there/);
+      const nodes = await fleet.coordinator.json<Array<{ name: string; state: string }>>(['node', 'list'], { env: fleet.cliEnv() });
+      expect(nodes.find((x) => x.name === 'node1')?.state).toBe('up');
+      const still = await task(t.id);
+      expect(still).toMatchObject({ status: 'in_progress', attempts: 1, node: 'node1' });
+      expect(readFileSync(runsFile, 'utf8')).toBe(runsBefore); // no other run started meanwhile
+    } finally {
+      await bus.close();
+    }
+    writeFileSync(`${gate}-bus`, '');
+    const done = await waitFor(async () => { const x = await task(t.id); return x.status === 'done' ? x : undefined; }, { timeoutMs: 60_000, what: 'node1\'s task to finish' });
+    expect(done).toMatchObject({ attempts: 1, node: 'node1' });
   }, 120_000);
 
   it('orch node revoke: the node\'s certificate is refused, its running attempt runs again elsewhere, its name may enrol anew', async () => {

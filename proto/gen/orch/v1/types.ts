@@ -175,6 +175,24 @@ export interface NodeInfo {
   drainReason: string;
 }
 
+/**
+ * A node's heartbeat as it is kept in the bus's KV bucket. In a TLS fleet the node signs
+ * seq and info with its enrolled key (ECDSA P-256, SHA-256, DER signature over the 8-byte
+ * big-endian seq followed by info), and the coordinator counts it only when the
+ * certificate is the one enrolled under the key's name, the signature holds and seq is
+ * newer than the last one it counted: whoever can write to the bus cannot heartbeat as
+ * another node. In embedded mode (no identities) cert_der and signature are empty.
+ */
+export interface SignedHeartbeat {
+  /** NodeInfo, encoded */
+  info: Buffer;
+  /** strictly increasing per node (its clock in ms, bumped when needed) */
+  seq: number;
+  /** the node's certificate */
+  certDer: Buffer;
+  signature: Buffer;
+}
+
 /** Published on the bus to one node: run one attempt of a task. */
 export interface Assignment {
   taskId: number;
@@ -2503,6 +2521,127 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     message.holdSeconds = object.holdSeconds ?? 0;
     message.busDown = object.busDown ?? false;
     message.drainReason = object.drainReason ?? "";
+    return message;
+  },
+};
+
+function createBaseSignedHeartbeat(): SignedHeartbeat {
+  return { info: Buffer.alloc(0), seq: 0, certDer: Buffer.alloc(0), signature: Buffer.alloc(0) };
+}
+
+export const SignedHeartbeat: MessageFns<SignedHeartbeat> = {
+  encode(message: SignedHeartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.info.length !== 0) {
+      writer.uint32(10).bytes(message.info);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(16).int64(message.seq);
+    }
+    if (message.certDer.length !== 0) {
+      writer.uint32(26).bytes(message.certDer);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(34).bytes(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignedHeartbeat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignedHeartbeat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.info = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certDer = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignedHeartbeat {
+    return {
+      info: isSet(object.info) ? Buffer.from(bytesFromBase64(object.info)) : Buffer.alloc(0),
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      certDer: isSet(object.certDer)
+        ? Buffer.from(bytesFromBase64(object.certDer))
+        : isSet(object.cert_der)
+        ? Buffer.from(bytesFromBase64(object.cert_der))
+        : Buffer.alloc(0),
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: SignedHeartbeat): unknown {
+    const obj: any = {};
+    if (message.info.length !== 0) {
+      obj.info = base64FromBytes(message.info);
+    }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.certDer.length !== 0) {
+      obj.certDer = base64FromBytes(message.certDer);
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SignedHeartbeat>, I>>(base?: I): SignedHeartbeat {
+    return SignedHeartbeat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SignedHeartbeat>, I>>(object: I): SignedHeartbeat {
+    const message = createBaseSignedHeartbeat();
+    message.info = object.info ?? Buffer.alloc(0);
+    message.seq = object.seq ?? 0;
+    message.certDer = object.certDer ?? Buffer.alloc(0);
+    message.signature = object.signature ?? Buffer.alloc(0);
     return message;
   },
 };
