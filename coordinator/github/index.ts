@@ -153,7 +153,8 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
       unlisten();
       unroute?.();
       for (const s of syncs.values()) s.outbox.stop();
-      await polling;
+      // The write in flight ends before a new sync (a config reload) could make the same one.
+      await Promise.all([polling, ...[...syncs.values()].map((s) => s.outbox.idle())]);
     },
   };
 }

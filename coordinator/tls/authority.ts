@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { CaPair, ClusterCaStore } from '../store/identities.js';
+import { CaSealedError, type CaPair, type ClusterCaStore } from '../store/identities.js';
 import { certFingerprint, KEY_ALG, loadKeyPair, newKeyPair, SERVER_NAME, x509, type CryptoKey, type KeyPairPem } from '../../runtime/tls/x509.js';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
@@ -47,8 +47,17 @@ export class Authority {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const f = (n: string) => join(dir, n);
     // The CA: the cluster's (in the shared database) first, then this home's, else a new one.
-    let ca: CaPair | undefined = await shared?.load();
-    if (!ca && existsSync(f('ca.key')) && existsSync(f('ca.crt'))) ca = { key: readFileSync(f('ca.key'), 'utf8'), cert: readFileSync(f('ca.crt'), 'utf8') };
+    const local = existsSync(f('ca.key')) && existsSync(f('ca.crt')) ? { key: readFileSync(f('ca.key'), 'utf8'), cert: readFileSync(f('ca.crt'), 'utf8') } : undefined;
+    let ca: CaPair | undefined;
+    try {
+      ca = await shared?.load();
+    } catch (err) {
+      // Sealed with another token: the coordinator that holds the CA's key seals it anew (a token change).
+      if (!(err instanceof CaSealedError) || !shared || local?.cert !== err.cert) throw err;
+      await shared.reseal(local);
+      ca = local;
+    }
+    ca ??= local;
     if (!ca) ca = await Authority.newCa();
     if (shared) ca = await shared.saveFirst(ca);
     const caKeys = await loadKeyPair(ca.key);
