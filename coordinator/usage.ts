@@ -29,7 +29,8 @@ export function taskCost(taskId: number, attempts: AttemptRow[], routing: Usage 
   const total = emptyUsage();
   for (const a of attempts) addUsage(total, usageOf(a));
   addUsage(total, routing);
-  return { taskId, attempts: rows, total, routing };
+  // The database's float sum, rounded to the micro-dollar as every other figure here.
+  return { taskId, attempts: rows, total, routing: addUsage(emptyUsage(), routing) };
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'lost', 'killed']);
@@ -38,7 +39,7 @@ const ENDED = new Set(['succeeded', 'failed', 'lost', 'killed']);
 export function routerGroups(rows: RouterUsageRow[]): { byRouter: RouterCostGroup[]; routing: Usage } {
   const routing = emptyUsage();
   const byRouter = rows.map((r) => {
-    const usage: Usage = { inputTokens: r.inputTokens, cacheReadTokens: r.cacheReadTokens, cacheWriteTokens: r.cacheWriteTokens, outputTokens: r.outputTokens, costUsd: r.costUsd };
+    const usage = addUsage(emptyUsage(), { inputTokens: r.inputTokens, cacheReadTokens: r.cacheReadTokens, cacheWriteTokens: r.cacheWriteTokens, outputTokens: r.outputTokens, costUsd: r.costUsd });
     addUsage(routing, usage);
     return { key: `${r.agent || '-'}/${r.model || 'default'}`, agent: r.agent, model: r.model, calls: r.calls, routings: r.routings, usage };
   }).sort((x, y) => y.usage.costUsd - x.usage.costUsd || x.key.localeCompare(y.key));
