@@ -27,8 +27,8 @@ export interface BashJobDeps {
   snapshots(): NodeSnapshot[];
   /** Request/reply on a node's control subject. */
   request(node: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-  /** The grace past a run's timeout (default LOST_AFTER_MS). */
-  lostAfterMs?: number;
+  /** The grace past a run's timeout (cluster.bash_job_grace_seconds; default LOST_AFTER_MS), read at each use. */
+  lostAfterMs?: () => number | undefined;
   now?: () => Date;
 }
 
@@ -54,7 +54,7 @@ export class BashJobs {
   constructor(private readonly d: BashJobDeps) {}
 
   private now(): Date { return this.d.now?.() ?? new Date(); }
-  private get lostAfterMs(): number { return this.d.lostAfterMs ?? LOST_AFTER_MS; }
+  private get lostAfterMs(): number { return this.d.lostAfterMs?.() ?? LOST_AFTER_MS; }
 
   /** Runs in flight from this coordinator (tests wait on them). */
   settled(): Promise<void> {

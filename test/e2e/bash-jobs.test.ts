@@ -32,6 +32,8 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
       nodes: 2, slots: 1, agentsYaml: 'agents:\n  noop:\n    kind: command\n    command: /bin/true\n',
       // Long enough that a node killed in a test is still "up" to the coordinator when the next run is sent.
       nodeTtlSeconds: 10,
+      // A run unanswered 3 s past its timeout is lost (default 120 s), so a test can see it.
+      clusterYaml: ['bash_job_grace_seconds: 3'],
       // The nodes' own environment: a job must not see it.
       processEnv: { ORCH_TEST_LEAK: 'node-private-value' },
     });
@@ -112,7 +114,7 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
   }, 120_000);
 
-  it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on', async () => {
+  it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on, then counts it lost and runs the next', async () => {
     await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 6; echo ended', '--id', 'long', '--timeout', '20']);
     await waitFor(async () => (await json<RunJson[]>(['job', 'runs', 'long'])).find((r) => r.outcome === 'running'), { timeoutMs: 30_000, what: 'a run of the long job to start' });
     await fleet.restartCoordinator('SIGKILL');
@@ -122,12 +124,27 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
       const r = await json<RunJson[]>(['job', 'runs', 'long', '--limit', '100']);
       return r.filter((x) => x.outcome.startsWith('skipped') && Date.parse(x.fired_at) > back).length >= 5 ? r : undefined;
     }, { timeoutMs: 60_000, what: 'the restarted coordinator to skip due runs' });
-    await json<JobJson>(['job', 'disable', 'long']);
     const started = runs.filter((x) => !x.outcome.startsWith('skipped'));
     expect(started).toHaveLength(1);
-    // Its reply went to the killed coordinator: it stays running until it counts as lost (timeout + 2 min).
+    // Its reply went to the killed coordinator: it stays running until it counts as lost (timeout 20 s + grace 3 s).
     expect(started[0].outcome).toBe('running');
     expect(runs.filter((x) => Date.parse(x.fired_at) > back).every((x) => x.outcome === 'skipped: its previous run is still running')).toBe(true);
+
+    // Past that, it is lost and the next due run fires (and runs: the node finished the old one long ago).
+    const after = await waitFor(async () => {
+      const r = await json<RunJson[]>(['job', 'runs', 'long', '--limit', '200']);
+      return r.some((x) => x.outcome === 'succeeded') ? r : undefined;
+    }, { timeoutMs: 60_000, what: 'the lost run to give way to a new one' });
+    await json<JobJson>(['job', 'disable', 'long']);
+    const first = started[0];
+    expect(after.find((x) => x.scheduled_at === first.scheduled_at)?.outcome).toBe('lost: no result came back (its coordinator stopped?)');
+    const next = after.filter((x) => x.outcome === 'succeeded').at(-1)!;
+    expect(next.output).toBe('begun\nended\n');
+    expect(Date.parse(next.fired_at)).toBeGreaterThanOrEqual(Date.parse(first.fired_at) + 23_000);
+    const between = after.filter((x) => x.scheduled_at > first.scheduled_at && x.scheduled_at < next.scheduled_at);
+    expect(between.length).toBeGreaterThanOrEqual(15);
+    expect(between.every((x) => x.outcome === 'skipped: its previous run is still running')).toBe(true);
+    expect((await cli(['job', 'runs', 'long', '--limit', '200'])).stdout).toContain('lost: no result came back (its coordinator stopped?)');
   }, 150_000);
 
   const bothUp = () => waitFor(async () => {

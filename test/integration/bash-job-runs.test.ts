@@ -75,7 +75,7 @@ describe('bash job runs across coordinator lives and nodes', () => {
       // A life that dies mid-run: the request went out, no reply ever comes back to it.
       request: o.neverAnswered ? () => new Promise<Uint8Array>(() => undefined)
         : (node, body, timeoutMs) => bus.request(subjects.control(node), body, { timeoutMs }),
-      ...(o.lostAfterMs !== undefined ? { lostAfterMs: o.lostAfterMs } : {}),
+      lostAfterMs: () => o.lostAfterMs,
     });
     const scheduler = new Scheduler({ jobs, now: () => clock.now, taskOpen: async () => false, created: () => undefined, runBash: (j, at) => bash.fire(j, at) });
     return { bash, scheduler };
