@@ -29,7 +29,7 @@ export function taskCost(taskId: number, attempts: AttemptRow[], routing: Usage 
   const total = emptyUsage();
   for (const a of attempts) addUsage(total, usageOf(a));
   addUsage(total, routing);
-  // The database's float sum, rounded to the micro-dollar as every other figure here.
+  // The database's float sum, rounded to the micro-dollar as every sum here is.
   return { taskId, attempts: rows, total, routing: addUsage(emptyUsage(), routing) };
 }
 
