@@ -125,6 +125,7 @@ export class Coordinator {
     this.bashJobs = new BashJobs({
       jobs: this.jobs, project: (name) => this.store.getProject(name), requiredTools: (p) => this.projectConfig(p).required_tools ?? [],
       snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.deps.bus.request(subjects.control(node), body, { timeoutMs }),
+      lostAfterMs: () => { const g = this.config.cluster.bash_job_grace_seconds; return g === undefined ? undefined : g * 1000; },
     });
     this.scheduler = new Scheduler({
       jobs: this.jobs, runBash: (job, at) => this.bashJobs.fire(job, at),

@@ -2,6 +2,7 @@
 // runtime/telemetry/metrics.ts for the instruments). All no-ops while telemetry is off.
 import type { AttemptResult } from '../proto/gen/orch/v1/types.js';
 import { observeGauge, orchMetrics } from '../runtime/telemetry/metrics.js';
+import type { AskResult } from './ask.js';
 import type { AttemptRow, Store, TaskRow } from './store/store.js';
 
 function who(a: Pick<AttemptRow, 'agent' | 'model' | 'node'>, r?: AttemptResult) {
@@ -31,6 +32,18 @@ export function recordAttemptResult(a: AttemptRow, r: AttemptResult): void {
   const attrs = who(a, r);
   m.attempts.add(1, { ...attrs, 'orch.outcome': r.outcome, ...(r.errorClass ? { 'error.type': r.errorClass } : {}) });
   if (r.durationMs > 0) m.runDuration.record(r.durationMs / 1000, { ...attrs, 'orch.outcome': r.outcome });
+  recordUsage(r, { ...attrs, 'orch.purpose': 'task' });
+}
+
+/** One call of the LLM router answered: its tokens and cost, apart from agent runs (orch.purpose route). */
+export function recordRouterCall(agent: string, r: AskResult): void {
+  recordUsage(r, { 'gen_ai.agent.name': agent, 'gen_ai.request.model': r.model, 'orch.node': r.node, 'orch.purpose': 'route' });
+}
+
+type UsageFields = Pick<AttemptResult, 'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'costUsd'>;
+
+function recordUsage(r: UsageFields, attrs: Record<string, string>): void {
+  const m = orchMetrics();
   const tokens: Array<[string, number]> = [['input', r.inputTokens], ['output', r.outputTokens], ['cache_read', r.cacheReadTokens], ['cache_write', r.cacheWriteTokens]];
   for (const [type, n] of tokens) if (n > 0) m.tokens.add(n, { ...attrs, 'gen_ai.token.type': type });
   if (r.costUsd > 0) m.cost.add(r.costUsd, attrs);

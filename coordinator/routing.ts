@@ -9,6 +9,7 @@ import { parseRouterAnswer, ROUTER_SYSTEM, routerPrompt } from './router-llm.js'
 import type { RouteRecord } from './store/routing.js';
 import type { TaskRow } from './store/rows.js';
 import type { Asker } from './ask.js';
+import { recordRouterCall } from './metrics.js';
 
 const log = logger('router');
 
@@ -146,6 +147,7 @@ export class Routing {
         usage.cacheWriteTokens += res.cacheWriteTokens;
         usage.costUsd += res.costUsd;
         usage.durationMs += res.durationMs;
+        recordRouterCall(agent, res);
         verdict = parseRouterAnswer(res.text);
         if (!('error' in verdict)) return verdict;
         log.warn('router answer rejected', { task: task.id, try: i + 1, why: verdict.error });

@@ -1,6 +1,7 @@
 // Tokens and cost read back: per task (`orch task cost`) and over a window (`orch metrics`).
 // Pure aggregation of attempt rows into the proto shapes; the store only fetches.
-import type { AttemptCost, CostGroup, MetricsResponse, TaskCostResponse, Usage } from '../proto/gen/orch/v1/coordinator.js';
+import type { AttemptCost, CostGroup, MetricsResponse, RouterCostGroup, TaskCostResponse, Usage } from '../proto/gen/orch/v1/coordinator.js';
+import type { RouterUsageRow } from './store/routing.js';
 import type { AttemptRow } from './store/store.js';
 
 export function emptyUsage(): Usage {
@@ -28,12 +29,24 @@ export function taskCost(taskId: number, attempts: AttemptRow[], routing: Usage 
   const total = emptyUsage();
   for (const a of attempts) addUsage(total, usageOf(a));
   addUsage(total, routing);
-  return { taskId, attempts: rows, total, routing };
+  // The database's float sum, rounded to the micro-dollar as every sum here is.
+  return { taskId, attempts: rows, total, routing: addUsage(emptyUsage(), routing) };
 }
 
 const ENDED = new Set(['succeeded', 'failed', 'lost', 'killed']);
 
-export function metrics(sinceSeconds: number, tasksByStatus: Record<string, number>, attempts: AttemptRow[]): MetricsResponse {
+/** The router's usage by agent/model (the costliest first); its sum is the window's routing. */
+export function routerGroups(rows: RouterUsageRow[]): { byRouter: RouterCostGroup[]; routing: Usage } {
+  const routing = emptyUsage();
+  const byRouter = rows.map((r) => {
+    const usage = addUsage(emptyUsage(), { inputTokens: r.inputTokens, cacheReadTokens: r.cacheReadTokens, cacheWriteTokens: r.cacheWriteTokens, outputTokens: r.outputTokens, costUsd: r.costUsd });
+    addUsage(routing, usage);
+    return { key: `${r.agent || '-'}/${r.model || 'default'}`, agent: r.agent, model: r.model, calls: r.calls, routings: r.routings, usage };
+  }).sort((x, y) => y.usage.costUsd - x.usage.costUsd || x.key.localeCompare(y.key));
+  return { byRouter, routing };
+}
+
+export function metrics(sinceSeconds: number, tasksByStatus: Record<string, number>, attempts: AttemptRow[], routes: RouterUsageRow[] = []): MetricsResponse {
   const groups = (key: (a: AttemptRow) => string): CostGroup[] => {
     const m = new Map<string, CostGroup>();
     for (const a of attempts) {
@@ -49,12 +62,14 @@ export function metrics(sinceSeconds: number, tasksByStatus: Record<string, numb
   const succeeded = ended.filter((a) => a.state === 'succeeded').length;
   const total = emptyUsage();
   for (const a of attempts) addUsage(total, usageOf(a));
+  const { byRouter, routing } = routerGroups(routes);
+  addUsage(total, routing);
   const errorsByClass: Record<string, number> = {};
   for (const a of ended) if (a.state !== 'succeeded' && a.errorClass) errorsByClass[a.errorClass] = (errorsByClass[a.errorClass] ?? 0) + 1;
   return {
     sinceSeconds, tasksByStatus, attempts: attempts.length, attemptsSucceeded: succeeded,
     successRate: ended.length ? Math.round((succeeded / ended.length) * 1000) / 1000 : 0,
     byAgent: groups((a) => a.agent || '-'), byModel: groups((a) => `${a.agent || '-'}/${a.model || 'default'}`),
-    byNode: groups((a) => a.node || '-'), total, errorsByClass,
+    byNode: groups((a) => a.node || '-'), total, errorsByClass, byRouter, routing,
   };
 }

@@ -59,6 +59,8 @@ export async function showMetrics(argv: Args): Promise<void> {
         since_seconds: r.sinceSeconds, tasks_by_status: r.tasksByStatus, attempts: r.attempts, attempts_succeeded: r.attemptsSucceeded,
         success_rate: r.successRate, errors_by_class: r.errorsByClass, total: usageJson(r.total),
         by_agent: r.byAgent.map(group), by_model: r.byModel.map(group), by_node: r.byNode.map(group),
+        by_router: r.byRouter.map((g) => ({ key: g.key, agent: g.agent, model: g.model, calls: g.calls, routings: g.routings, ...usageJson(g.usage) })),
+        routing: usageJson(r.routing),
       });
     }
     const out: string[] = [];
@@ -69,7 +71,12 @@ export async function showMetrics(argv: Args): Promise<void> {
       if (!groups.length) continue;
       out.push('', table([title, 'ATTEMPTS', ...USAGE_HEADERS], groups.map((g) => [g.key, g.attempts, ...cols(g.usage)])).trimEnd());
     }
-    out.push('', `total: ${cols(r.total).join(' / ')} (input / cache read / cache write / output / cost)`);
+    // The LLM router's own calls, apart from the agent runs (they are in the total too).
+    if (r.byRouter.length) {
+      out.push('', table(['ROUTER', 'CALLS', 'ROUTINGS', ...USAGE_HEADERS], r.byRouter.map((g) => [g.key, g.calls, g.routings, ...cols(g.usage)])).trimEnd());
+      out.push(`routing: ${cols(r.routing).join(' / ')}`);
+    }
+    out.push('', `total: ${cols(r.total).join(' / ')} (input / cache read / cache write / output / cost; agent runs and routing)`);
     process.stdout.write(out.join('\n') + '\n');
   });
 }

@@ -18,7 +18,7 @@ import { JOB_ID } from '../scheduler/config-jobs.js';
 import { nextAt, parseSchedule } from '../scheduler/cron.js';
 import { slug } from '../prompt.js';
 import type { JobRow } from '../store/jobs.js';
-import { latestRoute, routingUsage } from '../store/routing.js';
+import { latestRoute, routerUsageSince, routingUsage } from '../store/routing.js';
 import { routeTask } from './route-task.js';
 import type { Job } from '../../proto/gen/orch/v1/coordinator.js';
 
@@ -200,7 +200,7 @@ export function coordinatorApi(c: Coordinator, facts: ServerFacts): CoordinatorS
     getMetrics: unary(t, async (req) => {
       if (req.sinceSeconds < 0) throw new InvalidArgument('since must not be negative');
       const since = req.sinceSeconds ? new Date(Date.now() - req.sinceSeconds * 1000) : undefined;
-      return metrics(req.sinceSeconds, await store.taskStatusCounts(since), await store.attemptsSince(since));
+      return metrics(req.sinceSeconds, await store.taskStatusCounts(since), await store.attemptsSince(since), await routerUsageSince(c.deps.db.pool, since));
     }),
     listJobs: unary(t, async () => ({ jobs: (await c.jobs.list()).map(jobToProto) })),
 

@@ -11,10 +11,14 @@ import type { Fired } from './scheduler.js';
 
 const log = logger('bash-jobs');
 
-/** A run still 'running' this long past its timeout lost its reply (a coordinator restart): it is over. */
-const LOST_AFTER_MS = 120_000;
+/**
+ * The grace past a run's timeout: how long the coordinator waits for the node's reply (its
+ * checkout, a fetch, comes before the command), and so when a run still 'running' in the
+ * store, whose reply went to an earlier coordinator life, counts as lost.
+ */
+export const LOST_AFTER_MS = 120_000;
 /** Nodes tried per run (a node that does not answer or is busy gives way to the next). */
-const MAX_NODES = 3;
+export const MAX_NODES = 3;
 
 export interface BashJobDeps {
   jobs: JobStore;
@@ -23,6 +27,8 @@ export interface BashJobDeps {
   snapshots(): NodeSnapshot[];
   /** Request/reply on a node's control subject. */
   request(node: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** The grace past a run's timeout (cluster.bash_job_grace_seconds; default LOST_AFTER_MS), read at each use. */
+  lostAfterMs?: () => number | undefined;
   now?: () => Date;
 }
 
@@ -48,6 +54,7 @@ export class BashJobs {
   constructor(private readonly d: BashJobDeps) {}
 
   private now(): Date { return this.d.now?.() ?? new Date(); }
+  private get lostAfterMs(): number { return this.d.lostAfterMs?.() ?? LOST_AFTER_MS; }
 
   /** Runs in flight from this coordinator (tests wait on them). */
   settled(): Promise<void> {
@@ -63,10 +70,12 @@ export class BashJobs {
     if (this.running.has(job.id)) return skip('its previous run is still running');
     // A run another coordinator (or an earlier life of this one) started: running until past its time.
     for (const r of await this.d.jobs.runningRuns(job.id)) {
-      if (this.now().getTime() < r.firedAt.getTime() + job.timeoutSeconds * 1000 + LOST_AFTER_MS) return skip('its previous run is still running');
-      await this.d.jobs.finishBashRun(job.id, r.scheduledAt, { outcome: 'lost: no result came back (its coordinator stopped?)', node: '', exitCode: null, output: '', durationMs: 0 });
+      if (this.now().getTime() < r.firedAt.getTime() + job.timeoutSeconds * 1000 + this.lostAfterMs) return skip('its previous run is still running');
+      log.warn('bash job run lost: no result came back', { job: job.id, run: r.scheduledAt.toISOString(), firedAt: r.firedAt.toISOString() });
+      await this.d.jobs.finishBashRun(job.id, r.scheduledAt, { outcome: 'lost: no result came back (its coordinator stopped?)', node: '', exitCode: null, output: '', durationMs: 0 }, this.now());
     }
-    if (!(await this.d.jobs.startBashRun(job, at))) return { job: job.id, scheduledAt: at, skipped: 'already fired' };
+    // fired_at comes from the clock the lost check above reads, not the database's.
+    if (!(await this.d.jobs.startBashRun(job, at, this.now()))) return { job: job.id, scheduledAt: at, skipped: 'already fired' };
     const run = this.execute(job, at).catch((err) => log.error('bash job run failed', { job: job.id, err })).finally(() => this.running.delete(job.id));
     this.running.set(job.id, run);
     return { job: job.id, scheduledAt: at, note: 'bash run started' };
@@ -77,7 +86,7 @@ export class BashJobs {
     const timeoutMs = job.timeoutSeconds * 1000;
     const finish = (outcome: string, r?: BashJobReply) => this.d.jobs.finishBashRun(job.id, at, {
       outcome, node: r?.node ?? '', exitCode: r?.exitCode ?? null, output: r?.output ?? '', durationMs: r?.durationMs ?? Date.now() - t0,
-    });
+    }, this.now());
     const project = await this.d.project(job.project);
     if (!project) return finish(`failed: project ${job.project} is not registered`);
     const nodes = bashNodes(this.d.snapshots(), this.d.requiredTools(job.project)).slice(0, MAX_NODES);
@@ -91,14 +100,18 @@ export class BashJobs {
       let reply: BashJobReply;
       try {
         // The checkout (a fetch) comes before the command: the reply may take a while past the timeout.
-        reply = parseReply(await this.d.request(node, Buffer.from(JSON.stringify(wire)), timeoutMs + 120_000));
+        reply = parseReply(await this.d.request(node, Buffer.from(JSON.stringify(wire)), timeoutMs + this.lostAfterMs));
       } catch (err) {
         last = `node ${node}: ${(err as Error).message}`;
         log.warn('bash job not answered; trying another node', { job: job.id, node, err: (err as Error).message });
         continue;
       }
       // A node that could not even start it (busy, checkout failed) gives way to the next one.
-      if (!reply.ok && nodes.indexOf(node) < nodes.length - 1) { last = `node ${node}: ${reply.error}`; continue; }
+      if (!reply.ok && nodes.indexOf(node) < nodes.length - 1) {
+        last = `node ${node}: ${reply.error}`;
+        log.warn('bash job refused by a node; trying another node', { job: job.id, node, why: reply.error });
+        continue;
+      }
       log.info('bash job run ended', { job: job.id, node: reply.node, exitCode: reply.exitCode, timedOut: reply.timedOut });
       return finish(bashOutcome(reply, timeoutMs), reply);
     }

@@ -142,8 +142,8 @@ export class JobStore {
    * Claim a bash job's run scheduled at `at` (outcome 'running'); false when this run was
    * already claimed (by us or another coordinator).
    */
-  async startBashRun(job: JobRow, at: Date): Promise<boolean> {
-    const r = await this.pool.query(`insert into job_runs (job_id, scheduled_at, outcome) values ($1, $2, 'running') on conflict do nothing`, [job.id, at]);
+  async startBashRun(job: JobRow, at: Date, firedAt: Date = new Date()): Promise<boolean> {
+    const r = await this.pool.query(`insert into job_runs (job_id, scheduled_at, fired_at, outcome) values ($1, $2, $3, 'running') on conflict do nothing`, [job.id, at, firedAt]);
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -154,10 +154,10 @@ export class JobStore {
   }
 
   /** A bash run ended (or was found lost): its outcome, node, exit code and output. */
-  async finishBashRun(jobId: string, at: Date, end: BashRunEnd): Promise<void> {
+  async finishBashRun(jobId: string, at: Date, end: BashRunEnd, finishedAt: Date = new Date()): Promise<void> {
     await this.pool.query(
-      `update job_runs set outcome = $3, node = $4, exit_code = $5, output = $6, duration_ms = $7, finished_at = now()
+      `update job_runs set outcome = $3, node = $4, exit_code = $5, output = $6, duration_ms = $7, finished_at = $8
        where job_id = $1 and scheduled_at = $2 and outcome = 'running'`,
-      [jobId, at, end.outcome.slice(0, 500), end.node, end.exitCode, end.output, Math.round(end.durationMs)]);
+      [jobId, at, end.outcome.slice(0, 500), end.node, end.exitCode, end.output, Math.round(end.durationMs), finishedAt]);
   }
 }

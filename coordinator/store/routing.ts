@@ -62,3 +62,30 @@ export async function routingUsage(pool: pg.Pool, taskId: number): Promise<{ inp
   const x = r.rows[0];
   return { inputTokens: Number(x.i), cacheReadTokens: Number(x.cr), cacheWriteTokens: Number(x.cw), outputTokens: Number(x.o), costUsd: Number(x.c) };
 }
+
+/** The router's own usage over the routings made since a moment (all when undefined), by router agent/model. */
+export interface RouterUsageRow {
+  agent: string;
+  model: string;
+  /** Routing calls made (tries). */
+  calls: number;
+  /** Routing decisions that asked the router. */
+  routings: number;
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export async function routerUsageSince(pool: pg.Pool, since?: Date): Promise<RouterUsageRow[]> {
+  const r = await pool.query(
+    `select router_agent, router_model, sum(tries) as calls, count(*) as routings, sum(input_tokens) as i, sum(cache_read_tokens) as cr,
+       sum(cache_write_tokens) as cw, sum(output_tokens) as o, sum(cost_usd) as c
+     from task_routes where tries > 0 and ($1::timestamptz is null or at >= $1)
+     group by router_agent, router_model`, [since ?? null]);
+  return r.rows.map((x) => ({
+    agent: x.router_agent, model: x.router_model, calls: Number(x.calls), routings: Number(x.routings), inputTokens: Number(x.i),
+    cacheReadTokens: Number(x.cr), cacheWriteTokens: Number(x.cw), outputTokens: Number(x.o), costUsd: Number(x.c),
+  }));
+}

@@ -138,6 +138,11 @@ export interface OrchConfig {
     restart_grace_seconds: number;
     /** A standby coordinator takes over within this long after the leader dies. */
     failover_seconds: number;
+    /**
+     * A bash job run's reply may come this long past its timeout (its checkout comes first);
+     * a run still unanswered after that (its coordinator restarted) counts as lost. Default 120.
+     */
+    bash_job_grace_seconds?: number;
   };
   /** coordinator: the coordinator's HOST:PORT[,HOST:PORT] for `orch node start` (what `orch node deploy` writes). */
   node: { name?: string; slots: number; labels: string[]; tools: string[]; coordinator?: string };
@@ -307,6 +312,7 @@ export const RULES: Record<string, Rule> = {
   'cluster.assign_timeout_seconds': { t: 'posnum' },
   'cluster.restart_grace_seconds': { t: 'posnum' },
   'cluster.failover_seconds': { t: 'posnum' },
+  'cluster.bash_job_grace_seconds': { t: 'posnum' },
   node: { t: 'map' },
   'node.name': { t: 'string' },
   'node.coordinator': { t: 'string' },

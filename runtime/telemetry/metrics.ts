@@ -15,9 +15,9 @@ export interface OrchInstruments {
   runDuration: Histogram;
   /** Attempts that ended, by outcome. */
   attempts: Counter;
-  /** Tokens by type (input, output, cache_read, cache_write). */
+  /** Tokens by type (input, output, cache_read, cache_write) and orch.purpose (task: agent runs; route: the LLM router). */
   tokens: Counter;
-  /** Cost in USD. */
+  /** Cost in USD, by orch.purpose as tokens. */
   cost: Counter;
   /** Requests to the GitHub API, by method and status. */
   githubRequests: Counter;
@@ -38,8 +38,8 @@ export function orchMetrics(): OrchInstruments {
     dispatchLatency: seconds('orch.dispatch.latency', 'Assignment published to attempt claimed by its node'),
     runDuration: seconds('orch.attempt.duration', 'Duration of an agent run'),
     attempts: m.createCounter('orch.attempts', { unit: '{attempt}', description: 'Attempts ended, by outcome' }),
-    tokens: m.createCounter('orch.tokens', { unit: '{token}', description: 'Tokens used by agents, by gen_ai.token.type' }),
-    cost: m.createCounter('orch.cost', { unit: 'USD', description: 'Cost of agent runs' }),
+    tokens: m.createCounter('orch.tokens', { unit: '{token}', description: 'Tokens used by agent runs and the LLM router, by gen_ai.token.type and orch.purpose' }),
+    cost: m.createCounter('orch.cost', { unit: 'USD', description: 'Cost of agent runs and the LLM router, by orch.purpose' }),
     githubRequests: m.createCounter('orch.github.requests', { unit: '{request}', description: 'Requests to the GitHub API' }),
   };
   cached = { provider, inst };

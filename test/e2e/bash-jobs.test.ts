@@ -1,8 +1,9 @@
 // Bash jobs in a real fleet: nats-server, `orch serve` and two `orch node start` processes.
 // A job's command runs on a node in a checkout of the project's base branch, with the
 // minimal environment, under its timeout; the run keeps its node, exit code and redacted
-// output (`orch job runs`); a job never overlaps itself.
-import { writeFileSync } from 'node:fs';
+// output (`orch job runs`); a job never overlaps itself; a node that cannot run it (its
+// checkout fails, or it is gone before the coordinator knows) gives way to the next node.
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fleet } from '../harness/fleet.js';
@@ -29,6 +30,10 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
   beforeAll(async () => {
     fleet = new Fleet({
       nodes: 2, slots: 1, agentsYaml: 'agents:\n  noop:\n    kind: command\n    command: /bin/true\n',
+      // Long enough that a node killed in a test is still "up" to the coordinator when the next run is sent.
+      nodeTtlSeconds: 10,
+      // A run unanswered 3 s past its timeout is lost (default 120 s), so a test can see it.
+      clusterYaml: ['bash_job_grace_seconds: 3'],
       // The nodes' own environment: a job must not see it.
       processEnv: { ORCH_TEST_LEAK: 'node-private-value' },
     });
@@ -109,7 +114,7 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
   }, 120_000);
 
-  it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on', async () => {
+  it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on, then counts it lost and runs the next', async () => {
     await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 6; echo ended', '--id', 'long', '--timeout', '20']);
     await waitFor(async () => (await json<RunJson[]>(['job', 'runs', 'long'])).find((r) => r.outcome === 'running'), { timeoutMs: 30_000, what: 'a run of the long job to start' });
     await fleet.restartCoordinator('SIGKILL');
@@ -119,13 +124,67 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
       const r = await json<RunJson[]>(['job', 'runs', 'long', '--limit', '100']);
       return r.filter((x) => x.outcome.startsWith('skipped') && Date.parse(x.fired_at) > back).length >= 5 ? r : undefined;
     }, { timeoutMs: 60_000, what: 'the restarted coordinator to skip due runs' });
-    await json<JobJson>(['job', 'disable', 'long']);
     const started = runs.filter((x) => !x.outcome.startsWith('skipped'));
     expect(started).toHaveLength(1);
-    // Its reply went to the killed coordinator: it stays running until it counts as lost (timeout + 2 min).
+    // Its reply went to the killed coordinator: it stays running until it counts as lost (timeout 20 s + grace 3 s).
     expect(started[0].outcome).toBe('running');
     expect(runs.filter((x) => Date.parse(x.fired_at) > back).every((x) => x.outcome === 'skipped: its previous run is still running')).toBe(true);
+
+    // Past that, it is lost and the next due run fires (and runs: the node finished the old one long ago).
+    const after = await waitFor(async () => {
+      const r = await json<RunJson[]>(['job', 'runs', 'long', '--limit', '200']);
+      return r.some((x) => x.outcome === 'succeeded') ? r : undefined;
+    }, { timeoutMs: 60_000, what: 'the lost run to give way to a new one' });
+    await json<JobJson>(['job', 'disable', 'long']);
+    const first = started[0];
+    expect(after.find((x) => x.scheduled_at === first.scheduled_at)?.outcome).toBe('lost: no result came back (its coordinator stopped?)');
+    const next = after.filter((x) => x.outcome === 'succeeded').at(-1)!;
+    expect(next.output).toBe('begun\nended\n');
+    expect(Date.parse(next.fired_at)).toBeGreaterThanOrEqual(Date.parse(first.fired_at) + 23_000);
+    const between = after.filter((x) => x.scheduled_at > first.scheduled_at && x.scheduled_at < next.scheduled_at);
+    expect(between.length).toBeGreaterThanOrEqual(15);
+    expect(between.every((x) => x.outcome === 'skipped: its previous run is still running')).toBe(true);
+    expect((await cli(['job', 'runs', 'long', '--limit', '200'])).stdout).toContain('lost: no result came back (its coordinator stopped?)');
   }, 150_000);
+
+  const bothUp = () => waitFor(async () => {
+    const nodes = await json<Array<{ name: string; state: string }>>(['node', 'list']);
+    return ['node1', 'node2'].every((n) => nodes.some((x) => x.name === n && x.state === 'up')) ? nodes : undefined;
+  }, { timeoutMs: 30_000, what: 'both nodes up' });
+
+  it('a node whose checkout fails gives way to the next node; the run ends on the node that ran it', async () => {
+    await bothUp();
+    // node1 comes first (both idle; then by name), but where it keeps the project's mirror there is a file, not a repository.
+    const [project] = await json<Array<{ name: string }>>(['project', 'list']);
+    const mirror = join(fleet.nodes[0].home.home, 'repos', `${project.name}.git`);
+    rmSync(mirror, { recursive: true, force: true });
+    writeFileSync(mirror, 'not a repository\n');
+    try {
+      await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo "ran on $ORCH_NODE"', '--id', 'fallthrough', '--timeout', '30']);
+      const { done } = await waitFor(() => finished('fallthrough'), { timeoutMs: 30_000, what: 'a run of the fallthrough job to finish' });
+      await json<JobJson>(['job', 'disable', 'fallthrough']);
+      expect(done.at(-1)).toMatchObject({ outcome: 'succeeded', node: 'node2', exit_code: 0, output: 'ran on node2\n' });
+      expect((await cli(['job', 'runs', 'fallthrough'])).stdout).toMatch(/succeeded on node2, exit 0/);
+      const log = fleet.coordinator.logOf('serve');
+      expect(log).toMatch(/bash job refused by a node; trying another node.*"job":"fallthrough","node":"node1","why":"could not check out main of /);
+    } finally {
+      rmSync(mirror, { force: true });
+    }
+  }, 60_000);
+
+  it('a node stopped before the coordinator knows it is gone gives way to the next live node', async () => {
+    await bothUp();
+    const node1 = fleet.nodes[0];
+    node1.proc.kill('SIGKILL');
+    if (node1.proc.exitCode === null && node1.proc.signalCode === null) await new Promise((r) => node1.proc.once('exit', r));
+    // Its heartbeat has not expired yet (node_timeout_seconds 10): it is still up, and first, for the coordinator.
+    expect((await json<Array<{ name: string; state: string }>>(['node', 'list'])).find((n) => n.name === 'node1')?.state).toBe('up');
+    await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo "ran on $ORCH_NODE"', '--id', 'afterstop', '--timeout', '30']);
+    const { done } = await waitFor(() => finished('afterstop'), { timeoutMs: 30_000, what: 'a run of the afterstop job to finish' });
+    await json<JobJson>(['job', 'disable', 'afterstop']);
+    expect(done[done.length - 1]).toMatchObject({ outcome: 'succeeded', node: 'node2', output: 'ran on node2\n' });
+    expect(fleet.coordinator.logOf('serve')).toMatch(/bash job not answered; trying another node.*"job":"afterstop","node":"node1"/);
+  }, 60_000);
 });
 
 // The embedded default (one `orch serve`, its own node, the in-process bus) runs bash jobs too.

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cooldowns } from '../../coordinator/cooldowns.js';
 import { migrate } from '../../coordinator/store/migrate.js';
 import { Store } from '../../coordinator/store/store.js';
+import { insertRoute, routerUsageSince, routingUsage, type RouteRecord } from '../../coordinator/store/routing.js';
 import { metrics, taskCost } from '../../coordinator/usage.js';
 import { startTestDatabase, type TestDatabase } from '../harness/postgres.js';
 
@@ -63,6 +64,43 @@ describe('usage', () => {
     expect(m.total?.costUsd).toBe(0.0143);
     // A window that holds nothing.
     expect(metrics(1, await store.taskStatusCounts(new Date(Date.now() + 1000)), await store.attemptsSince(new Date(Date.now() + 1000)))).toMatchObject({ attempts: 0, successRate: 0, tasksByStatus: {} });
+  });
+});
+
+describe('the LLM router\'s usage', () => {
+  const route = (over: Partial<RouteRecord>): RouteRecord => ({
+    mode: 'llm', source: 'llm', agent: 'codex', model: '', complexity: 'simple', reason: '', routerAgent: 'claude', routerModel: 'haiku', routerNode: 'n1',
+    tries: 1, routerError: '', inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, costUsd: 0, durationMs: 0, ...over,
+  });
+
+  it('is its own line in metrics, by router agent/model, over the window; task cost and both totals include it', async () => {
+    const t = await store.createTask({ project: PROJECT.name, title: 'routed thrice', body: '', labels: [] });
+    const u = await store.createTask({ project: PROJECT.name, title: 'routed once', body: '', labels: [] });
+    await store.transaction(async (c) => {
+      await insertRoute(c, t.id, route({ tries: 2, inputTokens: 1000, cacheReadTokens: 20_000, outputTokens: 50, costUsd: 0.004 }));
+      await insertRoute(c, t.id, route({ source: 'explicit', tries: 0, routerAgent: '', routerModel: '' })); // pinned: the router was not asked
+      await insertRoute(c, t.id, route({ routerAgent: 'codex', routerModel: 'gpt-5.1-codex-mini', inputTokens: 300, outputTokens: 7, costUsd: 0.0005 }));
+      await insertRoute(c, u.id, route({ inputTokens: 900, cacheWriteTokens: 10, outputTokens: 40, costUsd: 0.003 }));
+      // Routed before the window.
+      await insertRoute(c, u.id, route({ inputTokens: 5, outputTokens: 5, costUsd: 1 }));
+    });
+    await pool.query(`update task_routes set at = now() - interval '2 hours' where task_id = $1 and cost_usd = 1`, [u.id]);
+
+    const since = new Date(Date.now() - 3600_000);
+    const m = metrics(3600, await store.taskStatusCounts(since), await store.attemptsSince(since), await routerUsageSince(pool, since));
+    expect(m.byRouter.map((g) => [g.key, g.calls, g.routings, g.usage?.inputTokens, g.usage?.outputTokens, g.usage?.costUsd])).toEqual([
+      ['claude/haiku', 3, 2, 1900, 90, 0.007],
+      ['codex/gpt-5.1-codex-mini', 1, 1, 300, 7, 0.0005],
+    ]);
+    expect(m.routing).toEqual({ inputTokens: 2200, cacheReadTokens: 20_000, cacheWriteTokens: 10, outputTokens: 97, costUsd: 0.0075 });
+    const attempts = (await store.attemptsSince(since)).reduce((n, a) => n + a.costUsd, 0);
+    expect(m.total?.costUsd).toBeCloseTo(attempts + 0.0075, 9);
+    // All time: the older routing too.
+    expect((await routerUsageSince(pool)).reduce((n, r) => n + r.costUsd, 0)).toBeCloseTo(1.0075, 9);
+
+    const cost = taskCost(t.id, await store.listAttempts(t.id), await routingUsage(pool, t.id));
+    expect(cost.routing).toEqual({ inputTokens: 1300, cacheReadTokens: 20_000, cacheWriteTokens: 0, outputTokens: 57, costUsd: 0.0045 });
+    expect(cost.total).toEqual(cost.routing);
   });
 });
 

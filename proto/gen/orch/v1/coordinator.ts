@@ -226,8 +226,13 @@ export interface MetricsResponse {
   byAgent: CostGroup[];
   byModel: CostGroup[];
   byNode: CostGroup[];
+  /** the attempts and the routing */
   total: Usage | undefined;
   errorsByClass: { [key: string]: number };
+  /** the LLM router's own calls, by router agent/model */
+  byRouter: RouterCostGroup[];
+  /** every routing in the window (also in total) */
+  routing: Usage | undefined;
 }
 
 export interface MetricsResponse_TasksByStatusEntry {
@@ -238,6 +243,19 @@ export interface MetricsResponse_TasksByStatusEntry {
 export interface MetricsResponse_ErrorsByClassEntry {
   key: string;
   value: number;
+}
+
+/** The LLM router's own usage over a window, for one router agent/model. */
+export interface RouterCostGroup {
+  /** agent/model */
+  key: string;
+  agent: string;
+  model: string;
+  /** routing calls made (tries) */
+  calls: number;
+  /** routing decisions that asked the router */
+  routings: number;
+  usage: Usage | undefined;
 }
 
 export interface DrainNodeRequest {
@@ -3121,6 +3139,8 @@ function createBaseMetricsResponse(): MetricsResponse {
     byNode: [],
     total: undefined,
     errorsByClass: {},
+    byRouter: [],
+    routing: undefined,
   };
 }
 
@@ -3156,6 +3176,12 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
     globalThis.Object.entries(message.errorsByClass).forEach(([key, value]: [string, number]) => {
       MetricsResponse_ErrorsByClassEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
     });
+    for (const v of message.byRouter) {
+      RouterCostGroup.encode(v!, writer.uint32(2402).fork()).join();
+    }
+    if (message.routing !== undefined) {
+      Usage.encode(message.routing, writer.uint32(2410).fork()).join();
+    }
     return writer;
   },
 
@@ -3258,6 +3284,22 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
             }
             continue;
           }
+          case 300: {
+            if (tag !== 2402) {
+              break;
+            }
+
+            message.byRouter.push(RouterCostGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 301: {
+            if (tag !== 2410) {
+              break;
+            }
+
+            message.routing = Usage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3358,6 +3400,12 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
           {},
         )
         : {},
+      byRouter: globalThis.Array.isArray(object?.byRouter)
+        ? object.byRouter.map((e: any) => RouterCostGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_router)
+        ? object.by_router.map((e: any) => RouterCostGroup.fromJSON(e))
+        : [],
+      routing: isSet(object.routing) ? Usage.fromJSON(object.routing) : undefined,
     };
   },
 
@@ -3405,6 +3453,12 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
         });
       }
     }
+    if (message.byRouter?.length) {
+      obj.byRouter = message.byRouter.map((e) => RouterCostGroup.toJSON(e));
+    }
+    if (message.routing !== undefined) {
+      obj.routing = Usage.toJSON(message.routing);
+    }
     return obj;
   },
 
@@ -3439,6 +3493,10 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
       },
       {},
     );
+    message.byRouter = object.byRouter?.map((e) => RouterCostGroup.fromPartial(e)) || [];
+    message.routing = (object.routing !== undefined && object.routing !== null)
+      ? Usage.fromPartial(object.routing)
+      : undefined;
     return message;
   },
 };
@@ -3617,6 +3675,155 @@ export const MetricsResponse_ErrorsByClassEntry: MessageFns<MetricsResponse_Erro
     const message = createBaseMetricsResponse_ErrorsByClassEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseRouterCostGroup(): RouterCostGroup {
+  return { key: "", agent: "", model: "", calls: 0, routings: 0, usage: undefined };
+}
+
+export const RouterCostGroup: MessageFns<RouterCostGroup> = {
+  encode(message: RouterCostGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.agent !== "") {
+      writer.uint32(18).string(message.agent);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.calls !== 0) {
+      writer.uint32(32).int64(message.calls);
+    }
+    if (message.routings !== 0) {
+      writer.uint32(40).int64(message.routings);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RouterCostGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRouterCostGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.calls = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.routings = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RouterCostGroup {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      calls: isSet(object.calls) ? globalThis.Number(object.calls) : 0,
+      routings: isSet(object.routings) ? globalThis.Number(object.routings) : 0,
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+    };
+  },
+
+  toJSON(message: RouterCostGroup): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.calls !== 0) {
+      obj.calls = Math.round(message.calls);
+    }
+    if (message.routings !== 0) {
+      obj.routings = Math.round(message.routings);
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RouterCostGroup>, I>>(base?: I): RouterCostGroup {
+    return RouterCostGroup.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RouterCostGroup>, I>>(object: I): RouterCostGroup {
+    const message = createBaseRouterCostGroup();
+    message.key = object.key ?? "";
+    message.agent = object.agent ?? "";
+    message.model = object.model ?? "";
+    message.calls = object.calls ?? 0;
+    message.routings = object.routings ?? 0;
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
     return message;
   },
 };
