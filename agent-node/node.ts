@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Assignment, NodeInfo, type AgentInfo } from '../proto/gen/orch/v1/types.js';
 import type { HeldAttempt } from '../proto/gen/orch/v1/node.js';
 import type { Bus, Consumer, Delivery, KeyValue, Subscription } from '../runtime/bus/bus.js';
+import { ControlRefused, ControlServer } from '../runtime/control-seal.js';
 import { HeartbeatSealer } from '../runtime/heartbeat-seal.js';
 import { ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS, HEARTBEAT_BUCKET, subjects } from '../runtime/bus/subjects.js';
 import type { OrchConfig } from '../runtime/config/index.js';
@@ -83,12 +84,15 @@ export class AgentNode {
   readonly gateway: GatewayClient;
   /** Seals our heartbeats on the bus (signed with our enrolled key in a TLS fleet). */
   private readonly sealer: HeartbeatSealer;
+  /** Acts only on the coordinator's sealed control requests in a TLS fleet; seals our replies. */
+  private readonly controlServer: ControlServer;
 
   private constructor(private readonly o: AgentNodeOptions) {
     this.paths = new OrchPaths(o.home);
     this.tmux = new Tmux(o.config.tmux?.socket ?? 'orch');
     this.gateway = new GatewayClient(o.coordinator, o.token, o.tls);
     this.sealer = new HeartbeatSealer(o.tls);
+    this.controlServer = new ControlServer(o.tls);
     this.asks = new AskRunner({ node: o.name, config: o.config, paths: this.paths, agents: () => this.agents.filter((a) => a.installed).map((a) => a.name) });
     for (const a of Object.values(o.config.agents ?? {})) for (const v of Object.values(a?.env ?? {})) registerSecret(v);
   }
@@ -195,7 +199,15 @@ export class AgentNode {
       this.hbTimer.unref();
     };
     beat();
-    this.control = await this.o.bus.serve(subjects.control(this.o.name), async (data) => this.onControl(data));
+    const subject = subjects.control(this.o.name);
+    this.control = await this.o.bus.serve(subject, async (data) => {
+      try {
+        return await this.controlServer.serve(subject, data, (body) => this.onControl(body));
+      } catch (err) {
+        if (err instanceof ControlRefused) log.warn('control request refused', { err: err.message });
+        throw err;
+      }
+    });
     const queue = await this.o.bus.workQueue(ASSIGNMENT_QUEUE, ASSIGNMENT_SUBJECTS);
     this.consumer = await queue.consume({
       durable: subjects.assignConsumer(this.o.name),

@@ -56,10 +56,14 @@ export interface Asker {
 /** Errors after which another node may well succeed. */
 const TRY_ANOTHER = new Set(['Busy', 'MissingTool', 'Unreachable']);
 
+/** A request on a node's control subject, its reply's body back. */
+export type ControlRequest = (node: string, body: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+
 export class BusAsker implements Asker {
   private turn = 0;
 
-  constructor(private readonly o: { bus: Bus; snapshots: () => NodeSnapshot[]; maxNodes?: number }) {}
+  /** request: a control request to a node (sealed in a TLS fleet); default: plain on the bus. */
+  constructor(private readonly o: { bus: Bus; snapshots: () => NodeSnapshot[]; maxNodes?: number; request?: ControlRequest }) {}
 
   /** Live nodes with the agent, the least loaded first (ties rotate). */
   candidates(agent: string): string[] {
@@ -89,7 +93,8 @@ export class BusAsker implements Asker {
         };
         let reply: AskReply;
         try {
-          const out = await this.o.bus.request(subjects.control(node), Buffer.from(JSON.stringify(wire)), { timeoutMs: timeoutMs + 15_000 });
+          const body = Buffer.from(JSON.stringify(wire));
+          const out = this.o.request ? await this.o.request(node, body, timeoutMs + 15_000) : await this.o.bus.request(subjects.control(node), body, { timeoutMs: timeoutMs + 15_000 });
           reply = parseReply(out);
         } catch (err) {
           last = new AskError('Unreachable', `node ${node}: ${(err as Error).message}`);

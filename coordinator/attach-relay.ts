@@ -4,8 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { AttachFrame } from '../proto/gen/orch/v1/types.js';
-import type { Bus } from '../runtime/bus/bus.js';
-import { subjects } from '../runtime/bus/subjects.js';
+import type { ControlRequest } from './ask.js';
 import { RefusedError } from './task-actor.js';
 import type { AttachRequest } from '../agent-node/attach.js';
 
@@ -23,7 +22,8 @@ interface Waiting { resolve(leg: NodeLeg): void; reject(err: Error): void; timer
 export class AttachRelay {
   private waiting = new Map<string, Waiting>();
 
-  constructor(private readonly bus: Bus, private readonly dialTimeoutMs = 15_000) {}
+  /** request: a control request to a node (sealed in a TLS fleet: Coordinator.controlRequest). */
+  constructor(private readonly request: ControlRequest, private readonly dialTimeoutMs = 15_000) {}
 
   /** Ask `node` to dial in for the attempt `ask.token`; resolves with its stream. */
   async dial(node: string, ask: AttachAsk): Promise<NodeLeg> {
@@ -40,7 +40,7 @@ export class AttachRelay {
     let reply: AttachReply;
     try {
       const body = Buffer.from(JSON.stringify({ op: 'attach', relay, ...ask }));
-      reply = JSON.parse(Buffer.from(await this.bus.request(subjects.control(node), body, { timeoutMs: 10_000 })).toString('utf8')) as AttachReply;
+      reply = JSON.parse(Buffer.from(await this.request(node, body, 10_000)).toString('utf8')) as AttachReply;
     } catch (err) {
       this.cancel(relay);
       throw new RefusedError(`node ${node} did not answer the attach request (is it up? ${(err as Error).message})`);

@@ -23,6 +23,7 @@ import { JobStore } from './store/jobs.js';
 import { route as routeDecision, type RouteDecision, type RouterState } from './router.js';
 import { Routing } from './routing.js';
 import { BusAsker, type Asker } from './ask.js';
+import { ControlClient } from '../runtime/control-seal.js';
 import { HeartbeatOpener, type CertCheck } from '../runtime/heartbeat-seal.js';
 import type { Database } from './store/database.js';
 import type { ProjectRow, Store, TaskRow } from './store/store.js';
@@ -43,6 +44,8 @@ export interface CoordinatorDeps {
    * on the bus then count only when sealed with that node's key (runtime/heartbeat-seal.ts).
    */
   checkNodeCert?: CertCheck;
+  /** In a TLS fleet: our server key and certificate, which sign control requests to nodes. */
+  serverTls?: { key: string; cert: string };
   /**
    * An attempt assigned this long ago that no node has started is lost (its assignment
    * was exhausted while the coordinator was away, or never arrived). Default 10 min:
@@ -108,6 +111,7 @@ export class Coordinator {
   /** Opens (and in a TLS fleet verifies) heartbeats from the bus's KV bucket. */
   readonly heartbeats: HeartbeatOpener;
   private refusedBeats = new Map<string, number>();
+  private readonly control: ControlClient;
   readonly startedAt = new Date();
   /** The HTTP server on http.listen (webhooks, health), when configured. */
   http: HttpServer | undefined;
@@ -120,11 +124,12 @@ export class Coordinator {
     this.taskContext = this.makeTaskContext();
     this.registry = new NodeRegistry({ ttlMs: deps.nodeTtlMs ?? 10_000, fenceMs: deps.fenceMs ?? 5_000, onLost: (node, attempts) => this.nodeLost(node, attempts) });
     this.hub = new OutputHub(deps.paths);
-    this.attachRelay = new AttachRelay(deps.bus);
+    this.control = new ControlClient(deps.serverTls, deps.checkNodeCert);
+    this.attachRelay = new AttachRelay((node, body, timeoutMs) => this.controlRequest(node, body, timeoutMs));
     this.jobs = new JobStore(deps.db.pool, deps.store);
     this.bashJobs = new BashJobs({
       jobs: this.jobs, project: (name) => this.store.getProject(name), requiredTools: (p) => this.projectConfig(p).required_tools ?? [],
-      snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.deps.bus.request(subjects.control(node), body, { timeoutMs }),
+      snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.controlRequest(node, body, timeoutMs),
       lostAfterMs: () => { const g = this.config.cluster.bash_job_grace_seconds; return g === undefined ? undefined : g * 1000; },
     });
     this.scheduler = new Scheduler({
@@ -132,7 +137,7 @@ export class Coordinator {
       taskOpen: async (id) => { const t = await this.store.getTask(id); return !!t && t.status !== 'done'; },
       created: (task) => this.actor(task.id).tell({ op: 'route' }),
     });
-    this.asker = deps.asker ?? new BusAsker({ bus: deps.bus, snapshots: () => this.registry.snapshots() });
+    this.asker = deps.asker ?? new BusAsker({ bus: deps.bus, snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.controlRequest(node, body, timeoutMs) });
     this.routing = new Routing({
       asker: this.asker,
       config: (p) => this.projectConfig(p), state: (p) => this.routerState(p), advanceCursor: () => { this.cursor += 1; },
@@ -525,6 +530,15 @@ export class Coordinator {
     if (task.status === 'done' && task.parentId) this.actor(task.parentId).tell({ op: 'children_done' });
   }
 
+  /**
+   * A request on node `node`'s control subject (kill, attach, ask, bash_job): in a TLS fleet
+   * signed with our server key, and the reply accepted only when node `node` signed it.
+   */
+  controlRequest(node: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const subject = subjects.control(node);
+    return this.control.request(node, subject, body, (data) => this.deps.bus.request(subject, data, { timeoutMs }));
+  }
+
   async publishAssignment(a: Assignment): Promise<void> {
     this.registry.placed(a.node, { taskId: a.taskId, attempt: a.attempt, token: a.token });
     this.hub.noteAttempt(a.taskId, a.attempt, a.token);
@@ -534,12 +548,12 @@ export class Coordinator {
 
   private async killOnNode(node: string, taskId: number, attempt: number, token: string): Promise<void> {
     const body = Buffer.from(JSON.stringify({ op: 'kill', taskId, attempt, token }));
-    await this.deps.bus.request(subjects.control(node), body, { timeoutMs: 10_000 });
+    await this.controlRequest(node, body, 10_000);
   }
 
   /** Stop a node's session of an attempt we know only by its token (a superseded one). */
   private async killToken(node: string, token: string): Promise<void> {
-    await this.deps.bus.request(subjects.control(node), Buffer.from(JSON.stringify({ op: 'kill', token })), { timeoutMs: 10_000 });
+    await this.controlRequest(node, Buffer.from(JSON.stringify({ op: 'kill', token })), 10_000);
   }
 
   private nodeLost(node: string, attempts: InFlight[]): void {

@@ -146,7 +146,8 @@ export async function serve(args: ServeArgs): Promise<Serving> {
       const c = new Coordinator({ paths, config: current, db, store, bus, epoch: l.epoch,
         nodeTtlMs: args.nodeTtlMs ?? current.cluster.node_timeout_seconds * 1000,
         assignTimeoutMs: current.cluster.assign_timeout_seconds * 1000,
-        checkNodeCert: identities ? (name, der) => identities.check(name, der) : undefined });
+        checkNodeCert: identities ? (name, der) => identities.check(name, der) : undefined,
+        serverTls: authority ? { key: authority.serverKey, cert: authority.serverCert } : undefined });
       await c.start();
       coordinator = c;
       for (const id of (await identities?.list()) ?? []) if (id.revokedAt) c.registry.revoke(id.name);

@@ -14,7 +14,7 @@ import { CoordinatorClient } from '../../proto/gen/orch/v1/coordinator.js';
 import { AttemptStarted, HeldAttempt, NodeGatewayClient, OutputChunk, RegisterRequest } from '../../proto/gen/orch/v1/node.js';
 import { AttemptResult, NodeInfo } from '../../proto/gen/orch/v1/types.js';
 import { NatsBus } from '../../runtime/bus/nats.js';
-import { HEARTBEAT_BUCKET } from '../../runtime/bus/subjects.js';
+import { HEARTBEAT_BUCKET, subjects } from '../../runtime/bus/subjects.js';
 import { tokenMetadata } from '../../runtime/grpc-auth.js';
 import { HeartbeatSealer } from '../../runtime/heartbeat-seal.js';
 import { channelCredentials, channelOptions, fetchPinnedCa, type ClientTls } from '../../runtime/tls/channel.js';
@@ -116,12 +116,13 @@ describe.skipIf(!available)('a secure fleet: TLS only, node identities, tokens, 
     const held = instantAgent(scratch, runsFile, { file: 'held-agent.sh', gateFile: `${gate}-held` });
     const keyGated = instantAgent(scratch, runsFile, { file: 'key-gated-agent.sh', gateFile: `${gate}-keyed` });
     const busGated = instantAgent(scratch, runsFile, { file: 'bus-gated-agent.sh', gateFile: `${gate}-bus` });
+    const neverDone = instantAgent(scratch, runsFile, { file: 'never-agent.sh', gateFile: `${gate}-never` });
     // An agent that proves it got its key (a hash of it, outside every ORCH_HOME), then waits at its gate.
     const keyed = join(scratch, 'keyed-agent.sh');
     writeFileSync(keyed, `#!/bin/bash\nprintf %s "$TEST_AGENT_KEY" | sha256sum | cut -d' ' -f1 > ${JSON.stringify(keyProof)}\nexec ${JSON.stringify(keyGated)}\n`, { mode: 0o755 });
     fleet = new Fleet({
       nodes: 1, slots: 2, token: SECRETS.token,
-      agentsYaml: `agents:\n  gated:\n    kind: command\n    command: ${gated}\n  held:\n    kind: command\n    command: ${held}\n  busy:\n    kind: command\n    command: ${busGated}\n  keyed:\n    kind: command\n    command: ${keyed}\n    env:\n      TEST_AGENT_KEY: \${ORCH_TEST_AGENT_KEY}\n`,
+      agentsYaml: `agents:\n  gated:\n    kind: command\n    command: ${gated}\n  held:\n    kind: command\n    command: ${held}\n  busy:\n    kind: command\n    command: ${busGated}\n  never:\n    kind: command\n    command: ${neverDone}\n  keyed:\n    kind: command\n    command: ${keyed}\n    env:\n      TEST_AGENT_KEY: \${ORCH_TEST_AGENT_KEY}\n`,
       clusterYaml: ['read_token: ${ORCH_TEST_READ_TOKEN}'],
       secretsOutsideHomes: { natsPassword: SECRETS.natsPassword, env: { ORCH_TEST_AGENT_KEY: SECRETS.agentKey, ORCH_TEST_READ_TOKEN: SECRETS.readToken } },
     });
@@ -400,6 +401,35 @@ describe.skipIf(!available)('a secure fleet: TLS only, node identities, tokens, 
     writeFileSync(`${gate}-bus`, '');
     const done = await waitFor(async () => { const x = await task(t.id); return x.status === 'done' ? x : undefined; }, { timeoutMs: 60_000, what: 'node1\'s task to finish' });
     expect(done).toMatchObject({ attempts: 1, node: 'node1' });
+  }, 120_000);
+
+  it('whoever can write to the bus cannot make a node run a command or an agent: unsealed control requests are refused', async () => {
+    const projects = await fleet.coordinator.json<Array<{ name: string; remote: string; default_branch?: string }>>(['project', 'list'], { env: fleet.cliEnv() });
+    const p = projects[0];
+    const marker = join(scratch, 'pwned-by-bus');
+    const bus = await NatsBus.connect({ url: fleet.nats.url, user: 'orch', password: SECRETS.natsPassword, name: 'impostor' });
+    try {
+      // A well-formed bash job for node1 (as the coordinator would send one) and an ask.
+      const job = { op: 'bash_job', job: 'pwn', run: new Date().toISOString(), project: p.name, remote: p.remote, baseBranch: p.default_branch || 'main', command: `touch ${marker}`, timeoutMs: 10_000 };
+      const ask = { op: 'ask', id: 'x', purpose: 'review', agent: 'busy', prompt: `touch ${marker}`, timeoutMs: 10_000 };
+      for (const req of [job, ask]) {
+        const err = await bus.request(subjects.control('node1'), Buffer.from(JSON.stringify(req)), { timeoutMs: 20_000 }).then(() => undefined, (e: Error) => e);
+        expect(err?.message, `${req.op} was served`).toMatch(/control request refused: not sealed by the coordinator/);
+      }
+    } finally {
+      await bus.close();
+    }
+    expect(existsSync(marker)).toBe(false);
+
+    // The coordinator's own (sealed) control requests still work: a running task is killed on node1.
+    const t = await addTask('Killed through the sealed control channel', 'never');
+    await waitFor(async () => { const x = await task(t.id); return x.status === 'in_progress' && x.node === 'node1'; }, { timeoutMs: 30_000, what: 'the task to run on node1' });
+    const k = await cli(['task', 'kill', String(t.id)]);
+    expect(k.code, k.stderr).toBe(0);
+    await waitFor(async () => !['in_progress', 'routed', 'new'].includes((await task(t.id)).status), { timeoutMs: 30_000, what: 'the task to stop' });
+    expect(fleet.coordinator.logOf('serve')).not.toMatch(/kill did not reach the node/);
+    // Only the two forged requests were refused (one line each), not the coordinator's kill.
+    expect(fleet.nodes[0].home.logOf('node').match(/control request refused.*not sealed by the coordinator/g)).toHaveLength(2);
   }, 120_000);
 
   it('orch node revoke: the node\'s certificate is refused, its running attempt runs again elsewhere, its name may enrol anew', async () => {
