@@ -12,7 +12,8 @@ import type { BoardSync } from './board-sync.js';
 import { describeError } from './client.js';
 import { resultComment, type AttemptView } from './comments.js';
 import type { SyncHost } from './host.js';
-import { labelPlan, statusLabel } from './labels.js';
+import type { TaskStatus } from '../lifecycle.js';
+import { labelPlan, labelSteps } from './labels.js';
 import { judgePr, prBody, prTitle, type AnswerView, type PrVerdict } from './pr.js';
 import { parseReview, pickReviewer, REVIEW_SYSTEM, reviewBody, reviewPrompt, type ReviewVerdict } from './review-agent.js';
 import { AskError, type AskResult } from '../ask.js';
@@ -88,12 +89,19 @@ export class Outbox {
     const s = await this.host.sync.get(id);
     const n = task.issueNumber;
 
-    if (n !== null && s.statusLabel !== statusLabel(task.status)) {
-      // Remove first: the issue never shows two status labels, at worst none for a moment.
-      const plan = labelPlan(s.statusLabel ? [s.statusLabel] : [], task.status);
-      for (const l of plan.remove) await this.repo.removeLabel(n, l);
-      for (const l of plan.add) await this.repo.addLabel(n, l);
-      await this.host.sync.set(id, { statusLabel: statusLabel(task.status) });
+    if (n !== null) {
+      // One label per transition since the last one shown, in order. Remove first: the issue
+      // never shows two status labels, at worst none for a moment.
+      let shown = s.statusLabel;
+      for (const step of labelSteps(await this.host.store.events(id), s.labelEvent, shown)) {
+        if (step.label !== shown) {
+          const plan = labelPlan(shown ? [shown] : [], step.label.slice('status:'.length) as TaskStatus);
+          for (const l of plan.remove) await this.repo.removeLabel(n, l);
+          for (const l of plan.add) await this.repo.addLabel(n, l);
+          shown = step.label;
+        }
+        await this.host.sync.set(id, { statusLabel: shown, labelEvent: step.event });
+      }
     }
 
     if (s.commentedAttempt < task.attempts) {

@@ -7,6 +7,8 @@ export interface TaskSync {
   taskId: number;
   issueNodeId: string;
   statusLabel: string;
+  /** The task_events row whose status the label shows (0: none, or synced before orch kept it). */
+  labelEvent: number;
   commentedAttempt: number;
   delegatedAttempt: number;
   boardItem: string;
@@ -23,7 +25,7 @@ export interface TaskSync {
 export interface Cursor { since: string; etag: string }
 
 const COLUMNS: Record<Exclude<keyof TaskSync, 'taskId'>, string> = {
-  issueNodeId: 'issue_node_id', statusLabel: 'status_label', commentedAttempt: 'commented_attempt', delegatedAttempt: 'delegated_attempt', boardItem: 'board_item',
+  issueNodeId: 'issue_node_id', statusLabel: 'status_label', labelEvent: 'label_event', commentedAttempt: 'commented_attempt', delegatedAttempt: 'delegated_attempt', boardItem: 'board_item',
   boardColumn: 'board_column', issueClosed: 'issue_closed', prJudgedHead: 'pr_judged_head', ciFixes: 'ci_fixes', reviewSeen: 'review_seen',
   reviewAgentHead: 'review_agent_head', reviewAgentVerdict: 'review_agent_verdict',
 };
@@ -35,7 +37,7 @@ export class SyncStore {
     const r = await this.pool.query('select * from github_task_sync where task_id = $1', [taskId]);
     const x = r.rows[0];
     return {
-      taskId, issueNodeId: x?.issue_node_id ?? '', statusLabel: x?.status_label ?? '', commentedAttempt: x?.commented_attempt ?? 0, delegatedAttempt: x?.delegated_attempt ?? 0,
+      taskId, issueNodeId: x?.issue_node_id ?? '', statusLabel: x?.status_label ?? '', labelEvent: Number(x?.label_event ?? 0), commentedAttempt: x?.commented_attempt ?? 0, delegatedAttempt: x?.delegated_attempt ?? 0,
       boardItem: x?.board_item ?? '', boardColumn: x?.board_column ?? '', issueClosed: x?.issue_closed ?? false,
       prJudgedHead: x?.pr_judged_head ?? '', ciFixes: x?.ci_fixes ?? 0, reviewSeen: Number(x?.review_seen ?? 0),
       reviewAgentHead: x?.review_agent_head ?? '', reviewAgentVerdict: x?.review_agent_verdict ?? '',
