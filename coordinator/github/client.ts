@@ -20,6 +20,8 @@ export interface ClientOptions {
   apiUrl: string;
   /** Pause between writes (GitHub asks for about 1 s); GraphQL counts as a write. */
   writeIntervalMs?: number;
+  /** A request with no answer this long is aborted (then retried as a network error). Default 30 s. */
+  requestTimeoutMs?: number;
   /** Retries of a request that hit a rate limit before it fails (default 5). */
   rateLimitRetries?: number;
   /** Scale of every wait (tests shrink retry-after seconds); default 1000 ms per second. */
@@ -35,6 +37,16 @@ export interface GitHubClient {
   apiUrl: string;
 }
 
+/** fetch, aborted when no answer came within `ms`: a GitHub that accepts and never answers must not stall sync. */
+export function timeoutFetch(ms: number, inner: typeof fetch = fetch): typeof fetch {
+  return (input, init) => {
+    const timeout = AbortSignal.timeout(ms);
+    const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+    const signal = init?.signal && any ? any([init.signal, timeout]) : init?.signal ?? timeout;
+    return inner(input, { ...init, signal });
+  };
+}
+
 export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
   const retries = o.rateLimitRetries ?? 5;
   const writeGroup = new Bottleneck.Group({ maxConcurrent: 1, minTime: o.writeIntervalMs ?? 1000 });
@@ -43,7 +55,7 @@ export function createClient(auth: GitHubAuth, o: ClientOptions): GitHubClient {
   const rest = new OrchOctokit({
     baseUrl: o.apiUrl.replace(/\/+$/, ''),
     userAgent: 'orch',
-    request: { fetch: countingFetch() },
+    request: { fetch: countingFetch(timeoutFetch(o.requestTimeoutMs ?? 30_000)) },
     ...(auth.source === 'github_app'
       ? { authStrategy: createAppAuth, auth: { appId: auth.appId, privateKey: auth.privateKey, ...(auth.installationId ? { installationId: auth.installationId } : {}) } }
       : { auth: auth.token }),

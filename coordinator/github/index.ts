@@ -65,7 +65,10 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
     return undefined;
   }
   registerSecret(cfg.gh.webhook_secret);
-  const clientOptions: ClientOptions = { apiUrl: cfg.gh.api_url, writeIntervalMs: cfg.gh.write_interval_ms, ...opts.client };
+  const clientOptions: ClientOptions = {
+    apiUrl: cfg.gh.api_url, writeIntervalMs: cfg.gh.write_interval_ms,
+    ...(cfg.gh.request_timeout_seconds ? { requestTimeoutMs: cfg.gh.request_timeout_seconds * 1000 } : {}), ...opts.client,
+  };
   const firstRepo = (await c.store.listProjects()).map((p) => c.projectConfig(p.name).gh.repo).find(Boolean);
   if (firstRepo) {
     try {
@@ -76,14 +79,20 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
     }
   }
   const client = createClient(auth, clientOptions);
+  // Who we are, looked up beside the sync rather than before it: an unreachable GitHub must not
+  // hold up the coordinator's start or `orch project add` (until it is known, orch's own
+  // comments are recognised by their marker).
   const self = { login: '' };
-  try {
-    if (auth.source !== 'github_app') self.login = (await client.rest.users.getAuthenticated()).data.login;
-    else self.login = (await client.rest.apps.getAuthenticated()).data?.slug + '[bot]';
-  } catch (err) {
-    log.warn('could not read the GitHub login; comments by orch are recognised by their marker only', { err: describeError(err) });
-  }
-  log.info('GitHub sync on', { source: auth.source, login: self.login, api: cfg.gh.api_url });
+  void (async () => {
+    try {
+      if (auth.source !== 'github_app') self.login = (await client.rest.users.getAuthenticated({ request: { retries: 0 } })).data.login;
+      else self.login = (await client.rest.apps.getAuthenticated({ request: { retries: 0 } })).data?.slug + '[bot]';
+      log.info('GitHub login', { login: self.login });
+    } catch (err) {
+      log.warn('could not read the GitHub login; comments by orch are recognised by their marker only', { err: describeError(err) });
+    }
+  })();
+  log.info('GitHub sync on', { source: auth.source, api: cfg.gh.api_url });
 
   const syncStore = new SyncStore(c.pool);
   const syncs = new Map<string, ProjectSync>();
@@ -153,8 +162,14 @@ export async function startGitHub(c: GitHubCoordinator, opts: StartOptions = {})
       unlisten();
       unroute?.();
       for (const s of syncs.values()) s.outbox.stop();
-      // The write in flight ends before a new sync (a config reload) could make the same one.
-      await Promise.all([polling, ...[...syncs.values()].map((s) => s.outbox.idle())]);
+      // The write in flight ends before a new sync (a config reload) could make the same one;
+      // but a GitHub that does not answer does not hold up a shutdown for long.
+      let wait: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([polling, ...[...syncs.values()].map((s) => s.outbox.idle())]),
+        new Promise((r) => { wait = setTimeout(r, 5_000); }),
+      ]);
+      clearTimeout(wait);
     },
   };
 }

@@ -104,6 +104,8 @@ export interface OrchConfig {
     intake_labels?: string[];
     /** Pause between write requests (GitHub asks for about one second). */
     write_interval_ms: number;
+    /** A GitHub request with no answer this long fails (and is retried as a network error). */
+    request_timeout_seconds?: number;
     project_id?: string;
     project_status_field_id?: string;
     /** Board column (backlog, in_progress, review, done) -> Status option name or id. */
@@ -280,6 +282,7 @@ export const RULES: Record<string, Rule> = {
   'gh.poll_seconds': { t: 'posnum' },
   'gh.intake_labels': { t: 'strings' },
   'gh.write_interval_ms': { t: 'nonnegint' },
+  'gh.request_timeout_seconds': { t: 'posnum' },
   github: { t: 'map' },
   'github.token_mode': { t: 'enum', of: ['token', 'github_app'] },
   'github.app_id': { t: 'string' },

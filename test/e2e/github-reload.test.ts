@@ -3,6 +3,7 @@
 // operator fixes a wrong gh.api_url while orch runs; the issue opened meanwhile arrives
 // (by polling, webhooks off) without a restart.
 import { writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub } from '../fakes/github/server.js';
@@ -29,9 +30,9 @@ describe('gh.* settings reloaded', () => {
     await fake?.close();
   });
 
-  const config = (apiUrl: string) => [
+  const config = (apiUrl: string, extra: string[] = []) => [
     'agents:', '  waiter:', '    kind: command', '    command: /bin/true',
-    'gh:', `  api_url: ${apiUrl}`, '  poll_seconds: 1', '  write_interval_ms: 0',
+    'gh:', `  api_url: ${apiUrl}`, '  poll_seconds: 1', '  write_interval_ms: 0', ...extra,
     'tmux:', `  socket: ${h.tmuxSocket}`,
     'node:', '  name: local', '  slots: 1', '',
   ].join('\n');
@@ -61,5 +62,28 @@ describe('gh.* settings reloaded', () => {
     }
     await fake.settled();
     expect(fake.violations.splice(0)).toEqual([]);
+  }, 150_000);
+
+  it('a GitHub that accepts connections and never answers holds up neither orch serve nor orch project add; its requests time out', async () => {
+    // Accepts, reads, never answers (a wedged proxy or Enterprise host).
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => { sockets.push(s); s.on('error', () => undefined); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    h.writeConfig(config(`http://127.0.0.1:${port}`, ['  request_timeout_seconds: 1']));
+    const serve = await h.serve([], { GH_TOKEN: fake.token('orch-bot') });
+    try {
+      // The project (with gh.repo) is added while GitHub says nothing: the call returns.
+      const add = await h.run(['project', 'add', repo.work]);
+      expect(add.code, add.stderr).toBe(0);
+      expect(sockets.length).toBeGreaterThan(0); // it did try GitHub
+      // Each request is cut at request_timeout_seconds (then retried): the poll fails and says so.
+      await waitFor(() => /GitHub poll failed.*(timeout|aborted)/i.test(h.logOf('serve')), { timeoutMs: 90_000, what: 'a poll that timed out' });
+      expect((await h.run(['task', 'list'])).code).toBe(0); // and the coordinator answers meanwhile
+    } finally {
+      await h.stop(serve);
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   }, 150_000);
 });
