@@ -58,7 +58,9 @@ export class OrchHome {
 
   async json<T>(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; wrap?: string[] } = {}): Promise<T> {
     const r = await this.run([...args, '--json'], opts);
-    if (r.code !== 0) throw new Error(`orch ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+    // Not "exited": waitFor ends at once on an error saying a process exited (a dead server), and a
+    // CLI call that failed once (a coordinator busy on a loaded machine) is worth another try.
+    if (r.code !== 0) throw new Error(`orch ${args.join(' ')} failed with exit code ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as T;
   }
 
