@@ -51,7 +51,8 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     const scratch = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'orch-fleet-'));
     runsFile = join(scratch, 'runs.txt');
     const agent = instantAgent(scratch, runsFile, 0.5);
-    const slow = instantAgent(scratch, runsFile, { sleepSeconds: 4, file: 'slow-agent.sh' });
+    // Works until a gate nobody opens: it is still running whenever the kill comes, however loaded the machine.
+    const doomed = instantAgent(scratch, runsFile, { file: 'doomed-agent.sh', gateFile: join(scratch, 'never-opened') });
     gate = join(scratch, 'gate');
     const gated = instantAgent(scratch, runsFile, { file: 'gated-agent.sh', gateFile: gate });
     // Prints a line every 0.1 s until the test opens its gate: it is still running when the test looks.
@@ -65,7 +66,7 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
       'echo "stopped after $i lines"',
       `echo '{"status":"done","summary":"streamed '$i' lines"}'`,
     ].join('\n') + '\n', { mode: 0o755 });
-    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  slow:\n    kind: command\n    command: ${slow}\n  gated:\n    kind: command\n    command: ${gated}\n  streaming:\n    kind: command\n    command: ${streaming}\n` });
+    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  doomed:\n    kind: command\n    command: ${doomed}\n  gated:\n    kind: command\n    command: ${gated}\n  streaming:\n    kind: command\n    command: ${streaming}\n` });
     await fleet.start();
     repo = await makeRepo(fleet.coordinator.dir);
     const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
@@ -190,20 +191,26 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   }, 180_000);
 
   it('orch task kill reaches the node that runs the task', async () => {
-    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Doomed', '--agent', 'slow'], { env: fleet.cliEnv() });
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Doomed', '--agent', 'doomed'], { env: fleet.cliEnv() });
     const running = await waitFor(async () => {
       const full = await task(t.id);
       return full.attempt_history[0]?.state === 'running' ? full : undefined;
     }, { timeoutMs: 30_000, what: 'the task to run' });
     const node = fleet.nodes.find((n) => n.name === running.node)!;
     await waitFor(async () => (await node.home.tmuxSessions()).length > 0, { what: 'the session on the node' });
+    // The agent's own process, seen alive (its identity noted, so a reused pid is not taken for it).
+    const watch = new RunWatch(runsFile);
+    await waitFor(() => watch.running().some((r) => r.task === t.id), { what: 'the agent\'s process' });
     const k = await cli(['task', 'kill', String(t.id)]);
     expect(k.code, k.stderr).toBe(0);
     const after = await task(t.id);
     expect(after.status).toBe('needs_review');
     expect(after.attempt_history[0].state).toBe('killed');
-    // The agent's session on that node is gone, and the agent never reached its end.
+    // The agent's session on that node is gone, so is the agent's own process, and it never reached its end.
     await waitFor(async () => (await node.home.tmuxSessions()).length === 0, { what: 'the session to be killed' });
+    const mine = await waitFor(() => { const r = watch.runs().filter((x) => x.task === t.id); return r.every((x) => x.how !== 'running') ? r : undefined; },
+      { timeoutMs: 15_000, what: 'the killed agent\'s process to be gone' });
+    expect(mine.map((r) => r.how)).toEqual(['gone']);
     expect(runs(runsFile).filter((r) => r.task === t.id).map((r) => r.kind)).toEqual(['start']);
   }, 60_000);
 
