@@ -110,7 +110,9 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
   }, 120_000);
 
   it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on', async () => {
-    await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 6; echo ended', '--id', 'long', '--timeout', '20']);
+    // Long enough to outlast finding it running and killing the coordinator on a loaded machine: a
+    // run that ended before the kill would have been recorded, and the test would show nothing.
+    await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 20; echo ended', '--id', 'long', '--timeout', '40']);
     await waitFor(async () => (await json<RunJson[]>(['job', 'runs', 'long'])).find((r) => r.outcome === 'running'), { timeoutMs: 30_000, what: 'a run of the long job to start' });
     await fleet.restartCoordinator('SIGKILL');
     const back = Date.now();
