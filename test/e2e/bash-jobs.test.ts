@@ -115,7 +115,9 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
   }, 120_000);
 
   it('a coordinator killed mid-run: the one that comes back does not run the job again while that run may still go on, then counts it lost and runs the next', async () => {
-    await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 6; echo ended', '--id', 'long', '--timeout', '20']);
+    // Long enough to outlast finding it running and killing the coordinator on a loaded machine: a
+    // run that ended before the kill would have been recorded, and the test would show nothing.
+    await json<JobJson>(['job', 'add', '* * * * * *', '--type', 'bash', '--command', 'echo begun; sleep 12; echo ended', '--id', 'long', '--timeout', '20']);
     await waitFor(async () => (await json<RunJson[]>(['job', 'runs', 'long'])).find((r) => r.outcome === 'running'), { timeoutMs: 30_000, what: 'a run of the long job to start' });
     await fleet.restartCoordinator('SIGKILL');
     const back = Date.now();
@@ -134,7 +136,7 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
     const after = await waitFor(async () => {
       const r = await json<RunJson[]>(['job', 'runs', 'long', '--limit', '200']);
       return r.some((x) => x.outcome === 'succeeded') ? r : undefined;
-    }, { timeoutMs: 60_000, what: 'the lost run to give way to a new one' });
+    }, { timeoutMs: 90_000, what: 'the lost run to give way to a new one' });
     await json<JobJson>(['job', 'disable', 'long']);
     const first = started[0];
     expect(after.find((x) => x.scheduled_at === first.scheduled_at)?.outcome).toBe('lost: no result came back (its coordinator stopped?)');
@@ -145,7 +147,7 @@ describe.skipIf(!available)('bash jobs on a fleet', () => {
     expect(between.length).toBeGreaterThanOrEqual(15);
     expect(between.every((x) => x.outcome === 'skipped: its previous run is still running')).toBe(true);
     expect((await cli(['job', 'runs', 'long', '--limit', '200'])).stdout).toContain('lost: no result came back (its coordinator stopped?)');
-  }, 150_000);
+  }, 240_000);
 
   const bothUp = () => waitFor(async () => {
     const nodes = await json<Array<{ name: string; state: string }>>(['node', 'list']);

@@ -171,7 +171,9 @@ describe('GitHub end to end with orch serve', () => {
       // Polling finds the CLI-made issues already mirrored: no duplicate tasks.
       const before = (await h.json<TaskJson[]>(['task', 'list'])).length;
       const polls = fake.requests.filter((q) => q.operation === 'issues/list-for-repo').length;
-      await waitFor(async () => fake.requests.filter((q) => q.operation === 'issues/list-for-repo').length >= polls + 2, { what: 'two more polls' });
+      // A poll starts every 2 s (gh.poll_seconds), one at a time: two more take 4 s and up on an idle
+      // machine, and a poll's requests take longer on a loaded one; the default 10 s wait is too tight.
+      await waitFor(async () => fake.requests.filter((q) => q.operation === 'issues/list-for-repo').length >= polls + 2, { timeoutMs: 60_000, what: 'two more polls' });
       expect((await h.json<TaskJson[]>(['task', 'list'])).length).toBe(before);
     } finally {
       await h.stop(serve);

@@ -20,7 +20,10 @@ interface TaskJson {
 }
 
 const ROUTER_MARK = 'You are the router of orch';
-const ROUTER_DELAY_MS = 3_000;
+// How long the fake model takes to answer a router call: the window in which the three router calls
+// (three Claude Code processes starting at once) must all arrive to count as overlapping. 3 s was
+// tight on a loaded 2-core machine; serial routing would still spread them over 2 x 6 s at least.
+const ROUTER_DELAY_MS = 6_000;
 
 if (!existsSync(CLAUDE_BIN) && process.env.CI === 'true') throw new Error(`${CLAUDE_BIN} is missing: run npm ci`);
 

@@ -139,18 +139,27 @@ describe('tracing with GitHub', () => {
 
   it('GitHub metrics: every request the fake answered is counted, by status; the rate limit left is the one GitHub reported', async () => {
     await fake.settled();
-    const total = () => otlp.latest('orch.github.requests').reduce((n, p) => n + p.value, 0);
-    // Cumulative counters: wait for the export that has seen the fake's every request.
-    await waitFor(() => total() === fake.requests.length, { timeoutMs: 15_000, what: `orch.github.requests to reach ${fake.requests.length} (at ${total()})` });
-    const byStatus = (status: number) => otlp.latest('orch.github.requests', { 'http.response.status_code': status }).reduce((n, p) => n + p.value, 0);
-    for (const status of new Set(fake.requests.map((r) => r.status))) expect(byStatus(status), `status ${status}`).toBe(fake.requests.filter((r) => r.status === status).length);
-    expect(byStatus(201)).toBeGreaterThanOrEqual(1); // the PR, comments
-    const graphql = otlp.latest('orch.github.requests', { 'orch.github.api': 'graphql' }).reduce((n, p) => n + p.value, 0);
-    expect(graphql).toBe(fake.requests.filter((r) => r.path === '/graphql').length);
+    const sum = (points: Array<{ value: number }>) => points.reduce((n, p) => n + p.value, 0);
+    // Cumulative counters: wait for an export that has seen the fake's every request. orch may still be
+    // writing to GitHub after the merge (labels, comments), so the fake's requests, its rate limit and
+    // the export are read together, in one turn of the event loop, and compared as that one snapshot.
+    const snap = await waitFor(() => {
+      const requests = [...fake.requests];
+      const left = otlp.latest('orch.github.rate_limit.remaining', { 'orch.github.resource': 'core' })[0];
+      if (sum(otlp.latest('orch.github.requests')) !== requests.length || !left) return undefined;
+      const statuses = [...new Set([201, ...requests.map((r) => r.status)])];
+      return {
+        requests, left, remaining: fake.rate.remaining,
+        byStatus: new Map(statuses.map((status) => [status, sum(otlp.latest('orch.github.requests', { 'http.response.status_code': status }))])),
+        graphql: sum(otlp.latest('orch.github.requests', { 'orch.github.api': 'graphql' })),
+      };
+    }, { timeoutMs: 30_000, what: `orch.github.requests to reach the fake's count, and the rate-limit gauge (at the start: ${fake.requests.length} requests, ${sum(otlp.latest('orch.github.requests'))} exported)` });
+    for (const status of new Set(snap.requests.map((r) => r.status))) expect(snap.byStatus.get(status), `status ${status}`).toBe(snap.requests.filter((r) => r.status === status).length);
+    expect(snap.byStatus.get(201)).toBeGreaterThanOrEqual(1); // the PR, comments
+    expect(snap.graphql).toBe(snap.requests.filter((r) => r.path === '/graphql').length);
     // The fake reports the limit left before a request's cost: the newest report is what is left now, or one more.
-    const left = await waitFor(() => otlp.latest('orch.github.rate_limit.remaining', { 'orch.github.resource': 'core' })[0], { what: 'the rate-limit gauge' });
-    expect(fake.rate.remaining).toBeLessThan(fake.rate.limit);
-    expect(left.value - fake.rate.remaining).toBeGreaterThanOrEqual(0);
-    expect(left.value - fake.rate.remaining).toBeLessThanOrEqual(1);
+    expect(snap.remaining).toBeLessThan(fake.rate.limit);
+    expect(snap.left.value - snap.remaining).toBeGreaterThanOrEqual(0);
+    expect(snap.left.value - snap.remaining).toBeLessThanOrEqual(1);
   }, 60_000);
 });

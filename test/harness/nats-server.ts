@@ -1,7 +1,7 @@
 // A real nats-server owned by one test: free loopback port, private store dir,
 // stopped by PID. restart() keeps the port and the JetStream store.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,15 +13,46 @@ export function natsServerAvailable(): boolean {
   return ok;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The kernel's ephemeral port range: bind() to port 0 and every outgoing connect() take their port from it. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49152, 65535];
+}
+
+/** Ports this process handed out: a server that is down for a restart keeps its port. */
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port for a server the test starts (and may restart on the same port). Between this
+ * probe and the server's own bind the port is free, and so it is while a restarted
+ * server is down: a port from the ephemeral range could be taken meanwhile by any
+ * process's bind(0) or outgoing connection (the machine runs many tests at once). So the
+ * port comes from below (or above) that range, where the kernel never hands out ports by
+ * itself; the only contenders are other tests picking at random from the same range.
+ */
+export async function freePort(): Promise<number> {
+  const [lo, hi] = ephemeralRange();
+  const [from, to] = lo - 1 - 10_000 >= 2_000 ? [10_000, lo - 1] : [hi + 1, 65_535];
+  for (let i = 0; i < 200; i++) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${from} and ${to} after 200 tries`);
 }
 
 function portOpen(port: number, host: string): Promise<boolean> {

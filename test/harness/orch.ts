@@ -58,7 +58,9 @@ export class OrchHome {
 
   async json<T>(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; wrap?: string[] } = {}): Promise<T> {
     const r = await this.run([...args, '--json'], opts);
-    if (r.code !== 0) throw new Error(`orch ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+    // Not "exited": waitFor ends at once on an error saying a process exited (a dead server), and a
+    // CLI call that failed once (a coordinator busy on a loaded machine) is worth another try.
+    if (r.code !== 0) throw new Error(`orch ${args.join(' ')} failed with exit code ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as T;
   }
 
@@ -79,13 +81,27 @@ export class OrchHome {
     return existsSync(f) ? readFileSync(f, 'utf8') : '';
   }
 
-  /** Start `orch serve` and wait until the CLI can reach it. */
+  /**
+   * Start `orch serve` and wait until the CLI can reach it and, when it runs a local agent-node
+   * (embedded mode, or --node), until that node is registered: the coordinator answers before its
+   * node has probed its agents (each CLI's --version) and registered, and until then a task waits
+   * with "no agent-node is registered", the router runs round-robin, a bash job finds no node.
+   */
   async serve(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
     const p = this.spawn(['serve', ...extraArgs], 'serve', env);
-    await waitFor(async () => {
-      if (p.exitCode !== null) throw new Error(`orch serve exited ${p.exitCode}:\n${this.logOf('serve').slice(-3000)}`);
-      return (await this.run(['status'], { env })).code === 0;
+    const alive = () => { if (p.exitCode !== null) throw new Error(`orch serve exited ${p.exitCode}:\n${this.logOf('serve').slice(-3000)}`); };
+    const mode = await waitFor(async () => {
+      alive();
+      const r = await this.run(['status', '--json'], { env });
+      return r.code === 0 ? (JSON.parse(r.stdout) as { mode: string }).mode : undefined;
     }, { timeoutMs: 90_000, what: 'orch serve to answer' });
+    if (mode === 'embedded' || extraArgs.includes('--node')) {
+      await waitFor(async () => {
+        alive();
+        const r = await this.run(['node', 'list', '--json'], { env });
+        return r.code === 0 && (JSON.parse(r.stdout) as Array<{ state: string }>).some((n) => n.state === 'up');
+      }, { timeoutMs: 90_000, what: 'orch serve\'s local agent-node to register' });
+    }
     return p;
   }
 

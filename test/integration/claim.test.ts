@@ -16,6 +16,7 @@ import { LocalBus } from '../../runtime/bus/local.js';
 import { defaultConfig, mergeConfig } from '../../runtime/config/index.js';
 import { OrchPaths } from '../../runtime/paths.js';
 import { instantAgent } from '../harness/fleet.js';
+import { freePort } from '../harness/nats-server.js';
 import { makeRepo } from '../harness/orch.js';
 import { startTestDatabase } from '../harness/postgres.js';
 import { waitFor } from '../harness/wait.js';
@@ -40,8 +41,10 @@ describe('claiming an attempt before its agent runs', () => {
     let node: AgentNode | undefined;
     try {
       await c.start();
-      server = await startGrpcServer(c, '127.0.0.1:0', { version: 'test', mode: 'embedded', token: undefined });
-      const address = server.address;
+      // The gRPC server comes back on the same address below: a port from freePort (outside the
+      // ephemeral range), not one the kernel picked, which any connection could take while it is down.
+      const address = `127.0.0.1:${await freePort()}`;
+      server = await startGrpcServer(c, address, { version: 'test', mode: 'embedded', token: undefined });
       node = await AgentNode.start({ home: join(dir, 'node'), name: 'n1', slots: 1, config, coordinator: address, bus, heartbeatMs: 200, nodeTtlMs: 5_000, claimTimeoutMs: 1_500 });
       const repo = await makeRepo(dir);
       await c.store.addProject({ name: 'local/demo', path: '', remote: repo.origin, defaultBranch: 'main' });

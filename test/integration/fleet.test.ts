@@ -45,15 +45,28 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   let repo: { work: string; origin: string };
   let runsFile: string;
   let gate: string;
+  let streamGate: string;
 
   beforeAll(async () => {
     const scratch = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'orch-fleet-'));
     runsFile = join(scratch, 'runs.txt');
     const agent = instantAgent(scratch, runsFile, 0.5);
-    const slow = instantAgent(scratch, runsFile, { sleepSeconds: 4, file: 'slow-agent.sh' });
+    // Works until a gate nobody opens: it is still running whenever the kill comes, however loaded the machine.
+    const doomed = instantAgent(scratch, runsFile, { file: 'doomed-agent.sh', gateFile: join(scratch, 'never-opened') });
     gate = join(scratch, 'gate');
     const gated = instantAgent(scratch, runsFile, { file: 'gated-agent.sh', gateFile: gate });
-    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  slow:\n    kind: command\n    command: ${slow}\n  gated:\n    kind: command\n    command: ${gated}\n` });
+    // Prints a line every 0.1 s until the test opens its gate: it is still running when the test looks.
+    streamGate = join(scratch, 'stream-gate');
+    const streaming = join(scratch, 'streaming-agent.sh');
+    writeFileSync(streaming, [
+      '#!/bin/bash',
+      'i=0',
+      `until [ -f ${JSON.stringify(streamGate)} ]; do i=$((i+1)); echo "working $i"; sleep 0.1; done`,
+      'echo "task $ORCH_TASK_ID attempt $ORCH_ATTEMPT" > "task-$ORCH_TASK_ID.txt"',
+      'echo "stopped after $i lines"',
+      `echo '{"status":"done","summary":"streamed '$i' lines"}'`,
+    ].join('\n') + '\n', { mode: 0o755 });
+    fleet = new Fleet({ nodes: 3, slots: 2, agentsYaml: `agents:\n  instant:\n    kind: command\n    command: ${agent}\n  doomed:\n    kind: command\n    command: ${doomed}\n  gated:\n    kind: command\n    command: ${gated}\n  streaming:\n    kind: command\n    command: ${streaming}\n` });
     await fleet.start();
     repo = await makeRepo(fleet.coordinator.dir);
     const add = await fleet.coordinator.run(['project', 'add', `file://${repo.origin}`], { env: fleet.cliEnv() });
@@ -96,15 +109,21 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   }, 180_000);
 
   it('streams a running task\'s output to a separate CLI, byte for byte equal to output.log', async () => {
-    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Streamed', '--agent', 'slow'], { env: fleet.cliEnv() });
+    // The agent runs until the gate opens (a fixed-length run could end, on a loaded machine, before
+    // the stream's first bytes and the status check that follows them).
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Streamed', '--agent', 'streaming'], { env: fleet.cliEnv() });
     await waitFor(async () => (await task(t.id)).status === 'in_progress', { timeoutMs: 30_000, what: 'the task to start' });
     const chunks: Buffer[] = [];
     let sawWhileRunning = false;
     const p = spawn(process.execPath, [ORCH_BIN, 'stream', String(t.id)], { env: { ...fleet.coordinator.env(), ...fleet.cliEnv() } });
     const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
     p.stdout.on('data', (d: Buffer) => { chunks.push(d); });
-    await waitFor(() => chunks.length > 0, { timeoutMs: 30_000, what: 'streamed output' });
-    sawWhileRunning = (await task(t.id)).status === 'in_progress';
+    try {
+      await waitFor(() => chunks.length > 0, { timeoutMs: 30_000, what: 'streamed output' });
+      sawWhileRunning = (await task(t.id)).status === 'in_progress';
+    } finally {
+      writeFileSync(streamGate, 'open\n');
+    }
     const code = await exited;
     expect(code).toBe(0);
     const final = await task(t.id);
@@ -116,7 +135,7 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
     const dir = final.attempt_history[0].dir;
     expect(dir.startsWith(node!.home.home + '/'), `${dir} is not under ${node!.home.home}`).toBe(true);
     const log = readFileSync(join(dir, 'output.log'));
-    expect(log.toString()).toContain('working 40\n');
+    expect(log.toString()).toMatch(/(^|\n)working 1\n[\s\S]*\nstopped after \d+ lines\n/);
     expect(Buffer.concat(chunks).equals(log)).toBe(true);
   }, 60_000);
 
@@ -172,20 +191,26 @@ describe.skipIf(!available)('fleet: coordinator + three agent-nodes over NATS', 
   }, 180_000);
 
   it('orch task kill reaches the node that runs the task', async () => {
-    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Doomed', '--agent', 'slow'], { env: fleet.cliEnv() });
+    const t = await fleet.coordinator.json<TaskJson>(['task', 'add', 'Doomed', '--agent', 'doomed'], { env: fleet.cliEnv() });
     const running = await waitFor(async () => {
       const full = await task(t.id);
       return full.attempt_history[0]?.state === 'running' ? full : undefined;
     }, { timeoutMs: 30_000, what: 'the task to run' });
     const node = fleet.nodes.find((n) => n.name === running.node)!;
     await waitFor(async () => (await node.home.tmuxSessions()).length > 0, { what: 'the session on the node' });
+    // The agent's own process, seen alive (its identity noted, so a reused pid is not taken for it).
+    const watch = new RunWatch(runsFile);
+    await waitFor(() => watch.running().some((r) => r.task === t.id), { what: 'the agent\'s process' });
     const k = await cli(['task', 'kill', String(t.id)]);
     expect(k.code, k.stderr).toBe(0);
     const after = await task(t.id);
     expect(after.status).toBe('needs_review');
     expect(after.attempt_history[0].state).toBe('killed');
-    // The agent's session on that node is gone, and the agent never reached its end.
+    // The agent's session on that node is gone, so is the agent's own process, and it never reached its end.
     await waitFor(async () => (await node.home.tmuxSessions()).length === 0, { what: 'the session to be killed' });
+    const mine = await waitFor(() => { const r = watch.runs().filter((x) => x.task === t.id); return r.every((x) => x.how !== 'running') ? r : undefined; },
+      { timeoutMs: 15_000, what: 'the killed agent\'s process to be gone' });
+    expect(mine.map((r) => r.how)).toEqual(['gone']);
     expect(runs(runsFile).filter((r) => r.task === t.id).map((r) => r.kind)).toEqual(['start']);
   }, 60_000);
 
