@@ -113,6 +113,8 @@ export class Coordinator {
   private refusedBeats = new Map<string, number>();
   private readonly control: ControlClient;
   readonly startedAt = new Date();
+  /** Nodes register (again) within a node TTL of our start: until then an empty fleet may be a fleet still arriving. */
+  get fleetSettlesAt(): number { return this.startedAt.getTime() + Math.max(10_000, this.deps.nodeTtlMs ?? 10_000); }
   /** The HTTP server on http.listen (webhooks, health), when configured. */
   http: HttpServer | undefined;
   /** GitHub sync, when a project names gh.repo and credentials resolve. */
@@ -130,6 +132,7 @@ export class Coordinator {
     this.bashJobs = new BashJobs({
       jobs: this.jobs, project: (name) => this.store.getProject(name), requiredTools: (p) => this.projectConfig(p).required_tools ?? [],
       snapshots: () => this.registry.snapshots(), request: (node, body, timeoutMs) => this.controlRequest(node, body, timeoutMs),
+      fleetSettlesAt: () => this.fleetSettlesAt,
       lostAfterMs: () => { const g = this.config.cluster.bash_job_grace_seconds; return g === undefined ? undefined : g * 1000; },
     });
     this.scheduler = new Scheduler({
@@ -142,6 +145,7 @@ export class Coordinator {
       asker: this.asker,
       config: (p) => this.projectConfig(p), state: (p) => this.routerState(p), advanceCursor: () => { this.cursor += 1; },
       liveAgents: () => this.registry.fleetAgents(),
+      fleetSettlesAt: () => this.fleetSettlesAt,
     });
     this.dispatcher = new Dispatcher({
       snapshots: () => this.registry.snapshots(),

@@ -36,8 +36,15 @@ export interface RoutingDeps {
   advanceCursor(): void;
   /** Agents some live node has now. */
   liveAgents(): string[];
+  /**
+   * Until then (ms) the fleet may still be registering (the coordinator just started): a
+   * router agent no live node has yet is waited for rather than routed round-robin.
+   */
+  fleetSettlesAt?: () => number;
   now?: () => number;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The routing inputs of a task (what makes an earlier plan stale when it changes). */
 export function routeBasis(t: Pick<TaskRow, 'agent' | 'complexity' | 'labels'>): string {
@@ -86,7 +93,12 @@ export class Routing {
 
   private async make(task: TaskRow, basis: string): Promise<RoutePlan> {
     const cfg = this.d.config(task.project);
-    const mode = this.mode(task.project);
+    let mode = this.mode(task.project);
+    // Just started: the node with the router agent may not have registered yet (the task stays new meanwhile).
+    while (mode === 'round_robin' && !cfg.router?.mode && cfg.router?.agent && Date.now() < (this.d.fleetSettlesAt?.() ?? 0)) {
+      await sleep(200);
+      mode = this.mode(task.project);
+    }
     const input = { agent: task.agent || undefined, complexity: task.complexity || undefined, labels: task.labels };
     const state = this.d.state(task.project);
     const usage = { routerAgent: '', routerModel: '', routerNode: '', tries: 0, routerError: '', inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, costUsd: 0, durationMs: 0 };

@@ -25,6 +25,8 @@ export interface BashJobDeps {
   project(name: string): Promise<ProjectRow | undefined>;
   requiredTools(project: string): string[];
   snapshots(): NodeSnapshot[];
+  /** Until then (ms) nodes may still be registering (the coordinator just started): a run waits for one. */
+  fleetSettlesAt?: () => number;
   /** Request/reply on a node's control subject. */
   request(node: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** The grace past a run's timeout (cluster.bash_job_grace_seconds; default LOST_AFTER_MS), read at each use. */
@@ -89,7 +91,13 @@ export class BashJobs {
     }, this.now());
     const project = await this.d.project(job.project);
     if (!project) return finish(`failed: project ${job.project} is not registered`);
-    const nodes = bashNodes(this.d.snapshots(), this.d.requiredTools(job.project)).slice(0, MAX_NODES);
+    const live = () => bashNodes(this.d.snapshots(), this.d.requiredTools(job.project)).slice(0, MAX_NODES);
+    let nodes = live();
+    // A run caught up right after our start: the nodes are still registering.
+    while (!nodes.length && Date.now() < (this.d.fleetSettlesAt?.() ?? 0)) {
+      await new Promise((r) => setTimeout(r, 200));
+      nodes = live();
+    }
     if (!nodes.length) return finish('failed: no live node can run it');
     const wire: BashJobWire = {
       op: 'bash_job', job: job.id, run: at.toISOString(), project: project.name, remote: project.remote, baseBranch: project.defaultBranch,

@@ -69,8 +69,9 @@ describe('bash job runs across coordinator lives and nodes', () => {
   const up = (name: string): NodeSnapshot => ({ name, state: 'up', slots: 2, inFlight: 0, agents: [], tools: ['git'] });
 
   /** One life of a coordinator: its scheduler and bash-job runner on the shared store and clock. */
-  function coordinator(clock: { now: Date }, o: { nodes: NodeSnapshot[]; lostAfterMs?: number; neverAnswered?: boolean }) {
+  function coordinator(clock: { now: Date }, o: { nodes: NodeSnapshot[]; lostAfterMs?: number; neverAnswered?: boolean; fleetSettlesAt?: number }) {
     const bash = new BashJobs({
+      fleetSettlesAt: () => o.fleetSettlesAt ?? 0,
       jobs, project: (n) => store.getProject(n), requiredTools: () => ['git'], snapshots: () => o.nodes, now: () => clock.now,
       // A life that dies mid-run: the request went out, no reply ever comes back to it.
       request: o.neverAnswered ? () => new Promise<Uint8Array>(() => undefined)
@@ -182,5 +183,26 @@ describe('bash job runs across coordinator lives and nodes', () => {
     expect(refused.node).toBe('c');
     expect(refused.outcome).toMatch(/^failed: could not check out main of local\/demo: /);
     await Promise.all([a.stop(), c2.stop(), d.stop()]);
+  });
+
+  it('a run due right after the coordinator starts waits for the nodes to register, rather than failing for want of one', async () => {
+    await addJob('early', { createdAt: '2026-06-04T00:00:00Z', timeoutSeconds: 30 });
+    const n1 = await startNode('n1');
+    const nodes: NodeSnapshot[] = [];
+    const clock = { now: new Date('2026-06-04T00:01:00.100Z') };
+    const life = coordinator(clock, { nodes, fleetSettlesAt: Date.now() + 60_000 });
+    await life.scheduler.tick();
+    expect((await jobs.runs('early'))[0].outcome).toBe('running'); // no node yet: it waits
+    nodes.push(up('n1')); // n1 registers
+    await life.bash.settled();
+    expect((await jobs.runs('early'))[0]).toMatchObject({ outcome: 'succeeded', node: 'n1' });
+    // Once the fleet has settled, no node means the run fails at once, saying why.
+    const settled = coordinator(clock, { nodes: [], fleetSettlesAt: Date.now() - 1 });
+    clock.now = new Date('2026-06-04T00:02:00.100Z');
+    await settled.scheduler.tick();
+    await settled.bash.settled();
+    expect((await jobs.runs('early'))[0].outcome).toBe('failed: no live node can run it');
+    await jobs.setEnabled('early', false);
+    await n1.stop();
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AskError, type AskRequest, type AskResult } from '../../coordinator/ask.js';
 import { routeBasis, Routing, type RoutingDeps } from '../../coordinator/routing.js';
 import type { TaskRow } from '../../coordinator/store/rows.js';
+import { waitFor } from '../harness/wait.js';
 import { defaultConfig, mergeConfig, type OrchConfig } from '../../runtime/config/index.js';
 
 const task = (id: number, over: Partial<TaskRow> = {}): TaskRow => ({
@@ -65,6 +66,33 @@ describe('the routing service', () => {
     expect(routing(asker, {}).mode('o/r')).toBe('round_robin');
     expect(routing(asker, { mode: 'round_robin', agent: 'claude' }).mode('o/r')).toBe('round_robin');
     expect(routing(asker, { mode: 'llm' }, ['codex']).mode('o/r')).toBe('llm');
+  });
+
+  it('right after the coordinator starts, waits for the node with the router agent to register instead of routing round-robin', async () => {
+    const f = fakeAsker([GOOD]);
+    const config = mergeConfig(defaultConfig(), { router: { agent: 'claude' }, model_map: { simple: { codex: 'mini' } } });
+    const live: string[] = [];
+    const r = new Routing({
+      asker: f.asker, config: () => config, liveAgents: () => live, advanceCursor: () => {}, fleetSettlesAt: () => Date.now() + 60_000,
+      state: () => ({ agents: [...live, 'codex'], modelMap: config.model_map, cursor: 0, pick: () => 0 }),
+    });
+    const planned = r.plan(task(30));
+    let done = false;
+    void planned.then(() => { done = true; });
+    await waitFor(() => r.pending === 1, { what: 'the plan to start' });
+    expect(done).toBe(false); // waiting: no node has claude yet
+    live.push('claude'); // its node registers
+    const plan = await planned;
+    expect(f.calls).toHaveLength(1);
+    expect(plan.record.mode).toBe('llm');
+    expect(plan.decision).toMatchObject({ agent: 'codex', source: 'llm' });
+    // Once the fleet has settled, a missing router agent means round-robin at once.
+    const later = new Routing({
+      asker: f.asker, config: () => config, liveAgents: () => [], advanceCursor: () => {}, fleetSettlesAt: () => Date.now() - 1,
+      state: () => ({ agents: ['codex'], modelMap: config.model_map, cursor: 0, pick: () => 0 }),
+    });
+    expect((await later.plan(task(31))).decision.source).toBe('round_robin');
+    expect(f.calls).toHaveLength(1);
   });
 
   it('asks the router agent with its model, the task and the fleet, and records its usage', async () => {
