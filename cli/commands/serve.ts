@@ -3,7 +3,7 @@
 // one local agent-node, all in this process. Several `orch serve` on one PostgreSQL:
 // one leads, the others wait as standbys and take over when it dies (leadership.ts).
 // Each term of leadership gets a fresh Coordinator rebuilt from the store.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { AgentNode } from '../../agent-node/node.js';
@@ -153,7 +153,10 @@ export async function serve(args: ServeArgs): Promise<Serving> {
       for (const id of (await identities?.list()) ?? []) if (id.revokedAt) c.registry.revoke(id.name);
       server = await startGrpcServer(c, bound, { version: VERSION, mode: embedded ? 'embedded' : 'fleet', token, access: { token, readToken, identities } }, authority?.serverCredentials());
       bound = server.address; // a later term listens where clients already look
-      writeFileSync(paths.coordinatorFile, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString(), epoch: l.epoch, caFingerprint: authority?.fingerprint }) + '\n');
+      // Whole or not at all: a CLI reading it meanwhile never sees half of it.
+      const tmp = `${paths.coordinatorFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ address: server.address, pid: process.pid, startedAt: new Date().toISOString(), epoch: l.epoch, caFingerprint: authority?.fingerprint }) + '\n');
+      renameSync(tmp, paths.coordinatorFile);
       log.info('coordinator listening', { address: server.address, database: db.description, bus: bus.description, mode: embedded ? 'embedded' : 'fleet', epoch: l.epoch });
       l.onLost((why) => {
         if (stopping) return;

@@ -197,9 +197,18 @@ export function getKey(config: unknown, dotted: string): unknown {
 export function watchConfig(file: string, onChange: (c: OrchConfig) => void, onError: (e: ConfigError) => void): () => void {
   let last = existsSync(file) ? readFileSync(file, 'utf8') : '';
   let timer: NodeJS.Timeout | undefined;
+  let emptyOnce = false;
   const reload = () => {
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
     if (text === last) return;
+    // An empty read right after a change is most likely an editor between truncating and
+    // writing: look again before taking "no config at all".
+    if (!text.trim() && last.trim() && !emptyOnce) {
+      emptyOnce = true;
+      timer = setTimeout(reload, 500);
+      return;
+    }
+    emptyOnce = false;
     last = text;
     try {
       onChange(mergeConfig(defaultConfig(), parseConfigText(text, file).config));

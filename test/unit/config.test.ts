@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, getKey, loadGlobalConfig, loadProjectConfig, parseConfigText } from '../../runtime/config/index.js';
+import { ConfigError, getKey, loadGlobalConfig, loadProjectConfig, parseConfigText, watchConfig } from '../../runtime/config/index.js';
+import { waitFor } from '../harness/wait.js';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -87,5 +88,28 @@ describe('config', () => {
     expect(config.required_tools).toEqual(['cargo']);
     expect(config.workflow).toMatchObject({ max_attempts: 4, timeout_seconds: 60 });
     expect(global.required_tools).toEqual([]);
+  });
+});
+
+describe('watchConfig', () => {
+  it('an editor that truncates config.yml and writes it a moment later: the running orch never applies an empty config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orch-watch-'));
+    const file = join(dir, 'config.yml');
+    writeFileSync(file, 'agents:\n  a:\n    kind: command\n    command: /bin/true\n');
+    const seen: string[][] = [];
+    const stop = watchConfig(file, (c) => seen.push(Object.keys(c.agents ?? {})), () => undefined);
+    try {
+      writeFileSync(file, ''); // the truncate
+      await new Promise((r) => setTimeout(r, 150)); // the editor's pause between truncate and write
+      writeFileSync(file, 'agents:\n  b:\n    kind: command\n    command: /bin/true\n');
+      await waitFor(() => seen.some((a) => a.includes('b')), { what: 'the new config' });
+      expect(seen.every((a) => a.length > 0)).toBe(true);
+      // A config really emptied is applied, once it stays empty.
+      writeFileSync(file, '');
+      await waitFor(() => seen.at(-1)?.length === 0, { what: 'the emptied config' });
+    } finally {
+      stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
