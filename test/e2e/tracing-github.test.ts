@@ -53,6 +53,9 @@ describe('tracing with GitHub', () => {
     });
     expect((await h.run(['project', 'add', repo.work])).code).toBe(0);
     fake.deliverWebhooksTo(`http://127.0.0.1:${httpPort}/webhooks/github`, SECRET);
+    // Sync's first poll runs as it starts: once the fake has answered its issue listing (it answers
+    // in the turn it records a request), the issue the test opens arrives by webhook, not by that poll.
+    await waitFor(() => fake.requests.some((r) => r.operation === 'issues/list-for-repo'), { timeoutMs: 30_000, what: 'sync\'s first poll' });
   }, 120_000);
 
   afterAll(async () => {

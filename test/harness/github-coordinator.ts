@@ -11,6 +11,7 @@ import { LocalBus } from '../../runtime/bus/local.js';
 import { defaultConfig, loadProjectConfig, mergeConfig } from '../../runtime/config/index.js';
 import type { PartialConfig } from '../../runtime/config/load.js';
 import { OrchPaths } from '../../runtime/paths.js';
+import { waitFor } from './wait.js';
 import { FakeGitHub } from '../fakes/github/server.js';
 import { makeRepo } from './orch.js';
 import { startTestDatabase, type TestDatabase } from './postgres.js';
@@ -56,8 +57,14 @@ export async function startSyncedCoordinator(opts: { config?: PartialConfig; orc
     paths: new OrchPaths(join(dir, 'home')), config, db, store, bus, nodeTtlMs: 60_000,
     github: { env: { GH_TOKEN: token }, client: { msPerRetrySecond: 20 }, manualPoll: opts.manualPoll ?? true },
   });
+  // The coordinator looks up its GitHub login beside the sync: a test counting requests starts after it.
+  const logins = () => fake.requests.filter((r) => r.path === '/user').length;
+  const started = async (c: Coordinator, before: number) => {
+    await c.start();
+    await waitFor(() => logins() > before, { what: 'the coordinator\'s GitHub login lookup' });
+  };
   const coordinator = make();
-  await coordinator.start();
+  await started(coordinator, logins());
   const webhookUrl = `http://${coordinator.http!.address}/webhooks/github`;
   if (opts.webhooks !== false) fake.deliverWebhooksTo(webhookUrl, SECRET);
   const h: SyncedCoordinator = {
@@ -65,7 +72,7 @@ export async function startSyncedCoordinator(opts: { config?: PartialConfig; orc
     restart: async () => {
       await h.coordinator.stop();
       h.coordinator = make();
-      await h.coordinator.start();
+      await started(h.coordinator, logins());
       h.webhookUrl = `http://${h.coordinator.http!.address}/webhooks/github`;
       if (opts.webhooks !== false) fake.deliverWebhooksTo(h.webhookUrl, SECRET);
     },
