@@ -29,18 +29,8 @@ export interface AskRequest {
   trace?: Record<string, string>;
 }
 
-export interface AskResult {
-  text: string;
-  agent: string;
-  model: string;
-  node: string;
-  durationMs: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  costUsd: number;
-}
+/** An answer: the node's reply (agent output and usage) and the agent that gave it. */
+export type AskResult = Omit<AskReply, 'ok' | 'errorClass' | 'error'> & { agent: string };
 
 export class AskError extends Error {
   constructor(readonly errorClass: string, message: string) {
@@ -105,10 +95,8 @@ export class BusAsker implements Asker {
           span.setAttributes({
             'orch.node': reply.node, 'gen_ai.usage.input_tokens': reply.inputTokens, 'gen_ai.usage.output_tokens': reply.outputTokens, 'orch.cost_usd': reply.costUsd,
           });
-          return {
-            text: reply.text, agent: req.agent, model: reply.model, node: reply.node, durationMs: reply.durationMs, inputTokens: reply.inputTokens,
-            outputTokens: reply.outputTokens, cacheReadTokens: reply.cacheReadTokens, cacheWriteTokens: reply.cacheWriteTokens, costUsd: reply.costUsd,
-          };
+          const { ok: _ok, errorClass: _class, error: _error, ...answer } = reply;
+          return { ...answer, agent: req.agent };
         }
         last = new AskError(reply.errorClass || 'AgentFailed', `${reply.node || node}: ${reply.error ?? 'the agent failed'}`);
         if (!TRY_ANOTHER.has(last.errorClass)) break;

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
-import { CLAUDE_BIN, makeRepo, ORCH_BIN, OrchHome, type CliResult } from '../harness/orch.js';
+import { claudeAgentYaml, type CliResult, makeRepo, ORCH_BIN, OrchHome } from '../harness/orch.js';
 import { StopWaiting, waitFor } from '../harness/wait.js';
 
 interface TaskJson { id: number; title: string; status: string; attempts: number; node: string }
@@ -73,16 +73,7 @@ describe('orch chat', () => {
       '  agent: claude',
       '  model: sonnet',
       'agents:',
-      '  claude:',
-      `    command: ${CLAUDE_BIN}`,
-      '    permission_mode: bypassPermissions',
-      '    env:',
-      `      ANTHROPIC_BASE_URL: ${fake.url}`,
-      '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
-      `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`,
-      '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
-      '      DISABLE_TELEMETRY: "1"',
-      '      DISABLE_AUTOUPDATER: "1"',
+      ...claudeAgentYaml(fake.url, join(h.dir, 'claude-config')),
       '  slow:',
       '    kind: command',
       `    command: ${slow}`,

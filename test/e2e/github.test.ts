@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
 import { FakeGitHub } from '../fakes/github/server.js';
-import { CLAUDE_BIN, git, makeRepo, OrchHome } from '../harness/orch.js';
+import { claudeAgentYaml, git, makeRepo, OrchHome } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 import { freePort } from '../harness/nats-server.js';
 
@@ -58,10 +58,7 @@ describe('GitHub end to end with orch serve', () => {
       'workflow:', '  max_attempts: 5', '  timeout_seconds: 300', '  retry_delay_seconds: 0',
       'model_map:', '  medium: { claude: sonnet }',
       'agents:',
-      '  claude:', `    command: ${CLAUDE_BIN}`, '    permission_mode: bypassPermissions', '    env:',
-      `      ANTHROPIC_BASE_URL: ${anthropic.url}`, '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
-      `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`, '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
-      '      DISABLE_TELEMETRY: "1"', '      DISABLE_AUTOUPDATER: "1"',
+      ...claudeAgentYaml(anthropic.url, join(h.dir, 'claude-config')),
       '  fixer:', '    kind: command', `    command: ${fixer}`,
       '  planner:', '    kind: command', `    command: ${planner}`,
       'gh:', `  api_url: ${fake.url}`, `  webhook_secret: ${SECRET}`, '  poll_seconds: 2', '  write_interval_ms: 0',

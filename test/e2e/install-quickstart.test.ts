@@ -7,7 +7,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
-import { CLAUDE_BIN, makeRepo, OrchHome, ROOT } from '../harness/orch.js';
+import { claudeAgentYaml, makeRepo, OrchHome, ROOT } from '../harness/orch.js';
 import { waitFor } from '../harness/wait.js';
 
 interface Sh { code: number; out: string; err: string }
@@ -53,16 +53,8 @@ describe('npm pack, npm install -g, and the README quick start', () => {
     env = h.env({ PATH: `${join(prefix, 'bin')}:${process.env.PATH!.split(':').filter((p) => !p.includes('node_modules')).join(':')}` });
     h.writeConfig([
       'agents:',
-      '  claude:',
-      `    command: ${CLAUDE_BIN}`, // the user's own Claude Code install; here the checkout's
-      '    permission_mode: bypassPermissions',
-      '    env:',
-      `      ANTHROPIC_BASE_URL: ${fake.url}`,
-      '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
-      `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`,
-      '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
-      '      DISABLE_TELEMETRY: "1"',
-      '      DISABLE_AUTOUPDATER: "1"',
+      // The user's own Claude Code install; here the checkout's.
+      ...claudeAgentYaml(fake.url, join(h.dir, 'claude-config')),
       'tmux:',
       `  socket: ${h.tmuxSocket}`,
       '',

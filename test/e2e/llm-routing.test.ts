@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
-import { CLAUDE_BIN, makeRepo, OrchHome } from '../harness/orch.js';
+import { CLAUDE_BIN, claudeEnvYaml, makeRepo, OrchHome } from '../harness/orch.js';
 import { StopWaiting, waitFor } from '../harness/wait.js';
 
 interface RoutingJson {
@@ -34,16 +34,7 @@ describe.skipIf(!existsSync(CLAUDE_BIN))('LLM routing with the real Claude Code 
   /** Each router call the fake model answered: when it arrived and for which task title. */
   const routerCalls: Array<{ title: string; at: number }> = [];
 
-  const claudeEnv = (dir: string) => [
-    '    env:',
-    `      ANTHROPIC_BASE_URL: ${fake.url}`,
-    '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
-    `      CLAUDE_CONFIG_DIR: ${join(h.dir, dir)}`,
-    '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
-    '      DISABLE_TELEMETRY: "1"',
-    '      DISABLE_AUTOUPDATER: "1"',
-    '      IS_SANDBOX: "1"',
-  ];
+  const claudeEnv = (dir: string) => claudeEnvYaml(fake.url, join(h.dir, dir), { IS_SANDBOX: '1' });
 
   beforeAll(async () => {
     h = new OrchHome('orch-llm-routing-');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fake-anthropic.js';
 import { startFakeOtlp, type FakeOtlp } from '../fixtures/fake-otlp.js';
-import { CLAUDE_BIN, makeRepo, OrchHome } from '../harness/orch.js';
+import { CLAUDE_BIN, claudeAgentYaml, makeRepo, OrchHome } from '../harness/orch.js';
 import { StopWaiting, waitFor } from '../harness/wait.js';
 
 interface UsageJson { input_tokens: number; cache_read_tokens: number; cache_write_tokens: number; output_tokens: number; cost_usd: number }
@@ -45,17 +45,7 @@ describe.skipIf(!existsSync(CLAUDE_BIN))('the LLM router\'s own usage in orch ta
       '  model: claude-haiku-4-5',
       '  fallback_executor: noop',
       'agents:',
-      '  claude:',
-      `    command: ${CLAUDE_BIN}`,
-      '    permission_mode: bypassPermissions',
-      '    env:',
-      `      ANTHROPIC_BASE_URL: ${fake.url}`,
-      '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
-      `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`,
-      '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
-      '      DISABLE_TELEMETRY: "1"',
-      '      DISABLE_AUTOUPDATER: "1"',
-      '      IS_SANDBOX: "1"',
+      ...claudeAgentYaml(fake.url, join(h.dir, 'claude-config'), { IS_SANDBOX: '1' }),
       '  noop:',
       '    kind: command',
       `    command: ${agent}`,

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fixtures/fake-anthropic.js';
-import { CLAUDE_BIN, git, makeRepo, OrchHome } from '../harness/orch.js';
+import { claudeAgentYaml, git, makeRepo, OrchHome } from '../harness/orch.js';
 import { StopWaiting, waitFor } from '../harness/wait.js';
 
 interface TaskJson {
@@ -40,16 +40,7 @@ describe('orch serve on the embedded default', () => {
       'model_map:',
       '  medium: { claude: sonnet }',
       'agents:',
-      '  claude:',
-      `    command: ${CLAUDE_BIN}`,
-      '    permission_mode: bypassPermissions',
-      '    env:',
-      `      ANTHROPIC_BASE_URL: ${fake.url}`,
-      '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
-      `      CLAUDE_CONFIG_DIR: ${join(h.dir, 'claude-config')}`,
-      '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
-      '      DISABLE_TELEMETRY: "1"',
-      '      DISABLE_AUTOUPDATER: "1"',
+      ...claudeAgentYaml(fake.url, join(h.dir, 'claude-config')),
       '  slow:',
       '    kind: command',
       `    command: ${slow}`,

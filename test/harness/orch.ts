@@ -20,6 +20,25 @@ export const ROOT = (() => {
 export const ORCH_BIN = join(ROOT, 'bin', 'orch.js');
 export const CLAUDE_BIN = join(ROOT, 'node_modules', '.bin', 'claude');
 
+/** The `env:` of a Claude Code agent in config.yml (at 4 spaces), offline against a fake model at `modelUrl`. */
+export function claudeEnvYaml(modelUrl: string, configDir: string, extra: Record<string, string> = {}): string[] {
+  return [
+    '    env:',
+    `      ANTHROPIC_BASE_URL: ${modelUrl}`,
+    '      ANTHROPIC_API_KEY: sk-ant-test-0123456789abcdef',
+    `      CLAUDE_CONFIG_DIR: ${configDir}`,
+    '      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"',
+    '      DISABLE_TELEMETRY: "1"',
+    '      DISABLE_AUTOUPDATER: "1"',
+    ...Object.entries(extra).map(([k, v]) => `      ${k}: "${v}"`),
+  ];
+}
+
+/** A `claude:` entry under `agents:`: the checkout's Claude Code, bypassing permissions, against a fake model. */
+export function claudeAgentYaml(modelUrl: string, configDir: string, extra: Record<string, string> = {}): string[] {
+  return ['  claude:', `    command: ${CLAUDE_BIN}`, '    permission_mode: bypassPermissions', ...claudeEnvYaml(modelUrl, configDir, extra)];
+}
+
 export interface CliResult { code: number; stdout: string; stderr: string }
 
 export class OrchHome {
